@@ -1,0 +1,17 @@
+const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
+const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)$/
+
+/** Parses `500`, `"500ms"`, `"90s"`, `"2m"`, `"1h"` into milliseconds; undefined when malformed. */
+export function parseDuration(value: number | string): number | undefined {
+  if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? value : undefined
+  const m = DURATION.exec(value.trim())
+  if (!m) return undefined
+  return Math.round(Number(m[1]) * UNITS[m[2]!]!)
+}
+
+/** `5000` → `5s`, `90000` → `90s`, `1500` → `1.5s`, `250` → `250ms` (for messages). */
+export function formatDuration(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)}ms`
+  const s = ms / 1000
+  return `${Number.isInteger(s) ? s : s.toFixed(1)}s`
+}

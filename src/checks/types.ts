@@ -1,0 +1,81 @@
+import type { z } from 'zod'
+import type { CheckStatus } from '../report/types.js'
+import type { ProcessResult, RunProcessOptions } from '../runner/process.js'
+
+/** Options for `ctx.exec`: the runner adds the check's abort signal and output bounds itself. */
+export type ExecOptions = Omit<RunProcessOptions, 'signal'>
+
+/** What a programmatic check gets. */
+export interface CheckContext<Options = Record<string, unknown>> {
+  /** this check's options from `nbs.config.ts`, validated by its `options` schema */
+  options: Options
+  flake: string
+  host: string
+  /** the filesystem root to read the machine's state from (`--root`, default `/`) */
+  root: string
+  /** results of the checks this one needs, by id (`data` is what they returned) */
+  needs: Record<string, { status: CheckStatus; message?: string; data?: unknown }>
+  /** aborted on timeout or interruption; pass it on to anything long-running */
+  signal: AbortSignal
+  /** run a program (argv, never a shell); output is bounded and the call dies with the check */
+  exec(file: string, args?: readonly string[], options?: ExecOptions): Promise<ProcessResult>
+  /** end the check as skipped: it does not apply here */
+  skip(reason: string): never
+  /** end the check as failed */
+  fail(message: string, details?: unknown): never
+}
+
+/** What `run(ctx)` may return; returning nothing means passed. */
+export interface CheckOutcome {
+  status?: 'passed' | 'failed'
+  message?: string
+  details?: unknown
+  /** handed to checks that need this one, as `ctx.needs[id].data` */
+  data?: unknown
+}
+
+export type Duration = number | `${number}${'ms' | 's' | 'm' | 'h' | 'd'}`
+
+export interface TextMatcher {
+  contains?: string | string[]
+  notContains?: string | string[]
+  /** a JavaScript regular expression (multiline mode) */
+  matches?: string
+  notMatches?: string
+}
+
+export interface Expectation {
+  exitCode?: number | number[]
+  stdout?: TextMatcher
+  stderr?: TextMatcher
+  json?: { path: string; equals?: unknown; length?: number }[]
+}
+
+interface CommonCheckFields {
+  id: string
+  title?: string
+  phase?: string
+  needs?: string[]
+  timeout?: Duration
+  retries?: number
+  retryDelay?: Duration
+  severity?: 'error' | 'warning'
+  tags?: string[]
+}
+
+export interface CommandCheck extends CommonCheckFields {
+  command: string[]
+  expect?: Expectation
+  env?: Record<string, string>
+  cwd?: string
+  run?: never
+  options?: never
+}
+
+export interface RunCheck<S extends z.ZodType = z.ZodType> extends CommonCheckFields {
+  options?: S
+  run(ctx: CheckContext<z.output<S>>): CheckOutcome | void | Promise<CheckOutcome | void>
+  command?: never
+}
+
+export type CheckDefinition<S extends z.ZodType = z.ZodType> = CommandCheck | RunCheck<S>

@@ -1,0 +1,89 @@
+import { existsSync } from 'node:fs'
+import { cpus, hostname } from 'node:os'
+import { dirname, relative, resolve } from 'node:path'
+import { NbsError, describeZodError } from '../errors.js'
+import { importDefault } from '../discovery/import-module.js'
+import { parseDuration } from '../checks/duration.js'
+import { CHECK_FILE_EXTENSIONS, DEFAULT_INCLUDE, DEFAULT_PHASES, configSchema, type NbsConfig } from './schema.js'
+
+export const CONFIG_NAMES = CHECK_FILE_EXTENSIONS.map((ext) => `nbs.config.${ext}`)
+export const DEFAULT_TIMEOUT_MS = 5 * 60_000
+
+export interface LoadedConfig {
+  config: NbsConfig
+  /** absolute path of the config file, when there is one */
+  file?: string
+  /** the project directory: the config file's folder, else the working directory */
+  projectRoot: string
+}
+
+/** Finds (`nbs.config.*` in cwd) or takes (`--config`) the config file, loads and validates it. */
+export async function loadConfig(cwd: string, configFlag?: string): Promise<LoadedConfig> {
+  let file: string | undefined
+  if (configFlag) {
+    file = resolve(cwd, configFlag)
+    if (!existsSync(file)) throw new NbsError(`--config ${configFlag}: no such file`)
+  } else {
+    file = CONFIG_NAMES.map((name) => resolve(cwd, name)).find((f) => existsSync(f))
+  }
+  if (!file) return { config: {}, projectRoot: cwd }
+  const label = relative(cwd, file) || file
+  const value = await importDefault(file, label)
+  const parsed = configSchema.safeParse(value)
+  if (!parsed.success) throw new NbsError(`${label}: ${describeZodError(parsed.error)}`)
+  return { config: parsed.data, file, projectRoot: dirname(file) }
+}
+
+/** Command-line values that override the config. */
+export interface SettingsFlags {
+  flake?: string
+  host?: string
+  root?: string
+  concurrency?: number
+  failOn?: 'error' | 'warning'
+}
+
+/** Everything a run needs, with flags over config over defaults resolved once. */
+export interface Settings {
+  projectRoot: string
+  configFile?: string
+  flake: string
+  host: string
+  root: string
+  phases: string[]
+  include: string[]
+  exclude: string[]
+  builtins: boolean
+  disable: string[]
+  options: Record<string, Record<string, unknown>>
+  reporters: string[]
+  concurrency: number
+  timeoutMs: number
+  failOn: 'error' | 'warning'
+}
+
+export function resolveSettings(loaded: LoadedConfig, flags: SettingsFlags, env: NodeJS.ProcessEnv = process.env): Settings {
+  const c = loaded.config
+  return {
+    projectRoot: loaded.projectRoot,
+    configFile: loaded.file,
+    flake: flags.flake ?? (c.flake ? resolveFlakeRef(loaded.projectRoot, c.flake) : env.NH_OS_FLAKE || env.NH_FLAKE || '/etc/nixos'),
+    host: flags.host ?? c.host ?? hostname(),
+    root: resolve(loaded.projectRoot, flags.root ?? c.root ?? '/'),
+    phases: c.phases ?? [...DEFAULT_PHASES],
+    include: c.include ?? DEFAULT_INCLUDE,
+    exclude: c.exclude ?? [],
+    builtins: c.builtins ?? true,
+    disable: c.disable ?? [],
+    options: c.options ?? {},
+    reporters: c.reporters ?? [],
+    concurrency: flags.concurrency ?? c.concurrency ?? Math.max(1, cpus().length * 2),
+    timeoutMs: c.timeout === undefined ? DEFAULT_TIMEOUT_MS : parseDuration(c.timeout)!,
+    failOn: flags.failOn ?? c.failOn ?? 'error',
+  }
+}
+
+/** A relative path flake in the config is relative to the config file, as users of nix expect. */
+export function resolveFlakeRef(base: string, ref: string): string {
+  return ref.startsWith('./') || ref.startsWith('../') || ref === '.' ? resolve(base, ref) : ref
+}

@@ -1,0 +1,43 @@
+import { z } from 'zod'
+
+export const DEFAULT_PHASES = ['pre-build', 'build', 'post-build', 'health'] as const
+export const CHECK_FILE_EXTENSIONS = ['ts', 'mts', 'js', 'mjs', 'json'] as const
+const CHECK_GLOB_SUFFIX = `**/*.check.{${CHECK_FILE_EXTENSIONS.join(',')}}`
+export const DEFAULT_INCLUDE = [`checks/${CHECK_GLOB_SUFFIX}`, `plugins/${CHECK_GLOB_SUFFIX}`]
+
+const duration = z.union([z.number().nonnegative(), z.string().regex(/^\d+(\.\d+)?\s*(ms|s|m|h|d)$/, 'a duration like "90s" or "2m"')])
+
+/** `nbs.config.ts`: every field optional; flags override it, it overrides the defaults. */
+export const configSchema = z.strictObject({
+  $schema: z.string().optional().describe('JSON Schema reference for editors; ignored'),
+  flake: z.string().min(1).optional().describe('flake reference; default $NH_OS_FLAKE, $NH_FLAKE, then /etc/nixos'),
+  host: z.string().min(1).optional().describe('nixosConfigurations attribute; default the hostname'),
+  root: z.string().min(1).optional().describe('filesystem root the machine state is read from; default /'),
+  phases: z
+    .array(z.string().regex(/^[a-z0-9]+(?:-[a-z0-9]+)*$/, 'kebab-case'))
+    .min(1)
+    .refine((p) => new Set(p).size === p.length, 'phases must be unique')
+    .optional()
+    .describe(`phases in order; default ${DEFAULT_PHASES.join(', ')}`),
+  include: z.array(z.string().min(1)).optional().describe('globs (relative to the project) of check files to load'),
+  exclude: z.array(z.string().min(1)).optional().describe('globs of check files to leave out'),
+  builtins: z.boolean().optional().describe("load nbs's own built-in checks (default true)"),
+  disable: z.array(z.string()).optional().describe('check ids to leave out; they are reported as skipped'),
+  options: z.record(z.string(), z.record(z.string(), z.unknown())).optional().describe("per-check options, by check id"),
+  reporters: z.array(z.string().min(1)).optional().describe('reporters as NAME[:PATH], used when no --reporter is given'),
+  concurrency: z.number().int().positive().optional().describe('checks run at once; default CPUs × 2'),
+  timeout: duration.optional().describe('default per-check timeout (default "5m")'),
+  failOn: z.enum(['error', 'warning']).optional().describe('"warning" makes failed warnings fail the run'),
+  logDir: z.string().min(1).optional().describe('where nbs build keeps its records'),
+  debug: z
+    .strictObject({ command: z.array(z.string()).min(1).optional() })
+    .optional()
+    .describe('nbs debug settings: the LLM command to pipe the bundle to'),
+})
+
+export type NbsConfig = z.input<typeof configSchema>
+
+/** Types `nbs.config.ts` (identity at run time; the loader validates). */
+export function defineConfig(config: NbsConfig): NbsConfig {
+  return config
+}

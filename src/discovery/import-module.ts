@@ -1,0 +1,48 @@
+import { readFile } from 'node:fs/promises'
+import { createJiti, type Jiti } from 'jiti'
+import { NbsError } from '../errors.js'
+
+/**
+ * Loads config, check and plugin modules. TS goes through jiti (Node 20 cannot strip types), and
+ * `import ... from 'nbs'` resolves to the running nbs, so a project needs no node_modules of its own.
+ */
+let jiti: Promise<Jiti> | undefined
+
+async function createLoader(): Promise<Jiti> {
+  // the running nbs itself, not a second copy: defineCheck & co. and their types stay one instance
+  const self: unknown = await import('../index.js')
+  return createJiti(import.meta.url, { virtualModules: { nbs: self }, interopDefault: true, fsCache: true })
+}
+
+const loader = () => (jiti ??= createLoader())
+
+/** The default export of a module (or the parsed JSON); errors name the file. */
+export async function importDefault(file: string, label: string): Promise<unknown> {
+  if (file.endsWith('.json')) {
+    let text: string
+    try {
+      text = await readFile(file, 'utf8')
+    } catch (e) {
+      throw new NbsError(`${label}: cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`)
+    }
+    try {
+      return JSON.parse(text)
+    } catch (e) {
+      throw new NbsError(`${label}: invalid JSON: ${(e as Error).message}`)
+    }
+  }
+  let mod: unknown
+  try {
+    mod = await (await loader()).import(file)
+  } catch (e) {
+    throw new NbsError(`${label}: failed to load: ${firstLine(e)}`)
+  }
+  const value = mod && typeof mod === 'object' && 'default' in mod ? (mod as { default: unknown }).default : mod
+  if (value === undefined) throw new NbsError(`${label}: has no default export; export default defineCheck({...})`)
+  return value
+}
+
+function firstLine(e: unknown): string {
+  const text = e instanceof Error ? `${e.name === 'Error' ? '' : `${e.name}: `}${e.message}` : String(e)
+  return text.split('\n').find((l) => l.trim()) ?? text
+}

@@ -1,0 +1,18 @@
+/** The public API: what config files, check files, plugins and scripts import from 'nbs'. */
+export { defineCheck } from './checks/define.js'
+/** zod, for check and plugin `options` schemas, so a project needs no node_modules of its own */
+export { z } from 'zod'
+export type { CheckContext, CheckDefinition, CheckOutcome, CommandCheck, RunCheck, Expectation, TextMatcher, ExecOptions } from './checks/types.js'
+export { defineConfig, DEFAULT_PHASES } from './config/schema.js'
+export type { NbsConfig } from './config/schema.js'
+export { runChecks, prepareRun } from './run-checks.js'
+export type { CheckRunOptions, CheckRunResult } from './run-checks.js'
+export { listChecks } from './list-checks.js'
+export type { ListedCheck } from './list-checks.js'
+export { runProcess } from './runner/process.js'
+export type { ProcessResult, RunProcessOptions } from './runner/process.js'
+export { builtinReporters } from './reporters/index.js'
+export type { Reporter, ReporterFactory, ReporterContext, ReportSink } from './reporters/types.js'
+export type * from './report/types.js'
+export { NbsError } from './errors.js'
+export { VERSION } from './version.js'

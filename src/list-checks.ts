@@ -1,0 +1,55 @@
+import type { SettingsFlags } from './config/load.js'
+import { prepareRun } from './run-checks.js'
+
+export interface ListedCheck {
+  id: string
+  title: string
+  phase: string
+  needs: string[]
+  tags: string[]
+  severity: 'error' | 'warning'
+  source: string
+  /** why it would not run (disabled in config), when it would not */
+  disabled?: string
+}
+
+/** `nbs list`: every discovered check in run order, with what it needs. */
+export async function listChecks(opts: { cwd: string; config?: string } & SettingsFlags): Promise<{ phases: string[]; checks: ListedCheck[] }> {
+  const { plan } = await prepareRun(opts)
+  return {
+    phases: plan.phases,
+    checks: plan.nodes.map((n) => ({
+      id: n.id,
+      title: n.title,
+      phase: n.phase,
+      needs: n.needs,
+      tags: n.tags,
+      severity: n.severity,
+      source: n.source,
+      ...(n.excluded ? { disabled: n.excluded } : {}),
+    })),
+  }
+}
+
+/** Plain text, one block per phase (no colour: it is also piped into grep). */
+export function formatCheckList(list: { phases: string[]; checks: ListedCheck[] }): string {
+  if (list.checks.length === 0) return 'no checks found\n'
+  const width = Math.max(...list.checks.map((c) => c.id.length))
+  const lines: string[] = []
+  for (const phase of list.phases) {
+    const checks = list.checks.filter((c) => c.phase === phase)
+    if (checks.length === 0) continue
+    lines.push(`${phase} (${checks.length})`)
+    for (const c of checks) {
+      const extra = [
+        c.needs.length ? `needs: ${c.needs.join(', ')}` : '',
+        c.tags.length ? `tags: ${c.tags.join(', ')}` : '',
+        c.severity === 'warning' ? 'warning' : '',
+        c.disabled ?? '',
+        c.source,
+      ].filter(Boolean)
+      lines.push(`  ${c.id.padEnd(width)}  ${c.title === c.id ? '' : `${c.title}  `}[${extra.join(' · ')}]`)
+    }
+  }
+  return `${lines.join('\n')}\n`
+}

@@ -1,0 +1,92 @@
+/**
+ * The data every reporter receives. The runner computes these once; reporters only render them.
+ * Strings here are raw (as the check produced them): each format sanitises on output.
+ */
+
+export type CheckStatus = 'passed' | 'failed' | 'errored' | 'skipped'
+export type Severity = 'error' | 'warning'
+export type RunStatus = 'passed' | 'failed' | 'interrupted'
+
+/** Why a check errored, or failed: a short category, used as the JUnit `type`. */
+export type ErrorKind =
+  | 'CheckFailed' // the check ran and what it asserts does not hold
+  | 'Timeout' // it ran past its timeout; its process tree was killed
+  | 'CommandNotFound' // its command does not exist
+  | 'Exception' // run(ctx) threw
+  | 'Interrupted' // the run was stopped by SIGINT/SIGTERM while it ran
+
+/** Output captured from a command, bounded: head and tail are kept, the middle dropped. */
+export interface CapturedText {
+  text: string
+  /** bytes the process actually wrote */
+  bytes: number
+  truncated: boolean
+}
+
+export interface Attempt {
+  status: CheckStatus
+  durationMs: number
+  message?: string
+}
+
+/** A check as planned, before it runs. */
+export interface PlannedCheck {
+  id: string
+  title: string
+  phase: string
+  severity: Severity
+  tags: string[]
+  needs: string[]
+  /** check file, relative to the project root when inside it */
+  source: string
+}
+
+export interface CheckResult extends PlannedCheck {
+  status: CheckStatus
+  /** one line for humans: the failure, the error or the skip reason */
+  message?: string
+  kind?: ErrorKind
+  /** structured facts (JSON-serialisable), e.g. the failing assertions, a Nix error's file:line */
+  details?: unknown
+  startedAt?: string
+  durationMs: number
+  /** every attempt, in order; empty when the check never started */
+  attempts: Attempt[]
+  stdout?: CapturedText
+  stderr?: CapturedText
+}
+
+export interface RunSummary {
+  total: number
+  passed: number
+  failed: number
+  errored: number
+  skipped: number
+  /** failed or errored checks of severity `warning` (included in failed/errored) */
+  warnings: number
+}
+
+export interface RunStart {
+  startedAt: string
+  host: string
+  phases: { name: string; checks: PlannedCheck[] }[]
+  total: number
+}
+
+export interface RunReport {
+  schemaVersion: 1
+  tool: { name: 'nbs'; version: string }
+  host: string
+  flake?: string
+  root: string
+  startedAt: string
+  finishedAt: string
+  durationMs: number
+  status: RunStatus
+  /** set when SIGINT/SIGTERM stopped the run */
+  interrupted?: { signal: 'SIGINT' | 'SIGTERM' }
+  /** whether failed warnings fail the run (`--fail-on warning`) */
+  failOn: Severity
+  summary: RunSummary
+  phases: { name: string; checks: CheckResult[] }[]
+}

@@ -1,0 +1,116 @@
+import pc from 'picocolors'
+import { formatDuration } from '../checks/duration.js'
+import { failsRun } from '../report/summary.js'
+import type { CheckResult, PlannedCheck, RunReport, Severity } from '../report/types.js'
+import { displayName, oneLineMessage, sanitizeText } from './sanitize.js'
+import type { ReporterFactory } from './types.js'
+
+const TAIL_LINES = 10
+const SPINNER = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏']
+
+/**
+ * For people: on a terminal a live status area (counts, running checks, elapsed) and at the end the
+ * checks grouped by phase; when piped, one plain line per finished check. Both end with the details
+ * of what failed and a summary.
+ */
+export const prettyReporter: ReporterFactory = ({ sink }) => {
+  const c = pc.createColors(sink.color)
+  const running = new Map<string, { check: PlannedCheck; since: number }>()
+  let total = 0
+  let done = 0
+  let started = 0
+  let liveLines = 0
+  let frame = 0
+  let timer: NodeJS.Timeout | undefined
+
+  const icon = (r: CheckResult, failOn: Severity) => {
+    if (r.status === 'passed') return c.green('✓')
+    if (r.status === 'skipped') return c.dim('↓')
+    return failsRun(r, failOn) ? c.red('✗') : c.yellow('⚠')
+  }
+  const time = (ms: number) => c.dim(formatDuration(ms))
+
+  const line = (r: CheckResult, failOn: Severity) => {
+    const title = r.title && r.title !== r.id ? `  ${c.dim(displayName(r.title))}` : ''
+    const what = r.status === 'skipped' ? c.dim(`skipped: ${oneLineMessage(r.message, 200)}`) : time(r.durationMs)
+    const retried = r.attempts.length > 1 ? c.dim(` (${r.attempts.length} attempts)`) : ''
+    return `${icon(r, failOn)} ${displayName(r.id)}${title}  ${what}${retried}`
+  }
+
+  const clearLive = () => {
+    if (liveLines > 0) sink.write(`\x1b[${liveLines}A\x1b[J`)
+    liveLines = 0
+  }
+  const drawLive = () => {
+    const now = performance.now()
+    const width = Math.max(20, sink.columns - 1)
+    const rows = [...running.values()].slice(0, 6).map(({ check, since }) => `  ${c.cyan(SPINNER[frame % SPINNER.length]!)} ${displayName(check.id)} ${c.dim(formatDuration(now - since))}`)
+    if (running.size > 6) rows.push(c.dim(`  … and ${running.size - 6} more`))
+    rows.push(`${c.bold(`${done}/${total}`)} done · ${running.size} running · ${formatDuration(now - started)}`)
+    const text = rows.map((r) => (r.length > width + 20 ? r.slice(0, width + 20) : r)).join('\n')
+    sink.write(`${text}\n`)
+    liveLines = rows.length
+  }
+  const redraw = () => {
+    frame++
+    clearLive()
+    drawLive()
+  }
+
+  const details = (r: CheckResult): string[] => {
+    const out = [`${icon(r, 'error')} ${c.bold(displayName(r.id))} ${c.dim(`(${r.phase}, ${r.source})`)}`]
+    out.push(...sanitizeText(r.message ?? r.status).split('\n').map((l) => `    ${c.red(l)}`))
+    for (const stream of ['stderr', 'stdout'] as const) {
+      const text = r[stream]?.text.trimEnd()
+      if (!text) continue
+      const lines = sanitizeText(text).split('\n').slice(-TAIL_LINES)
+      out.push(c.dim(`    ── ${stream} (last ${lines.length} lines) ──`), ...lines.map((l) => c.dim(`    ${l}`)))
+    }
+    return out
+  }
+
+  return {
+    onRunStart(run) {
+      total = run.total
+      started = performance.now()
+      if (sink.isTTY) timer = setInterval(redraw, 100).unref()
+      else sink.write(`nbs check: ${total} check${total === 1 ? '' : 's'} on ${displayName(run.host)}\n`)
+    },
+    onCheckStart(check) {
+      running.set(check.id, { check, since: performance.now() })
+    },
+    onCheckEnd(result) {
+      done++
+      running.delete(result.id)
+      if (!sink.isTTY) sink.write(`${line(result, 'error')}\n`)
+    },
+    onRunEnd(report: RunReport) {
+      if (timer) clearInterval(timer)
+      clearLive()
+      const out: string[] = []
+      const all = report.phases.flatMap((p) => p.checks)
+      if (sink.isTTY) {
+        for (const phase of report.phases) {
+          if (phase.checks.length === 0) continue
+          out.push(c.bold(phase.name))
+          out.push(...phase.checks.map((r) => `  ${line(r, report.failOn)}`))
+        }
+      }
+      const broken = all.filter((r) => r.status === 'failed' || r.status === 'errored')
+      if (broken.length) out.push('', ...broken.flatMap((r) => [...details(r), '']))
+      const s = report.summary
+      const parts = [
+        s.passed && c.green(`${s.passed} passed`),
+        s.failed && c.red(`${s.failed} failed`),
+        s.errored && c.red(`${s.errored} errored`),
+        s.skipped && c.dim(`${s.skipped} skipped`),
+        s.warnings && c.yellow(`${s.warnings} warning${s.warnings === 1 ? '' : 's'}`),
+      ].filter(Boolean)
+      if (total === 0) out.push(c.dim('no checks selected'))
+      out.push('', ` ${c.dim('Checks')}  ${parts.join(c.dim(' · ')) || '0'} ${c.dim(`(${s.total})`)}`)
+      out.push(`   ${c.dim('Time')}  ${formatDuration(report.durationMs)}`)
+      if (report.interrupted) out.push(` ${c.yellow(`Interrupted by ${report.interrupted.signal}`)}`)
+      sink.write(`${out.join('\n')}\n`)
+    },
+  }
+}

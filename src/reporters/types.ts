@@ -1,0 +1,34 @@
+import type { CheckResult, PlannedCheck, RunReport, RunStart } from '../report/types.js'
+
+type Awaitable<T> = T | Promise<T>
+
+/**
+ * A reporter is a set of optional hooks fed by the runner's one event stream (the shape of vitest's
+ * reporters). A reporter never reaches into the runner; it only renders what it is given.
+ */
+export interface Reporter {
+  onRunStart?(run: RunStart): Awaitable<void>
+  onCheckStart?(check: PlannedCheck): Awaitable<void>
+  onCheckEnd?(result: CheckResult): Awaitable<void>
+  onRunEnd?(report: RunReport): Awaitable<void>
+}
+
+/**
+ * Where a reporter writes. Stdout sinks write through at once; file sinks buffer and are written
+ * atomically (temp file + rename) when the run closes them, so a report file is never half-written.
+ */
+export interface ReportSink {
+  /** true when writing to an interactive terminal (live redraws allowed) */
+  readonly isTTY: boolean
+  /** whether ANSI colour may be used */
+  readonly color: boolean
+  /** terminal width when isTTY */
+  readonly columns: number
+  write(chunk: string): void
+}
+
+export interface ReporterContext {
+  sink: ReportSink
+}
+
+export type ReporterFactory = (ctx: ReporterContext) => Reporter

@@ -1,0 +1,128 @@
+import { loadConfig, resolveSettings, type Settings, type SettingsFlags } from './config/load.js'
+import { discoverChecks } from './discovery/discover.js'
+import { NbsError } from './errors.js'
+import { summarize, runStatus } from './report/summary.js'
+import type { CheckResult, RunReport } from './report/types.js'
+import { parseReporterSpec, reporterFactory } from './reporters/index.js'
+import { assertWritable, fileSink, stdoutSink, type OutputSink, type Terminal } from './reporters/sink.js'
+import type { Reporter } from './reporters/types.js'
+import { buildPlan, plannedCheck, type Plan, type PlanFilters } from './runner/graph.js'
+import { schedule } from './runner/scheduler.js'
+import { VERSION } from './version.js'
+
+export interface CheckRunOptions extends SettingsFlags, PlanFilters {
+  cwd: string
+  config?: string
+  /** `NAME[:PATH]` specs; default: the config's, else `pretty` on stdout */
+  reporters?: string[]
+  bail?: boolean
+  /** where stdout reporters write */
+  stdout: Terminal
+  /** abort with reason 'SIGINT' or 'SIGTERM' to interrupt the run */
+  signal?: AbortSignal
+}
+
+export interface CheckRunResult {
+  report: RunReport
+  exitCode: number
+  /** reporters that broke; the run's other reports are still written */
+  reporterErrors: string[]
+}
+
+/** Loads config and check files and validates the graph: everything that can fail before a run. */
+export async function prepareRun(opts: Pick<CheckRunOptions, 'cwd' | 'config'> & SettingsFlags & PlanFilters): Promise<{ settings: Settings; plan: Plan }> {
+  const settings = resolveSettings(await loadConfig(opts.cwd, opts.config), opts)
+  const checks = await discoverChecks(settings)
+  return { settings, plan: buildPlan(checks, settings, opts) }
+}
+
+interface ActiveReporter {
+  name: string
+  reporter: Reporter
+  sink: OutputSink
+}
+
+function createReporters(specs: string[], opts: CheckRunOptions): ActiveReporter[] {
+  const parsed = specs.map(parseReporterSpec)
+  const onStdout = parsed.filter((s) => s.path === undefined)
+  if (onStdout.length > 1) throw new NbsError(`--reporter: ${onStdout.map((s) => s.spec).join(' and ')} both write to stdout; give all but one a :PATH`)
+  // with only file reports, people still see progress: pretty takes stdout
+  if (onStdout.length === 0) parsed.unshift({ name: 'pretty', spec: 'pretty' })
+  return parsed.map((spec) => {
+    const factory = reporterFactory(spec)
+    if (spec.path !== undefined) assertWritable(spec.path, `--reporter ${spec.spec}`)
+    const sink = spec.path === undefined ? stdoutSink(opts.stdout) : fileSink(spec.path, opts.cwd)
+    return { name: spec.name, reporter: factory({ sink }), sink }
+  })
+}
+
+/** `nbs check`: plan, run, report. Throws NbsError (exit 3) for anything invalid before the run. */
+export async function runChecks(opts: CheckRunOptions): Promise<CheckRunResult> {
+  const { settings, plan } = await prepareRun(opts)
+  const reporters = createReporters(opts.reporters?.length ? opts.reporters : settings.reporters, opts)
+  const signal = opts.signal ?? new AbortController().signal
+  const reporterErrors: string[] = []
+
+  // one ordered event stream; a slow or broken reporter never stalls or kills the run
+  let events = Promise.resolve()
+  const emit = <K extends keyof Reporter>(hook: K, arg: Parameters<NonNullable<Reporter[K]>>[0]) => {
+    for (const r of reporters) {
+      const fn = r.reporter[hook] as ((a: typeof arg) => unknown) | undefined
+      if (!fn) continue
+      events = events.then(async () => {
+        try {
+          await fn.call(r.reporter, arg)
+        } catch (e) {
+          reporterErrors.push(`reporter ${r.name} (${hook}): ${(e as Error).message}`)
+        }
+      })
+    }
+  }
+
+  const host = settings.host
+  const started = new Date()
+  emit('onRunStart', {
+    startedAt: started.toISOString(),
+    host,
+    phases: plan.phases.map((name) => ({ name, checks: plan.nodes.filter((n) => n.phase === name).map(plannedCheck) })),
+    total: plan.nodes.length,
+  })
+  const results = await schedule(plan, {
+    concurrency: settings.concurrency,
+    bail: opts.bail ?? false,
+    failOn: settings.failOn,
+    env: { flake: settings.flake, host: settings.host, root: settings.root, projectRoot: settings.projectRoot, signal },
+    onCheckStart: (check) => emit('onCheckStart', check),
+    onCheckEnd: (result) => emit('onCheckEnd', result),
+  })
+  const finished = new Date()
+  const interrupted = signal.aborted ? { signal: signal.reason === 'SIGTERM' ? ('SIGTERM' as const) : ('SIGINT' as const) } : undefined
+  const byId = new Map(results.map((r) => [r.id, r]))
+  const ordered: CheckResult[] = plan.nodes.map((n) => byId.get(n.id)!)
+  const report: RunReport = {
+    schemaVersion: 1,
+    tool: { name: 'nbs', version: VERSION },
+    host,
+    flake: settings.flake,
+    root: settings.root,
+    startedAt: started.toISOString(),
+    finishedAt: finished.toISOString(),
+    durationMs: finished.getTime() - started.getTime(),
+    status: runStatus(ordered, settings.failOn, interrupted !== undefined),
+    ...(interrupted ? { interrupted } : {}),
+    failOn: settings.failOn,
+    summary: summarize(ordered),
+    phases: plan.phases.map((name) => ({ name, checks: ordered.filter((r) => r.phase === name) })),
+  }
+  emit('onRunEnd', report)
+  await events
+  await Promise.all(
+    reporters.map((r) =>
+      r.sink.close().catch((e: Error) => {
+        reporterErrors.push(`reporter ${r.name}: cannot write ${r.sink.target}: ${e.message}`)
+      }),
+    ),
+  )
+  const exitCode = interrupted ? (interrupted.signal === 'SIGTERM' ? 143 : 130) : report.status === 'failed' || reporterErrors.length ? 1 : 0
+  return { report, exitCode, reporterErrors }
+}

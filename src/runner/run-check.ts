@@ -1,0 +1,156 @@
+import { resolve } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { evaluateExpectation } from '../checks/expect.js'
+import { formatDuration } from '../checks/duration.js'
+import type { CheckContext, CheckOutcome, CommandCheck, RunCheck } from '../checks/types.js'
+import type { Attempt, CapturedText, CheckResult, CheckStatus, ErrorKind } from '../report/types.js'
+import { plannedCheck, type PlanNode } from './graph.js'
+import { runProcess } from './process.js'
+
+/** What a check's dependents see of it. */
+export interface DependencyOutcome {
+  status: CheckStatus
+  message?: string
+  data?: unknown
+}
+
+export interface CheckEnv {
+  flake: string
+  host: string
+  root: string
+  projectRoot: string
+  /** aborted when the whole run is interrupted */
+  signal: AbortSignal
+}
+
+interface AttemptOutcome {
+  status: CheckStatus
+  message?: string
+  kind?: ErrorKind
+  details?: unknown
+  data?: unknown
+  stdout?: CapturedText
+  stderr?: CapturedText
+}
+
+class SkipSignal {
+  constructor(readonly reason: string) {}
+}
+class FailSignal {
+  constructor(
+    readonly message: string,
+    readonly details: unknown,
+  ) {}
+}
+
+type AbortReason = 'timeout' | 'interrupted'
+
+async function runCommand(def: CommandCheck, env: CheckEnv, signal: AbortSignal): Promise<AttemptOutcome> {
+  const [file, ...args] = def.command
+  const res = await runProcess(file!, args, { cwd: def.cwd ? resolve(env.projectRoot, def.cwd) : env.projectRoot, env: def.env, signal })
+  const output = { stdout: res.stdout, stderr: res.stderr }
+  if (signal.aborted) return { status: 'errored', ...output }
+  if (res.notFound) return { status: 'errored', kind: 'CommandNotFound', message: `command not found: ${file}`, ...output }
+  if (res.error) return { status: 'errored', kind: 'Exception', message: res.error, ...output }
+  const failures = evaluateExpectation(def.expect, res)
+  if (failures.length === 0) return { status: 'passed', ...output }
+  return { status: 'failed', kind: 'CheckFailed', message: failures.join('; '), details: { failures, exitCode: res.exitCode }, ...output }
+}
+
+async function runProgrammatic(def: RunCheck, node: PlanNode, env: CheckEnv, deps: Record<string, DependencyOutcome>, signal: AbortSignal): Promise<AttemptOutcome> {
+  const ctx: CheckContext<unknown> = {
+    options: node.options,
+    flake: env.flake,
+    host: env.host,
+    root: env.root,
+    needs: deps,
+    signal,
+    exec: (file, args = [], opts = {}) => runProcess(file, args, { cwd: env.projectRoot, ...opts, signal }),
+    skip: (reason) => {
+      throw new SkipSignal(reason)
+    },
+    fail: (message, details) => {
+      throw new FailSignal(message, details)
+    },
+  }
+  // run() cannot be killed, so an abort settles the attempt at once; its children die through `signal`
+  const aborted = new Promise<undefined>((done) => signal.addEventListener('abort', () => done(undefined), { once: true }))
+  try {
+    const outcome = await Promise.race([Promise.resolve().then(() => def.run(ctx as CheckContext)), aborted])
+    if (signal.aborted) return { status: 'errored' }
+    const o: CheckOutcome = outcome ?? {}
+    return { status: o.status ?? 'passed', message: o.message, details: o.details, data: o.data, kind: o.status === 'failed' ? 'CheckFailed' : undefined }
+  } catch (e) {
+    if (signal.aborted) return { status: 'errored' }
+    if (e instanceof SkipSignal) return { status: 'skipped', message: e.reason }
+    if (e instanceof FailSignal) return { status: 'failed', kind: 'CheckFailed', message: e.message, details: e.details }
+    const err = e instanceof Error ? e : new Error(String(e))
+    return { status: 'errored', kind: 'Exception', message: `${err.name === 'Error' ? '' : `${err.name}: `}${err.message}`, details: { stack: err.stack } }
+  }
+}
+
+async function runAttempt(node: PlanNode, env: CheckEnv, deps: Record<string, DependencyOutcome>): Promise<AttemptOutcome> {
+  const controller = new AbortController()
+  const stop = (reason: AbortReason) => controller.abort(reason)
+  const onInterrupt = () => stop('interrupted')
+  if (env.signal.aborted) stop('interrupted')
+  env.signal.addEventListener('abort', onInterrupt, { once: true })
+  const timer = setTimeout(() => stop('timeout'), node.timeoutMs)
+  try {
+    const def = node.def
+    const outcome = def.run ? await runProgrammatic(def, node, env, deps, controller.signal) : await runCommand(def as CommandCheck, env, controller.signal)
+    if (controller.signal.aborted) {
+      const timedOut = controller.signal.reason === 'timeout'
+      return {
+        ...outcome,
+        status: 'errored',
+        kind: timedOut ? 'Timeout' : 'Interrupted',
+        message: timedOut ? `timed out after ${formatDuration(node.timeoutMs)}` : 'interrupted',
+      }
+    }
+    return outcome
+  } finally {
+    clearTimeout(timer)
+    env.signal.removeEventListener('abort', onInterrupt)
+  }
+}
+
+/** Runs one check with its retries; returns its result and the data it hands to dependents. */
+export async function runCheck(node: PlanNode, env: CheckEnv, deps: Record<string, DependencyOutcome>): Promise<{ result: CheckResult; data?: unknown }> {
+  const startedAt = new Date()
+  const attempts: Attempt[] = []
+  let outcome: AttemptOutcome
+  for (;;) {
+    const t0 = performance.now()
+    outcome = await runAttempt(node, env, deps)
+    attempts.push({ status: outcome.status, durationMs: performance.now() - t0, ...(outcome.message ? { message: outcome.message } : {}) })
+    const retryable = outcome.status === 'failed' || (outcome.status === 'errored' && outcome.kind !== 'Interrupted')
+    if (!retryable || attempts.length > node.retries || env.signal.aborted) break
+    if (node.retryDelayMs > 0) await sleep(node.retryDelayMs, undefined, { signal: env.signal }).catch(() => {})
+    if (env.signal.aborted) break
+  }
+  const result: CheckResult = {
+    ...plannedCheck(node),
+    status: outcome.status,
+    ...(outcome.message !== undefined ? { message: outcome.message } : {}),
+    ...(outcome.kind ? { kind: outcome.kind } : {}),
+    ...(outcome.details !== undefined ? { details: outcome.details } : {}),
+    startedAt: startedAt.toISOString(),
+    durationMs: Date.now() - startedAt.getTime(),
+    attempts,
+    ...(outcome.stdout ? { stdout: outcome.stdout } : {}),
+    ...(outcome.stderr ? { stderr: outcome.stderr } : {}),
+  }
+  return { result, data: outcome.data }
+}
+
+/** A check that never started: skipped, with the reason. */
+export function skippedResult(node: PlanNode, reason: string): CheckResult {
+  return {
+    ...plannedCheck(node),
+    status: 'skipped',
+    message: reason,
+    durationMs: 0,
+    attempts: [],
+  }
+}
