@@ -11,7 +11,7 @@ let jiti: Promise<Jiti> | undefined
 async function createLoader(): Promise<Jiti> {
   // the running nbs itself, not a second copy: defineCheck & co. and their types stay one instance
   const self: unknown = await import('../index.js')
-  return createJiti(import.meta.url, { virtualModules: { nbs: self }, interopDefault: true, fsCache: true })
+  return createJiti(import.meta.url, { virtualModules: { nbs: self }, interopDefault: false, fsCache: true })
 }
 
 const loader = () => (jiti ??= createLoader())
@@ -37,7 +37,7 @@ export async function importDefault(file: string, label: string): Promise<unknow
   } catch (e) {
     throw new NbsError(`${label}: failed to load: ${firstLine(e)}`)
   }
-  const value = mod && typeof mod === 'object' && 'default' in mod ? (mod as { default: unknown }).default : mod
+  const value = (mod as { default?: unknown } | null)?.default
   if (value === undefined) throw new NbsError(`${label}: has no default export; export default defineCheck({...})`)
   return value
 }

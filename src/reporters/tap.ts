@@ -1,0 +1,172 @@
+/**
+ * TAP reporter (report-formats.md §2.6). Version 13 by default because Debian 12's prove (3.44)
+ * rejects a `TAP version 14` line; the body only uses what both prove and tap-parser read.
+ */
+import { failsRun } from '../report/summary.js'
+import type { CheckResult, RunReport } from '../report/types.js'
+import { displayName, oneLineMessage, sanitizeOutput, sanitizeText, singleLine, truncateMiddle } from './sanitize.js'
+import type { ReporterFactory } from './types.js'
+
+export interface TapOptions {
+  version: 13 | 14
+}
+
+/**
+ * Per-string cap (UTF-8 bytes) inside YAML diagnostics. Perl's YAMLish reader matches a quoted string
+ * with `(?:\\.|[^"])*`, which dies past 65,534 (older Perls: 32,766) repetitions: stay below both.
+ */
+export const TAP_TEXT_CAP = 30_000
+const NAME_CAP = 1024
+const MAX_DEPTH = 8
+
+/** A trailing `{` makes tap-parser read a node-tap buffered subtest: use a fullwidth brace. */
+const neutralizeBrace = (s: string): string => s.replace(/\{$/, '\uFF5B')
+
+/** Only `\\` and `\#` are TAP escapes; escaping every `#` keeps it from starting a directive. */
+export const tapEscape = (s: string): string => s.replace(/\\/g, '\\\\').replace(/#/g, '\\#')
+
+/** The unescaped test point description: what tap-parser reports as the result's name. */
+export function checkLabel(r: Pick<CheckResult, 'id' | 'title'>): string {
+  const id = displayName(r.id)
+  const title = singleLine(r.title ?? '').trim()
+  const label = title === '' || title === id ? id : `${id} - ${title}`
+  return neutralizeBrace(truncateMiddle(label, NAME_CAP))
+}
+
+/** A reason after `# SKIP` / `# TODO`, made single-line and escaped. */
+const reason = (s: string): string => tapEscape(neutralizeBrace(oneLineMessage(s)))
+
+// --- YAML diagnostics in the subset both Perl's YAMLish reader and YAML 1.2 parse identically ---
+
+const QUOTED: Record<string, string> = { '\\': '\\\\', '"': '\\"', '\n': '\\n', '\t': '\\t' }
+
+/** A single-line double-quoted scalar; after sanitizing only TAB and LF remain to escape. */
+export function yamlString(s: string): string {
+  return `"${sanitizeText(s).replace(/[\\"\n\t]/g, (c) => QUOTED[c]!)}"`
+}
+
+/** Untrusted text as a capped scalar (sanitised first: control pictures take 3 bytes). */
+const yamlText = (s: string): string => yamlString(truncateMiddle(sanitizeText(s), TAP_TEXT_CAP))
+
+function yamlScalar(v: unknown): string | undefined {
+  if (v === null) return '~'
+  if (typeof v === 'boolean') return String(v)
+  if (typeof v === 'number') return Number.isFinite(v) ? String(v) : '~'
+  if (typeof v === 'bigint') return yamlString(String(v))
+  if (typeof v === 'string') return yamlText(v)
+  return undefined
+}
+
+// Keys must be plain words YAMLish reads as keys and YAML 1.2 does not coerce to bool/null.
+const SAFE_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/
+const COERCED_KEY = /^(?:true|false|null|yes|no|on|off|y|n)$/i
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v) && Object.getPrototypeOf(v) === Object.prototype
+
+/** Block lines for a non-empty mapping or list, or undefined when the subset cannot express it. */
+function yamlBlock(value: unknown, indent: string, depth: number): string[] | undefined {
+  if (depth > MAX_DEPTH) return undefined
+  if (Array.isArray(value)) {
+    if (value.length === 0) return undefined
+    const out: string[] = []
+    for (const item of value) {
+      const s = yamlScalar(item)
+      if (s !== undefined) {
+        out.push(`${indent}- ${s}`)
+        continue
+      }
+      if (!isPlainObject(item)) return undefined // lists of lists are not in the subset
+      const inner = yamlBlock(item, `${indent}  `, depth + 1)
+      if (!inner) return undefined
+      out.push(`${indent}- ${inner[0]!.trimStart()}`, ...inner.slice(1))
+    }
+    return out
+  }
+  if (!isPlainObject(value)) return undefined
+  const entries = Object.entries(value).filter(([, v]) => v !== undefined)
+  if (entries.length === 0) return undefined // `{}` is flow syntax
+  const out: string[] = []
+  for (const [key, v] of entries) {
+    if (!SAFE_KEY.test(key) || COERCED_KEY.test(key)) return undefined
+    const s = yamlScalar(v)
+    if (s !== undefined) {
+      out.push(`${indent}${key}: ${s}`)
+      continue
+    }
+    const inner = yamlBlock(v, `${indent}  `, depth + 1)
+    if (!inner) return undefined
+    out.push(`${indent}${key}:`, ...inner)
+  }
+  return out
+}
+
+function safeJson(v: unknown): string {
+  try {
+    return JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? String(x) : x)) ?? String(v)
+  } catch {
+    return String(v)
+  }
+}
+
+/** `details` as nested YAML when the subset allows, else one JSON string (both round-trip). */
+function detailsLines(details: unknown, indent: string): string[] {
+  const scalar = yamlScalar(details)
+  if (scalar !== undefined) return [`${indent}details: ${scalar}`]
+  const block = yamlBlock(details, `${indent}  `, 1)
+  if (block) return [`${indent}details:`, ...block]
+  return [`${indent}details: ${yamlText(safeJson(details))}`]
+}
+
+function diagnostics(r: CheckResult, phase: string): string[] {
+  const i = '  '
+  const lines = [`${i}---`]
+  const field = (key: string, value: string) => lines.push(`${i}${key}: ${value}`)
+  if (r.message !== undefined) field('message', yamlText(r.message))
+  field('severity', yamlString(r.severity))
+  field('status', yamlString(r.status))
+  if (r.kind !== undefined) field('kind', yamlString(r.kind))
+  field('phase', yamlString(phase))
+  field('id', yamlString(r.id))
+  if (r.source) field('source', yamlString(r.source))
+  field('attempts', String(r.attempts.length))
+  field('duration_ms', yamlScalar(r.durationMs) ?? '~')
+  if (r.details !== undefined) lines.push(...detailsLines(r.details, i))
+  if (r.stdout) field('stdout', yamlString(sanitizeOutput(r.stdout.text, TAP_TEXT_CAP)))
+  if (r.stderr) field('stderr', yamlString(sanitizeOutput(r.stderr.text, TAP_TEXT_CAP)))
+  lines.push(`${i}...`)
+  return lines
+}
+
+function testPoint(r: CheckResult, n: number, phase: string, report: RunReport): string[] {
+  const desc = tapEscape(checkLabel(r))
+  if (r.status === 'passed') return [`ok ${n} - ${desc}`]
+  if (r.status === 'skipped') return [`ok ${n} - ${desc} # SKIP ${reason(r.message ?? '') || 'skipped'}`]
+  // A failed warning that does not fail the run is a TODO: readers then do not count it as a failure.
+  const todo = failsRun(r, report.failOn) ? '' : ` # TODO ${reason(`warning: ${oneLineMessage(r.message) || r.status}`)}`
+  return [`not ok ${n} - ${desc}${todo}`, ...diagnostics(r, phase)]
+}
+
+/** The whole TAP document: version, plan first, one test point per check in report order. */
+export function renderTap(report: RunReport, opts: TapOptions): string {
+  const lines = [`TAP version ${opts.version}`]
+  const checks = report.phases.flatMap((p) => p.checks.map((c) => ({ c, phase: p.name })))
+  if (checks.length === 0) lines.push('1..0 # SKIP no checks selected')
+  else lines.push(`1..${checks.length}`)
+  checks.forEach(({ c, phase }, i) => lines.push(...testPoint(c, i + 1, phase, report)))
+  // A comment, not `Bail out!`: the results so far are valid and the plan still matches.
+  if (report.status === 'interrupted') lines.push(`# interrupted by ${report.interrupted?.signal ?? 'SIGINT'}`)
+  return `${lines.join('\n')}\n`
+}
+
+export const tapReporter: ReporterFactory = ({ sink }) => ({
+  onRunEnd(report) {
+    sink.write(renderTap(report, { version: 13 }))
+  },
+})
+
+export const tap14Reporter: ReporterFactory = ({ sink }) => ({
+  onRunEnd(report) {
+    sink.write(renderTap(report, { version: 14 }))
+  },
+})

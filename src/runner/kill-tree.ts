@@ -1,0 +1,175 @@
+import { readdirSync, readFileSync } from 'node:fs'
+
+/** Linux only: what we need from /proc/<pid>/stat. */
+interface ProcStat {
+  pid: number
+  ppid: number
+  pgid: number
+  sid: number
+  zombie: boolean
+}
+
+function readStat(pid: number): ProcStat | undefined {
+  let raw: string
+  try {
+    raw = readFileSync(`/proc/${pid}/stat`, 'latin1')
+  } catch {
+    return undefined // gone, or not ours to read
+  }
+  // comm may contain spaces and parentheses: fields start after the LAST ')'
+  const f = raw.slice(raw.lastIndexOf(')') + 2).split(' ')
+  return { pid, ppid: Number(f[1]), pgid: Number(f[2]), sid: Number(f[3]), zombie: f[0] === 'Z' || f[0] === 'X' }
+}
+
+function allPids(): number[] {
+  const pids: number[] = []
+  for (const name of readdirSync('/proc')) {
+    const n = Number(name)
+    if (Number.isInteger(n) && n > 0) pids.push(n)
+  }
+  return pids
+}
+
+function listProcs(): ProcStat[] {
+  const out: ProcStat[] = []
+  for (const pid of allPids()) {
+    const s = readStat(pid)
+    if (s) out.push(s)
+  }
+  return out
+}
+
+function treeOf(root: number, procs: ProcStat[]): number[] {
+  const children = new Map<number, number[]>()
+  for (const p of procs) {
+    const list = children.get(p.ppid)
+    if (list) list.push(p.pid)
+    else children.set(p.ppid, [p.pid])
+  }
+  const out: number[] = []
+  const queue = [root]
+  for (let pid = queue.shift(); pid !== undefined; pid = queue.shift()) {
+    for (const c of children.get(pid) ?? []) {
+      out.push(c)
+      queue.push(c)
+    }
+  }
+  return out
+}
+
+/**
+ * Every live descendant of `pid` by the ppid chain. Snapshot it while the parents are alive:
+ * orphans are reparented to init (or a subreaper) and drop out of the tree.
+ */
+export function descendantsOf(pid: number): number[] {
+  return treeOf(pid, listProcs())
+}
+
+/** Pids whose environment holds `name=value` (processes we may not read are skipped). */
+export function pidsWithEnv(name: string, value: string): number[] {
+  const needle = Buffer.from(`${name}=${value}\0`)
+  // match at the start or right after a NUL, so FOO_X=... does not match X=...
+  const inner = Buffer.concat([Buffer.from([0]), needle])
+  const out: number[] = []
+  for (const pid of allPids()) {
+    try {
+      const env = readFileSync(`/proc/${pid}/environ`)
+      if (env.subarray(0, needle.length).equals(needle) || env.includes(inner)) out.push(pid)
+    } catch {
+      // gone or not readable
+    }
+  }
+  return out
+}
+
+/** Whether the process group `pgid` still has any member (zombies included). */
+export function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0)
+    return true
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+export interface KillTreeOptions {
+  /** time between SIGTERM and SIGKILL */
+  graceMs?: number
+  /** also kill processes carrying this environment variable (survives reparenting and setsid) */
+  envMarker?: { name: string; value: string }
+  /** the root already exited and was reaped: its pid may be reused, so neither it nor its ppid tree is signalled */
+  rootGone?: boolean
+}
+
+/**
+ * Everything that belongs to the tree rooted at `pid`, which leads its own session and group:
+ * its ppid descendants, members of its group or session (reparented orphans keep those),
+ * and processes carrying the env marker (orphans that also called setsid).
+ */
+function members(pid: number, opts: KillTreeOptions, known: Iterable<number> = []): Set<number> {
+  const procs = listProcs()
+  const set = new Set<number>(opts.rootGone ? [] : [pid, ...treeOf(pid, procs)])
+  for (const p of procs) if (p.pgid === pid || p.sid === pid) set.add(p.pid)
+  for (const k of known) {
+    set.add(k)
+    for (const d of treeOf(k, procs)) set.add(d)
+  }
+  if (opts.envMarker) for (const p of pidsWithEnv(opts.envMarker.name, opts.envMarker.value)) set.add(p)
+  set.delete(process.pid) // never ourselves, whatever the marker says
+  return set
+}
+
+function signalAll(pid: number, pids: Iterable<number>, sig: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, sig)
+  } catch {
+    // ESRCH: the group is already empty
+  }
+  for (const p of pids) {
+    try {
+      process.kill(p, sig)
+    } catch {
+      // ESRCH: exited meanwhile (the race is fine); EPERM: not ours
+    }
+  }
+}
+
+function alive(pids: Iterable<number>): number[] {
+  const out: number[] = []
+  for (const p of pids) {
+    const s = readStat(p)
+    if (s && !s.zombie) out.push(p)
+  }
+  return out
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
+
+async function waitGone(pids: Iterable<number>, ms: number): Promise<number[]> {
+  const deadline = performance.now() + ms
+  let left = alive(pids)
+  while (left.length > 0 && performance.now() < deadline) {
+    await sleep(Math.min(20, Math.max(1, deadline - performance.now())))
+    left = alive(left)
+  }
+  return left
+}
+
+/**
+ * SIGTERM the tree rooted at `pid` (group, session, descendants, marked processes), then SIGKILL
+ * whatever is still alive after `graceMs`. Resolves once all of it is gone (zombies count as gone)
+ * or, for processes that survive even SIGKILL (uninterruptible sleep), after a further second.
+ */
+export async function killTree(pid: number, opts: KillTreeOptions = {}): Promise<void> {
+  const graceMs = opts.graceMs ?? 1000
+  // snapshot first: once a parent dies its children are reparented and leave the ppid tree
+  const first = members(pid, opts)
+  signalAll(pid, first, 'SIGTERM')
+  const left = await waitGone(first, graceMs)
+  // re-scan: a shell trap may have forked during the grace period
+  const rest = members(pid, opts, left)
+  const still = alive(rest)
+  if (still.length === 0 && !groupAlive(pid)) return
+  signalAll(pid, still, 'SIGKILL')
+  await waitGone(still, 1000)
+}

@@ -1,0 +1,183 @@
+import { existsSync } from 'node:fs'
+import type { Readable } from 'node:stream'
+import { execa, type ResultPromise } from 'execa'
+import type { CapturedText } from '../report/types.js'
+import { BoundedCapture, DEFAULT_HEAD_BYTES, DEFAULT_TAIL_BYTES } from './capture.js'
+import { groupAlive, killTree } from './kill-tree.js'
+
+export interface RunProcessOptions {
+  cwd?: string
+  /** merged onto process.env; an `undefined` value removes the variable */
+  env?: Record<string, string | undefined>
+  /** written to stdin; without it stdin is /dev/null */
+  input?: string
+  timeoutMs?: number
+  signal?: AbortSignal
+  /** bytes kept per stream, split between head and tail (default 1 MiB) */
+  maxOutputBytes?: number
+  /** time between SIGTERM and SIGKILL when killing the tree (default 1000) */
+  killGraceMs?: number
+  onStdout?: (chunk: Buffer) => void
+  onStderr?: (chunk: Buffer) => void
+}
+
+export interface ProcessResult {
+  exitCode: number | null
+  signal: string | null
+  stdout: CapturedText
+  stderr: CapturedText
+  durationMs: number
+  timedOut: boolean
+  aborted: boolean
+  notFound: boolean
+  error?: string
+}
+
+/** Every child carries this, so orphans that called setsid can still be found and killed. */
+export const PROCESS_TAG_ENV = 'NBS_PROCESS_TAG'
+/** How long after the main process exits its pipes may take to drain before leftovers are killed. */
+const DRAIN_MS = 100
+
+let seq = 0
+/** Process groups still running, killed if nbs itself exits (they are detached from our group). */
+const running = new Set<number>()
+let exitHook = false
+function track(pid: number): void {
+  running.add(pid)
+  if (exitHook) return
+  exitHook = true
+  process.once('exit', () => {
+    for (const pgid of running) {
+      try {
+        process.kill(-pgid, 'SIGKILL')
+      } catch {
+        // already gone
+      }
+    }
+  })
+}
+
+/**
+ * Runs `file` with `args` (never through a shell) in its own process group, capturing bounded
+ * stdout/stderr. Never throws for the child's failures: they are described in the result.
+ */
+export async function runProcess(
+  file: string,
+  args: readonly string[],
+  opts: RunProcessOptions = {},
+): Promise<ProcessResult> {
+  const started = performance.now()
+  const max = opts.maxOutputBytes ?? DEFAULT_HEAD_BYTES + DEFAULT_TAIL_BYTES
+  const split = { headBytes: Math.ceil(max / 2), tailBytes: Math.floor(max / 2) }
+  const out = new BoundedCapture(split)
+  const err = new BoundedCapture(split)
+  const result = (r: Partial<ProcessResult>): ProcessResult => ({
+    exitCode: null,
+    signal: null,
+    timedOut: false,
+    aborted: false,
+    notFound: false,
+    ...r,
+    stdout: out.result(),
+    stderr: err.result(),
+    durationMs: performance.now() - started,
+  })
+  if (opts.signal?.aborted) return result({ aborted: true, error: 'aborted before start' })
+
+  const tag = `${process.pid}-${++seq}`
+  let child: ResultPromise
+  try {
+    child = execa(file, args, {
+      cwd: opts.cwd,
+      env: { ...opts.env, [PROCESS_TAG_ENV]: tag },
+      extendEnv: true,
+      shell: false,
+      ...(opts.input === undefined ? { stdin: 'ignore' as const } : { input: opts.input }),
+      buffer: false,
+      encoding: 'buffer',
+      detached: true, // setsid: the child leads its own group, so the tree can be signalled
+      cleanup: false, // detached anyway; our exit hook covers it
+      reject: false,
+    })
+  } catch (e) {
+    return result({ error: (e as Error).message }) // invalid options
+  }
+
+  const pid = child.pid
+  if (pid === undefined) return spawnFailure(await child, file, opts.cwd, result)
+  track(pid)
+
+  const streams = [child.stdout, child.stderr].filter((s): s is Readable => s != null)
+  child.stdout?.on('data', (c: Buffer) => {
+    out.write(c)
+    opts.onStdout?.(c)
+  })
+  child.stderr?.on('data', (c: Buffer) => {
+    err.write(c)
+    opts.onStderr?.(c)
+  })
+  const drained = Promise.all(streams.map(closed))
+
+  const exit = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  )
+  let exited = false
+  let stop: 'timeout' | 'abort' | undefined
+  let killing: Promise<void> | undefined
+  const graceMs = opts.killGraceMs ?? 1000
+  const envMarker = { name: PROCESS_TAG_ENV, value: tag }
+  const kill = (why: 'timeout' | 'abort') => {
+    if (exited || stop) return // it exited just before: the leftover sweep below handles the rest
+    stop = why
+    killing = killTree(pid, { graceMs, envMarker })
+  }
+  const timer = opts.timeoutMs ? setTimeout(() => kill('timeout'), opts.timeoutMs) : undefined
+  const onAbort = () => kill('abort')
+  opts.signal?.addEventListener('abort', onAbort, { once: true })
+  child.catch(() => {}) // reject: false, but never leave a rejection unhandled
+
+  const status = await exit
+  exited = true
+  clearTimeout(timer)
+  opts.signal?.removeEventListener('abort', onAbort)
+  await killing
+
+  // Let the pipes drain; if they stay open something still holds them. One kill(-pid, 0)
+  // tells whether the group has leftovers, so the /proc walk only happens when needed.
+  const open = !(await within(drained, DRAIN_MS))
+  if (open || groupAlive(pid)) await killTree(pid, { graceMs, envMarker, rootGone: true })
+  if (open) await within(drained, 20) // pick up what the killed holders wrote
+  for (const s of streams) s.destroy() // never wait on a pipe held by something we could not find
+  running.delete(pid)
+
+  const error = stop === 'timeout' ? `timed out after ${opts.timeoutMs} ms` : stop === 'abort' ? 'aborted' : undefined
+  return result({ exitCode: status.code, signal: status.signal, timedOut: stop === 'timeout', aborted: stop === 'abort', ...(error ? { error } : {}) })
+}
+
+function spawnFailure(
+  r: { code?: string; originalMessage?: string; message?: string },
+  file: string,
+  cwd: string | undefined,
+  result: (r: Partial<ProcessResult>) => ProcessResult,
+): ProcessResult {
+  // spawn reports a missing cwd as ENOENT too: that is not a missing command
+  if (r.code === 'ENOENT' && !(cwd !== undefined && !existsSync(cwd))) {
+    return result({ notFound: true, error: `command not found: ${file}` })
+  }
+  if (r.code === 'EACCES') return result({ error: `permission denied: ${file}` })
+  return result({ error: r.originalMessage ?? r.message ?? `could not start ${file}` })
+}
+
+function closed(s: Readable): Promise<void> {
+  return new Promise((resolve) => {
+    if (s.destroyed || s.readableEnded) return resolve()
+    s.once('close', resolve).once('end', resolve).once('error', () => resolve())
+  })
+}
+
+/** Whether `p` settled within `ms`; the timer is cleared so it does not hold the event loop. */
+function within(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<boolean>((r) => (timer = setTimeout(() => r(false), ms)))
+  return Promise.race([p.then(() => true), late]).finally(() => clearTimeout(timer))
+}
