@@ -30,14 +30,14 @@ export function nbs(args: string[], opts: { cwd: string; env?: Record<string, st
   return execa('node', [CLI, ...args], { reject: false, cwd: opts.cwd, env: { NO_COLOR: '1', ...opts.env }, stdin: 'ignore' })
 }
 
-/** pids whose command line contains `marker` (to prove a process tree is gone). */
-export async function pidsMatching(marker: string): Promise<number[]> {
+/** pids whose whole command line is `cmdline`, e.g. `sleep 123` (to prove a process tree is gone). */
+export async function pidsMatching(cmdline: string): Promise<number[]> {
   const { readdirSync, readFileSync } = await import('node:fs')
   const pids: number[] = []
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue
     try {
-      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(marker)) pids.push(Number(entry))
+      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').replaceAll('\0', ' ').trim() === cmdline) pids.push(Number(entry))
     } catch {
       // gone meanwhile
     }
