@@ -2,7 +2,7 @@
 export { defineCheck } from './checks/define.js'
 /** zod, for check and plugin `options` schemas, so a project needs no node_modules of its own */
 export { z } from 'zod'
-export type { CheckContext, CheckDefinition, CheckOutcome, CommandCheck, RunCheck, Expectation, TextMatcher, ExecOptions } from './checks/types.js'
+export type { CheckContext, CheckDefinition, CheckOutcome, CommandCheck, RunCheck, Expectation, TextMatcher, ExecOptions, Exec } from './checks/types.js'
 export { defineConfig, DEFAULT_PHASES } from './config/schema.js'
 export type { NbsConfig } from './config/schema.js'
 export { runChecks, prepareRun } from './run-checks.js'

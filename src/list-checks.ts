@@ -6,6 +6,7 @@ export interface ListedCheck {
   title: string
   phase: string
   needs: string[]
+  after: string[]
   tags: string[]
   severity: 'error' | 'warning'
   source: string
@@ -23,6 +24,7 @@ export async function listChecks(opts: { cwd: string; config?: string } & Settin
       title: n.title,
       phase: n.phase,
       needs: n.needs,
+      after: n.after,
       tags: n.tags,
       severity: n.severity,
       source: n.source,
@@ -43,6 +45,7 @@ export function formatCheckList(list: { phases: string[]; checks: ListedCheck[] 
     for (const c of checks) {
       const extra = [
         c.needs.length ? `needs: ${c.needs.join(', ')}` : '',
+        c.after.length ? `after: ${c.after.join(', ')}` : '',
         c.tags.length ? `tags: ${c.tags.join(', ')}` : '',
         c.severity === 'warning' ? 'warning' : '',
         c.disabled ?? '',

@@ -55,6 +55,10 @@ const commonFields = {
   title: z.string().optional().describe('one line for humans; defaults to the id'),
   phase: z.string().min(1).optional().describe('one of the configured phases; default: the last phase'),
   needs: z.array(checkRef).optional().describe('checks that must pass first, in this phase or an earlier one'),
+  after: z
+    .array(checkRef)
+    .optional()
+    .describe('checks to wait for when they run, whatever their result (their data is offered, not required); not pulled in by --only'),
   timeout: duration.optional().describe('kill the whole process tree and mark the check errored after this long (default 5m)'),
   retries: z.number().int().nonnegative().max(100).optional().describe('re-run a failing check this many more times'),
   retryDelay: duration.optional().describe('wait between attempts'),

@@ -5,6 +5,12 @@ import type { ProcessResult, RunProcessOptions } from '../runner/process.js'
 /** Options for `ctx.exec`: the runner adds the check's abort signal and output bounds itself. */
 export type ExecOptions = Omit<RunProcessOptions, 'signal'>
 
+/**
+ * How probes run programs: `ctx.exec` in a check, or `runProcess` for scripts. Library probes take
+ * one of these instead of spawning themselves, so a test or a future ssh target swaps the transport.
+ */
+export type Exec = (file: string, args?: readonly string[], options?: ExecOptions) => Promise<ProcessResult>
+
 /** What a programmatic check gets. */
 export interface CheckContext<Options = Record<string, unknown>> {
   /** this check's options from `nbs.config.ts`, validated by its `options` schema */
@@ -13,12 +19,12 @@ export interface CheckContext<Options = Record<string, unknown>> {
   host: string
   /** the filesystem root to read the machine's state from (`--root`, default `/`) */
   root: string
-  /** results of the checks this one needs, by id (`data` is what they returned) */
+  /** results of the checks this one needs or runs after, by id (`data` is what they returned) */
   needs: Record<string, { status: CheckStatus; message?: string; data?: unknown }>
   /** aborted on timeout or interruption; pass it on to anything long-running */
   signal: AbortSignal
   /** run a program (argv, never a shell); output is bounded and the call dies with the check */
-  exec(file: string, args?: readonly string[], options?: ExecOptions): Promise<ProcessResult>
+  exec: Exec
   /** end the check as skipped: it does not apply here */
   skip(reason: string): never
   /** end the check as failed */
@@ -56,6 +62,8 @@ interface CommonCheckFields {
   title?: string
   phase?: string
   needs?: string[]
+  /** wait for these when they are part of the run, but run whatever their result */
+  after?: string[]
   timeout?: Duration
   retries?: number
   retryDelay?: Duration

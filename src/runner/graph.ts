@@ -8,6 +8,8 @@ import type { PlannedCheck } from '../report/types.js'
 
 /** A check ready to schedule: its references resolved, options validated, limits in ms. */
 export interface PlanNode extends PlannedCheck {
+  /** soft ordering: checks in this run to wait for, whatever their result */
+  after: string[]
   def: CheckDefinition
   file: string
   phaseIndex: number
@@ -80,11 +82,14 @@ function toNode(check: DiscoveredCheck, settings: Settings, ids: Set<string>): P
   if (phaseIndex < 0) {
     throw new NbsError(`${check.source}: check "${check.id}" has phase "${phase}", which is not one of the phases (${phases.join(', ')}); fix the check or add the phase in the config`)
   }
-  const needs = (def.needs ?? []).map((ref) => {
-    const id = resolveRef(ref, check, ids)
-    if (!id) throw new NbsError(`${check.source}: check "${check.id}" needs unknown check "${ref}"; fix the id or remove it from needs`)
-    return id
-  })
+  const refs = (field: 'needs' | 'after') =>
+    (def[field] ?? []).map((ref) => {
+      const id = resolveRef(ref, check, ids)
+      if (!id) throw new NbsError(`${check.source}: check "${check.id}" ${field === 'needs' ? 'needs' : 'runs after'} unknown check "${ref}"; fix the id or remove it from ${field}`)
+      return id
+    })
+  const needs = refs('needs')
+  const after = refs('after')
   let options: unknown = settings.options[check.id]
   const schema = (def as { options?: z.ZodType }).options
   if (schema) {
@@ -102,6 +107,7 @@ function toNode(check: DiscoveredCheck, settings: Settings, ids: Set<string>): P
     severity: def.severity ?? 'error',
     tags: def.tags ?? [],
     needs,
+    after,
     source: check.source,
     def,
     file: check.file,
@@ -121,14 +127,14 @@ export function buildPlan(checks: readonly DiscoveredCheck[], settings: Settings
   const all = checks.map((c) => toNode(c, settings, ids))
   const byId = new Map(all.map((n) => [n.id, n]))
   for (const node of all) {
-    for (const dep of node.needs) {
+    for (const dep of [...node.needs, ...node.after]) {
       const target = byId.get(dep)!
       if (target.phaseIndex > node.phaseIndex) {
         throw new NbsError(`${node.source}: check "${node.id}" (phase ${node.phase}) needs "${dep}" from the later phase ${target.phase}; a check may only need checks of its own or an earlier phase`)
       }
     }
   }
-  const cycle = findCycle(all)
+  const cycle = findCycle(all.map((n) => ({ id: n.id, needs: [...n.needs, ...n.after] })))
   if (cycle) throw new NbsError(`dependency cycle: ${cycle.join(' → ')}; remove one of these needs`)
 
   const known = (flag: string, values: string[] | undefined, exists: (v: string) => boolean, what: string) => {
@@ -161,6 +167,8 @@ export function buildPlan(checks: readonly DiscoveredCheck[], settings: Settings
   const disabled = new Set(settings.disable)
   const skipped = new Set(filters.skip ?? [])
   const nodes = selected
+    // `after` only orders checks that are in this run
+    .map((n) => (n.after.every((id) => wanted.has(id)) ? n : { ...n, after: n.after.filter((id) => wanted.has(id)) }))
     .map((n) => (disabled.has(n.id) ? { ...n, excluded: 'disabled in config' } : skipped.has(n.id) ? { ...n, excluded: 'skipped with --skip' } : n))
     .sort((a, b) => a.phaseIndex - b.phaseIndex)
   return { phases: settings.phases, nodes }

@@ -20,9 +20,10 @@ export interface ScheduleOptions {
 export function schedule(plan: Plan, opts: ScheduleOptions): Promise<CheckResult[]> {
   const { env } = opts
   const order = new Map(plan.nodes.map((n, i) => [n.id, i]))
-  const remaining = new Map(plan.nodes.map((n) => [n.id, n.needs.length]))
+  const waitsFor = (n: PlanNode) => [...n.needs, ...n.after]
+  const remaining = new Map(plan.nodes.map((n) => [n.id, waitsFor(n).length]))
   const dependents = new Map<string, PlanNode[]>()
-  for (const n of plan.nodes) for (const dep of n.needs) dependents.set(dep, [...(dependents.get(dep) ?? []), n])
+  for (const n of plan.nodes) for (const dep of waitsFor(n)) dependents.set(dep, [...(dependents.get(dep) ?? []), n])
   const outcomes = new Map<string, DependencyOutcome>()
   const ready: PlanNode[] = []
   const results: CheckResult[] = []
@@ -60,7 +61,7 @@ export function schedule(plan: Plan, opts: ScheduleOptions): Promise<CheckResult
     const start = (node: PlanNode) => {
       running++
       opts.onCheckStart?.(plannedCheck(node))
-      const deps = Object.fromEntries(node.needs.map((dep) => [dep, outcomes.get(dep)!]))
+      const deps = Object.fromEntries(waitsFor(node).map((dep) => [dep, outcomes.get(dep)!]))
       runCheck(node, env, deps).then(({ result, data }) => {
         running--
         finish(node, result, data)
@@ -82,7 +83,7 @@ export function schedule(plan: Plan, opts: ScheduleOptions): Promise<CheckResult
     }
 
     env.signal.addEventListener('abort', pump, { once: true })
-    for (const n of plan.nodes) if (n.needs.length === 0) release(n)
+    for (const n of plan.nodes) if (waitsFor(n).length === 0) release(n)
     pump()
   })
 }

@@ -102,4 +102,13 @@ describe('buildPlan', () => {
       [90_000, 0, 0],
     ])
   })
+
+  it('after: orders without pulling the other check in, and counts for cycles and phases', () => {
+    const checks = discovered([cmd('eval', { phase: 'pre-build' }), cmd('sync', { phase: 'post-build', after: ['eval'] })])
+    expect(buildPlan(checks, settings()).nodes[1]!.after).toEqual(['eval'])
+    const only = buildPlan(checks, settings(), { only: ['sync'] })
+    expect(only.nodes.map((n) => [n.id, n.after])).toEqual([['sync', []]])
+    expect(() => buildPlan(discovered([cmd('a', { after: ['b'] }), cmd('b', { needs: ['a'] })]), settings())).toThrow('a → b → a')
+    expect(() => buildPlan(discovered([cmd('a', { after: ['zz'] })]), settings())).toThrow('check "a" runs after unknown check "zz"')
+  })
 })

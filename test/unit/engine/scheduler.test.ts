@@ -152,4 +152,14 @@ describe('schedule', () => {
     expect(r.off).toMatchObject({ status: 'skipped', message: 'disabled in config' })
     expect(r['needs-off']).toMatchObject({ status: 'skipped', message: 'dependency off skipped' })
   })
+
+  it('after: waits for the other check whatever its result, and sees its outcome', async () => {
+    const { promise, started } = run([
+      check('eval', (ctx) => ctx.fail('eval broke'), { phase: 'pre-build' }),
+      check('sync', (ctx) => ({ message: `eval was ${ctx.needs.eval?.status}` }), { phase: 'post-build', after: ['eval'] }),
+    ])
+    const r = byId(await promise)
+    expect(started).toEqual(['eval', 'sync'])
+    expect(r.sync).toMatchObject({ status: 'passed', message: 'eval was failed' })
+  })
 })
