@@ -17,6 +17,7 @@ export interface RunProcessOptions {
   maxOutputBytes?: number
   /** time between SIGTERM and SIGKILL when killing the tree (default 1000) */
   killGraceMs?: number
+  /** called with each raw chunk as it arrives (must not throw: it runs inside the stream's emit) */
   onStdout?: (chunk: Buffer) => void
   onStderr?: (chunk: Buffer) => void
 }
@@ -131,7 +132,8 @@ export async function runProcess(
     stop = why
     killing = killTree(pid, { graceMs, envMarker })
   }
-  const timer = opts.timeoutMs ? setTimeout(() => kill('timeout'), opts.timeoutMs) : undefined
+  // setTimeout fires at once for delays above 2^31-1 ms: clamp rather than kill immediately
+  const timer = opts.timeoutMs ? setTimeout(() => kill('timeout'), Math.min(opts.timeoutMs, 2 ** 31 - 1)) : undefined
   const onAbort = () => kill('abort')
   opts.signal?.addEventListener('abort', onAbort, { once: true })
   child.catch(() => {}) // reject: false, but never leave a rejection unhandled
@@ -151,7 +153,13 @@ export async function runProcess(
   running.delete(pid)
 
   const error = stop === 'timeout' ? `timed out after ${opts.timeoutMs} ms` : stop === 'abort' ? 'aborted' : undefined
-  return result({ exitCode: status.code, signal: status.signal, timedOut: stop === 'timeout', aborted: stop === 'abort', ...(error ? { error } : {}) })
+  return result({
+    exitCode: status.code,
+    signal: status.signal,
+    timedOut: stop === 'timeout',
+    aborted: stop === 'abort',
+    ...(error ? { error } : {}),
+  })
 }
 
 function spawnFailure(
