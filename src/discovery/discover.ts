@@ -1,6 +1,6 @@
 import { realpathSync } from 'node:fs'
-import { relative, sep } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { join, relative, sep } from 'node:path'
+import { PACKAGE_ROOT } from '../package-root.js'
 import { glob } from 'tinyglobby'
 import type { z } from 'zod'
 import { NbsError, describeZodError } from '../errors.js'
@@ -20,8 +20,6 @@ export interface DiscoveredCheck {
   plugin?: string
 }
 
-/** nbs's own install: its `checks/` folder holds the built-in checks. */
-export const PACKAGE_ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const BUILTIN_GLOB = `**/*.check.{${CHECK_FILE_EXTENSIONS.join(',')}}`
 const ALWAYS_IGNORED = ['**/node_modules/**']
 
@@ -32,7 +30,7 @@ interface CheckFile {
 }
 
 async function findCheckFiles(settings: Settings): Promise<CheckFile[]> {
-  const builtinDir = `${PACKAGE_ROOT}checks`
+  const builtinDir = join(PACKAGE_ROOT, 'checks')
   const [builtins, project] = await Promise.all([
     settings.builtins ? glob([BUILTIN_GLOB], { cwd: builtinDir, absolute: true, ignore: ALWAYS_IGNORED }) : [],
     glob(settings.include, { cwd: settings.projectRoot, absolute: true, ignore: [...ALWAYS_IGNORED, ...settings.exclude] }),

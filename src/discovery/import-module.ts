@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises'
-import { createJiti, type Jiti } from 'jiti'
+import type { Jiti } from 'jiti'
 import { NbsError } from '../errors.js'
 
 /**
@@ -11,6 +11,8 @@ let jiti: Promise<Jiti> | undefined
 async function createLoader(): Promise<Jiti> {
   // the running nbs itself, not a second copy: defineCheck & co. and their types stay one instance
   const self: unknown = await import('../index.js')
+  // loaded on first use: a run of JSON checks never pays for jiti
+  const { createJiti } = await import('jiti')
   return createJiti(import.meta.url, { virtualModules: { nbs: self }, interopDefault: false, fsCache: true })
 }
 

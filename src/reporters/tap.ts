@@ -40,9 +40,12 @@ const reason = (s: string): string => tapEscape(neutralizeBrace(oneLineMessage(s
 
 const QUOTED: Record<string, string> = { '\\': '\\\\', '"': '\\"', '\n': '\\n', '\t': '\\t' }
 
-/** A single-line double-quoted scalar; after sanitizing only TAB and LF remain to escape. */
+/**
+ * A single-line double-quoted scalar; after sanitizing only TAB and LF remain to escape. U+2028/2029
+ * become LF: JS regexes (tap-parser) end lines there and YAMLish knows no `\L`/`\P` escapes.
+ */
 export function yamlString(s: string): string {
-  return `"${sanitizeText(s).replace(/[\\"\n\t]/g, (c) => QUOTED[c]!)}"`
+  return `"${sanitizeText(s).replace(/[\u2028\u2029]/g, '\n').replace(/[\\"\n\t]/g, (c) => QUOTED[c]!)}"`
 }
 
 /** Untrusted text as a capped scalar (sanitised first: control pictures take 3 bytes). */
@@ -126,9 +129,9 @@ function diagnostics(r: CheckResult, phase: string): string[] {
   field('severity', yamlString(r.severity))
   field('status', yamlString(r.status))
   if (r.kind !== undefined) field('kind', yamlString(r.kind))
-  field('phase', yamlString(phase))
-  field('id', yamlString(r.id))
-  if (r.source) field('source', yamlString(r.source))
+  field('phase', yamlText(phase))
+  field('id', yamlText(r.id))
+  if (r.source) field('source', yamlText(r.source))
   field('attempts', String(r.attempts.length))
   field('duration_ms', yamlScalar(r.durationMs) ?? '~')
   if (r.details !== undefined) lines.push(...detailsLines(r.details, i))
