@@ -84,6 +84,7 @@ export async function runChecks(opts: CheckRunOptions): Promise<CheckRunResult> 
   emit('onRunStart', {
     startedAt: started.toISOString(),
     host,
+    failOn: settings.failOn,
     phases: plan.phases.map((name) => ({ name, checks: plan.nodes.filter((n) => n.phase === name).map(plannedCheck) })),
     total: plan.nodes.length,
   })

@@ -69,6 +69,8 @@ export interface RunSummary {
 export interface RunStart {
   startedAt: string
   host: string
+  /** whether failed warnings fail the run (`--fail-on warning`) */
+  failOn: Severity
   phases: { name: string; checks: PlannedCheck[] }[]
   total: number
 }

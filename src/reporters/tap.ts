@@ -3,7 +3,7 @@
  * rejects a `TAP version 14` line; the body only uses what both prove and tap-parser read.
  */
 import { failsRun } from '../report/summary.js'
-import type { CheckResult, RunReport } from '../report/types.js'
+import type { CheckResult, RunReport, Severity } from '../report/types.js'
 import { displayName, oneLineMessage, sanitizeOutput, sanitizeText, singleLine, truncateMiddle } from './sanitize.js'
 import type { ReporterFactory } from './types.js'
 
@@ -141,35 +141,50 @@ function diagnostics(r: CheckResult, phase: string): string[] {
   return lines
 }
 
-function testPoint(r: CheckResult, n: number, phase: string, report: RunReport): string[] {
+function testPoint(r: CheckResult, n: number, phase: string, failOn: Severity): string[] {
   const desc = tapEscape(checkLabel(r))
   if (r.status === 'passed') return [`ok ${n} - ${desc}`]
   if (r.status === 'skipped') return [`ok ${n} - ${desc} # SKIP ${reason(r.message ?? '') || 'skipped'}`]
   // A failed warning that does not fail the run is a TODO: readers then do not count it as a failure.
-  const todo = failsRun(r, report.failOn) ? '' : ` # TODO ${reason(`warning: ${oneLineMessage(r.message) || r.status}`)}`
+  const todo = failsRun(r, failOn) ? '' : ` # TODO ${reason(`warning: ${oneLineMessage(r.message) || r.status}`)}`
   return [`not ok ${n} - ${desc}${todo}`, ...diagnostics(r, phase)]
 }
 
-/** The whole TAP document: version, plan first, one test point per check in report order. */
+const header = (version: 13 | 14, total: number) => [`TAP version ${version}`, total === 0 ? '1..0 # SKIP no checks selected' : `1..${total}`]
+// A comment, not `Bail out!`: the results so far are valid and the plan still matches.
+const footer = (report: RunReport) => (report.status === 'interrupted' ? [`# interrupted by ${report.interrupted?.signal ?? 'SIGINT'}`] : [])
+const text = (lines: string[]) => (lines.length ? `${lines.join('\n')}\n` : '')
+
+/** The whole TAP document from a finished report: version, plan first, checks in report order. */
 export function renderTap(report: RunReport, opts: TapOptions): string {
-  const lines = [`TAP version ${opts.version}`]
   const checks = report.phases.flatMap((p) => p.checks.map((c) => ({ c, phase: p.name })))
-  if (checks.length === 0) lines.push('1..0 # SKIP no checks selected')
-  else lines.push(`1..${checks.length}`)
-  checks.forEach(({ c, phase }, i) => lines.push(...testPoint(c, i + 1, phase, report)))
-  // A comment, not `Bail out!`: the results so far are valid and the plan still matches.
-  if (report.status === 'interrupted') lines.push(`# interrupted by ${report.interrupted?.signal ?? 'SIGINT'}`)
-  return `${lines.join('\n')}\n`
+  const lines = header(opts.version, checks.length)
+  checks.forEach(({ c, phase }, i) => lines.push(...testPoint(c, i + 1, phase, report.failOn)))
+  return text([...lines, ...footer(report)])
 }
 
-export const tapReporter: ReporterFactory = ({ sink }) => ({
-  onRunEnd(report) {
-    sink.write(renderTap(report, { version: 13 }))
-  },
-})
+/**
+ * Streams: the plan is known at the start (one result per planned check), so each test point is
+ * written as its check finishes, in completion order, and a harness reading stdout sees progress.
+ */
+const streamingTap =
+  (version: 13 | 14): ReporterFactory =>
+  ({ sink }) => {
+    let n = 0
+    let failOn: Severity = 'error'
+    return {
+      onRunStart(run) {
+        failOn = run.failOn
+        sink.write(text(header(version, run.total)))
+      },
+      onCheckEnd(result) {
+        sink.write(text(testPoint(result, ++n, result.phase, failOn)))
+      },
+      onRunEnd(report) {
+        sink.write(text(footer(report)))
+      },
+    }
+  }
 
-export const tap14Reporter: ReporterFactory = ({ sink }) => ({
-  onRunEnd(report) {
-    sink.write(renderTap(report, { version: 14 }))
-  },
-})
+export const tapReporter = streamingTap(13)
+export const tap14Reporter = streamingTap(14)
