@@ -1,0 +1,84 @@
+import { describe, expect, it } from 'vitest'
+import { classifyMessage, parseNixLine, renderNixLog, splitNixLog, stripAnsi } from '../../../src/nix/internal-json.js'
+import { NIX28 } from './captures-nix28.js'
+
+describe('parseNixLine', () => {
+  it('keeps ids and parents as exact strings beyond 2^53', () => {
+    const r = parseNixLine(
+      '@nix {"action":"start","fields":["/nix/store/k46-build-fail.drv","",1,1],"id":17752014662402062,"level":3,"parent":17752014662402061,"text":"building \'/nix/store/k46-build-fail.drv\'","type":105}',
+    )
+    expect(r).toEqual({
+      action: 'start',
+      fields: ['/nix/store/k46-build-fail.drv', '', 1, 1],
+      id: '17752014662402062',
+      level: 3,
+      parent: '17752014662402061',
+      text: "building '/nix/store/k46-build-fail.drv'",
+      type: 105,
+    })
+    expect(parseNixLine('@nix {"action":"stop","id":5415953760423}')?.id).toBe('5415953760423')
+  })
+
+  it('leaves "id": text inside strings alone', () => {
+    const r = parseNixLine('@nix {"action":"msg","level":3,"msg":"{\\"id\\":12345678901234567890,\\"parent\\":1}"}')
+    expect(r?.msg).toBe('{"id":12345678901234567890,"parent":1}')
+    expect(r?.id).toBeUndefined()
+  })
+
+  it('decodes error msg records with position fields (real Nix 2.8)', () => {
+    const line = NIX28.undefinedVariableJson.split('\n').find((l) => l.includes('"msg"'))!
+    const r = parseNixLine(line)
+    expect(r).toMatchObject({ action: 'msg', level: 0, line: 10, column: 16 })
+    expect(r?.file).toMatch(/^\/nix\/store\/[a-z0-9]{32}-source\/flake\.nix$/)
+    expect(stripAnsi(r?.raw_msg ?? '')).toBe("undefined variable 'undefinedPackage'")
+  })
+
+  it('tolerates unknown actions, types, extra keys and missing fields', () => {
+    expect(parseNixLine('@nix {"action":"result","id":1,"type":110,"payload":{"status":"Built"}}')).toMatchObject({
+      action: 'result',
+      type: 110,
+      payload: { status: 'Built' },
+    })
+    expect(parseNixLine('@nix {"action":"start","id":2,"type":113}')).toEqual({ action: 'start', id: '2', type: 113 })
+    expect(parseNixLine('@nix {"action":"frobnicate"}')).toEqual({ action: 'frobnicate' })
+    expect(parseNixLine('@nix {"action":"setPhase","phase":"buildPhase"}\r')?.phase).toBe('buildPhase')
+  })
+
+  it('rejects what is not a record', () => {
+    for (const line of ['', 'error: foo', '@nix ', '@nix {"action":', '@nix []', '@nix {"level":0}', 'x @nix {"action":"msg"}']) {
+      expect(parseNixLine(line), line).toBeUndefined()
+    }
+  })
+})
+
+describe('classifyMessage', () => {
+  it('classifies by the ANSI-stripped prefix, not the level', () => {
+    expect(classifyMessage('\u001b[31;1merror:\u001b[0m undefined variable')).toBe('error')
+    expect(classifyMessage('trace: tracing a')).toBe('trace')
+    expect(classifyMessage('trace: warning: services.foo is deprecated')).toBe('trace')
+    expect(classifyMessage("\u001b[35;1mwarning:\u001b[0m Git tree '/etc/nixos' is dirty")).toBe('warning')
+    expect(classifyMessage('evaluation warning: foo')).toBe('warning')
+    expect(classifyMessage('this derivation will be built:')).toBe('info')
+    expect(classifyMessage("(use '--show-trace' to show detailed location information)")).toBe('info')
+  })
+})
+
+describe('splitNixLog / renderNixLog', () => {
+  it('keeps plain lines from wrappers between records, in order', () => {
+    const log = [
+      '> Building NixOS configuration',
+      '@nix {"action":"msg","level":0,"msg":"trace: hello"}',
+      '@nix {"action":"start","id":1,"level":0,"type":102,"text":""}',
+      'sudo password:',
+      '@nix {"action":"msg","level":0,"msg":"\\u001b[31;1merror:\\u001b[0m boom"}',
+    ].join('\n')
+    const chunks = splitNixLog(log)
+    expect(chunks.map((c) => c.kind)).toEqual(['text', 'record', 'record', 'text', 'record'])
+    expect(renderNixLog(log)).toBe('> Building NixOS configuration\ntrace: hello\nsudo password:\nerror: boom')
+  })
+
+  it('renders a real internal-json stream like the plain one', () => {
+    expect(renderNixLog(NIX28.coerceTraceJson)).toBe(NIX28.coerceTracePlain.trimEnd())
+    expect(renderNixLog(NIX28.undefinedVariableJson)).toBe(NIX28.undefinedVariablePlain.trimEnd())
+  })
+})
