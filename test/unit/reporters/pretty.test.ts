@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises'
+import { stripVTControlCharacters } from 'node:util'
 import { describe, expect, it } from 'vitest'
 import { prettyReporter } from '../../../src/reporters/pretty.js'
 import type { RunReport } from '../../../src/report/types.js'
@@ -37,7 +38,7 @@ describe('pretty reporter', () => {
     const { during, out } = await play(fixtures.multi, true, 250)
     expect(during).toMatch(/0\/7 done · \d running/)
     expect(during).toContain('\x1b[') // redrawn in place
-    const end = out.slice(during.length)
+    const end = stripVTControlCharacters(out.slice(during.length))
     const phases = ['eval', 'build', 'lint'].map((p) => end.search(new RegExp(`^${p}$`, 'm')))
     expect(phases.every((i) => i >= 0)).toBe(true)
     expect(phases).toEqual([...phases].sort((a, b) => a - b))
