@@ -1,7 +1,7 @@
 import { lstat, readFile, readdir, stat } from 'node:fs/promises'
-import { posix } from 'node:path'
+import { posix, resolve } from 'node:path'
 import type { Exec } from '../checks/types.js'
-import { hostPath, readLinkInRoot, tryResolveInRoot } from './root-path.js'
+import { hostPath, lexistsInRoot, readLinkInRoot, storeTargetInRoot, tryResolveInRoot } from './root-path.js'
 
 export const SYSTEM_PROFILES = '/nix/var/nix/profiles'
 export const CURRENT_SYSTEM = '/run/current-system'
@@ -38,37 +38,25 @@ export interface CurrentGeneration {
   inSync: boolean
 }
 
-/** A path's store target inside the root, falling back to the raw symlink target when that is missing (an image without its store). */
-async function targetInRoot(root: string, path: string): Promise<string | null> {
-  const resolved = await tryResolveInRoot(root, path)
-  if (resolved !== null) return resolved
-  const raw = await readLinkInRoot(root, path)
-  return raw?.startsWith('/') ? posix.normalize(raw) : null
-}
-
-/** lstat inside the root: true for a dangling link too (a NixOS image copied without its store is still NixOS). */
-async function lexists(root: string, path: string): Promise<boolean> {
-  const parent = await tryResolveInRoot(root, posix.dirname(path))
-  if (parent === null) return false
-  return lstat(hostPath(root, posix.join(parent, posix.basename(path)))).then(() => true, () => false)
-}
-
 /** Every `<name>-N-link` in `dir` (inside `root`), oldest first; empty when the directory is missing. */
 export async function listProfileGenerations(root: string, dir: string, name: string): Promise<ProfileGeneration[]> {
   const resolvedDir = await tryResolveInRoot(root, dir)
   if (resolvedDir === null) return []
   const entries = await readdir(hostPath(root, resolvedDir)).catch(() => [] as string[])
   const pattern = new RegExp(`^${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}-(\\d+)-link$`)
-  const out: ProfileGeneration[] = []
-  for (const entry of entries) {
-    const m = pattern.exec(entry)
-    if (!m) continue
-    const link = posix.join(resolvedDir, entry)
-    const st = await lstat(hostPath(root, link)).catch(() => null)
-    const path = await targetInRoot(root, link)
-    if (!st?.isSymbolicLink() || path === null) continue
-    out.push({ number: Number(m[1]), link, path, mtime: st.mtime.toISOString() })
-  }
+  // In parallel: a machine that never collects garbage can have hundreds of generations.
+  const found = await Promise.all(
+    entries.map(async (entry): Promise<ProfileGeneration | null> => {
+      const m = pattern.exec(entry)
+      if (!m) return null
+      const link = posix.join(resolvedDir, entry)
+      const st = await lstat(hostPath(root, link)).catch(() => null)
+      const path = await storeTargetInRoot(root, link)
+      if (!st?.isSymbolicLink() || path === null) return null
+      return { number: Number(m[1]), link, path, mtime: st.mtime.toISOString() }
+    }),
+  )
+  const out = found.filter((g): g is ProfileGeneration => g !== null)
   return out.sort((a, b) => a.number - b.number)
 }
 
@@ -98,7 +86,7 @@ export async function isNixOSRoot(root = '/'): Promise<NixOSRootInfo> {
   }
   const markers = ['/etc/NIXOS', CURRENT_SYSTEM, `${SYSTEM_PROFILES}/system`]
   const found: string[] = []
-  for (const m of markers) if (await lexists(root, m)) found.push(m)
+  for (const m of markers) if (await lexistsInRoot(root, m)) found.push(m)
   if (found.length > 0) return { isNixOS: true, found }
   const where = root === '/' ? 'this machine' : root
   return { isNixOS: false, found, reason: `not a NixOS system: none of ${markers.join(', ')} exist on ${where}` }
@@ -110,17 +98,17 @@ export async function getCurrentGeneration(opts: { root?: string } = {}): Promis
   const nixos = await isNixOSRoot(root)
   const gens = await listSystemGenerations(root)
   const newest = gens.at(-1) ?? null
-  const currentPath = await targetInRoot(root, CURRENT_SYSTEM)
+  const currentPath = await storeTargetInRoot(root, CURRENT_SYSTEM)
   // After a rollback and rebuild two links can share a path: the newest one is the running one.
   const running = currentPath === null ? undefined : gens.filter((g) => g.path === currentPath).at(-1)
   const profilePath = `${SYSTEM_PROFILES}/system`
   const number = await profileNumber(root, profilePath)
-  const target = number === null ? null : await targetInRoot(root, profilePath)
+  const target = number === null ? null : await storeTargetInRoot(root, profilePath)
   return {
     generation: number === null ? null : `g${number}`,
     generationRaw: number === null ? null : String(number),
     current: currentPath === null ? null : { ...(running ? { number: running.number } : {}), path: currentPath },
-    booted: await targetInRoot(root, BOOTED_SYSTEM),
+    booted: await storeTargetInRoot(root, BOOTED_SYSTEM),
     profile: number === null || target === null ? null : { number, path: target },
     newest,
     generations: gens.length,
@@ -197,7 +185,7 @@ export async function readNixosVersion(
   const label = await readFile(hostPath(root, posix.join(top, 'nixos-version')), 'utf8').then((s) => s.trim(), () => undefined)
   const withLabel = <T extends object>(o: T) => (label === undefined ? o : { ...o, label })
   const script = await tryResolveInRoot(root, posix.join(top, 'sw/bin/nixos-version'))
-  if (opts.exec && (opts.live ?? root === '/') && script !== null) {
+  if (opts.exec && (opts.live ?? resolve(root) === '/') && script !== null) {
     const r = await opts.exec(hostPath(root, script), ['--json'])
     const json = r.exitCode === 0 ? pickVersionJson(r.stdout.text) : undefined
     if (json) return withLabel({ ...json, source: 'exec' as const })

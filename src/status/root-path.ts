@@ -74,3 +74,18 @@ export async function readLinkInRoot(root: string, path: string): Promise<string
 export async function existsInRoot(root: string, path: string): Promise<boolean> {
   return (await tryResolveInRoot(root, path)) !== null
 }
+
+/** A path's store target inside the root, falling back to the raw symlink target when that is missing (an image without its store). */
+export async function storeTargetInRoot(root: string, path: string): Promise<string | null> {
+  const resolved = await tryResolveInRoot(root, path)
+  if (resolved !== null) return resolved
+  const raw = await readLinkInRoot(root, path)
+  return raw?.startsWith('/') ? posix.normalize(raw) : null
+}
+
+/** lstat inside the root: true for a dangling link too (a NixOS image copied without its store is still NixOS). */
+export async function lexistsInRoot(root: string, path: string): Promise<boolean> {
+  const parent = await tryResolveInRoot(root, posix.dirname(path))
+  if (parent === null) return false
+  return lstat(hostPath(root, posix.join(parent, posix.basename(path)))).then(() => true, () => false)
+}

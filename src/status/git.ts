@@ -1,0 +1,172 @@
+import { readFile } from 'node:fs/promises'
+import { isAbsolute, join, resolve } from 'node:path'
+import type { Exec } from '../checks/types.js'
+
+export interface LocalFlake {
+  /** the flake's directory (with `?dir=` applied) */
+  dir: string
+  /** `git`: a git+file flake (Nix sees tracked files only); `path`: path: or a plain path (Nix copies everything) */
+  kind: 'git' | 'path'
+}
+
+/** The directory of a local flake reference, or why it is not one (github:, git+https:, registry names…). */
+export function localFlakeDir(flake: string, cwd = process.cwd()): LocalFlake | { error: string; notLocal: true } {
+  const ref = flake.split('#')[0]!
+  const [location = '', query = ''] = ref.split('?', 2)
+  const sub = new URLSearchParams(query).get('dir')
+  const at = (p: string, kind: LocalFlake['kind']): LocalFlake => {
+    const dir = isAbsolute(p) ? p : resolve(cwd, p)
+    return { dir: sub ? join(dir, sub) : dir, kind }
+  }
+  const decode = (s: string) => decodeURIComponent(s)
+  if (location.startsWith('git+file:')) return at(decode(location.slice('git+file:'.length).replace(/^\/\/(?=\/)/, '')), 'git')
+  if (location.startsWith('path:')) return at(decode(location.slice('path:'.length).replace(/^\/\/(?=\/)/, '')), 'path')
+  // Nix's own rule: no scheme and path-like (`/x`, `./x`, `a/b`, `.`) is a path; a bare word is a registry name.
+  if (!/^[a-z][a-z0-9+.-]*:/i.test(location) && (location.includes('/') || location === '.' || location === '..')) {
+    return at(location, 'path')
+  }
+  return { error: `not a local flake: ${flake} (only path:, git+file: and filesystem paths have a checkout to read)`, notLocal: true }
+}
+
+export interface CommitInfo {
+  rev: string
+  /** 7 characters, like the flake's `self.shortRev` */
+  shortRev: string
+  dirty: boolean
+  /** `git status --porcelain` lines behind `dirty` */
+  changes: string[]
+  dir: string
+}
+
+export type CurrentCommit = CommitInfo | { error: string; notLocal?: boolean }
+
+/** Read-only probes: never take the index lock, and keep git's messages in English for parsing. */
+const GIT_ENV = { GIT_OPTIONAL_LOCKS: '0', LC_ALL: 'C' }
+
+/**
+ * The commit a local flake's checkout is at, and whether its tree is dirty: one `git rev-parse HEAD`
+ * and one `git status --porcelain`. For a git flake untracked files do not count (Nix does not see
+ * them, and neither does `self.dirtyRev`); for a path: flake they do (Nix copies them).
+ */
+export async function getCurrentCommit(opts: { exec: Exec; flake: string; cwd?: string }): Promise<CurrentCommit> {
+  const local = localFlakeDir(opts.flake, opts.cwd)
+  if ('error' in local) return local
+  const head = await opts.exec('git', ['-C', local.dir, 'rev-parse', '--verify', 'HEAD'], { env: GIT_ENV })
+  if (head.notFound) return { error: 'git is not installed' }
+  if (head.exitCode !== 0) return { error: `${local.dir}: ${gitMessage(head.stderr.text) || 'git rev-parse HEAD failed'}` }
+  const rev = head.stdout.text.trim()
+  const untracked = local.kind === 'git' ? 'no' : 'normal'
+  const status = await opts.exec('git', ['-C', local.dir, 'status', '--porcelain', `--untracked-files=${untracked}`], { env: GIT_ENV })
+  if (status.exitCode !== 0) return { error: `${local.dir}: ${gitMessage(status.stderr.text) || 'git status failed'}` }
+  const changes = status.stdout.text.split('\n').filter((l) => l.trim() !== '')
+  return { rev, shortRev: rev.slice(0, 7), dirty: changes.length > 0, changes, dir: local.dir }
+}
+
+/** git's `fatal:` line (e.g. not a repository, dubious ownership), without the hints around it. */
+function gitMessage(stderr: string): string {
+  const lines = stderr.split('\n').map((l) => l.trim()).filter(Boolean)
+  return lines.find((l) => l.startsWith('fatal:')) ?? lines[0] ?? ''
+}
+
+export interface LockedInput {
+  rev: string
+  shortRev: string
+  /** the lock file node the input resolved to (after `follows`) */
+  node: string
+  lastModified?: number
+  type?: string
+}
+
+interface FlakeLock {
+  root?: string
+  nodes?: Record<string, { inputs?: Record<string, string | string[]>; locked?: Record<string, unknown> }>
+}
+
+/**
+ * The nixpkgs revision the flake is locked to, read from its flake.lock without running Nix: the
+ * root's `inputs.nixpkgs` (following `follows` paths) → `nodes.<node>.locked.rev`.
+ */
+export async function getCurrentNixpkgsRev(opts: { flake: string; input?: string; cwd?: string }): Promise<LockedInput | { error: string }> {
+  const input = opts.input ?? 'nixpkgs'
+  const local = localFlakeDir(opts.flake, opts.cwd)
+  if ('error' in local) return local
+  const file = join(local.dir, 'flake.lock')
+  let lock: FlakeLock
+  try {
+    lock = JSON.parse(await readFile(file, 'utf8')) as FlakeLock
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code
+    return { error: code === 'ENOENT' ? `${file} does not exist` : `${file}: ${(e as Error).message}` }
+  }
+  const node = followInput(lock, [input])
+  if (node === undefined) return { error: `${file}: the flake has no input "${input}"` }
+  const locked = lock.nodes?.[node]?.locked
+  if (typeof locked?.rev !== 'string') {
+    return { error: `${file}: input "${input}" is locked without a revision (type ${String(locked?.type ?? 'unknown')})` }
+  }
+  return {
+    rev: locked.rev,
+    shortRev: locked.rev.slice(0, 7),
+    node,
+    ...(typeof locked.lastModified === 'number' ? { lastModified: locked.lastModified } : {}),
+    ...(typeof locked.type === 'string' ? { type: locked.type } : {}),
+  }
+}
+
+/** The node an input path from the root leads to; a `follows` (array) restarts from the root. */
+function followInput(lock: FlakeLock, path: string[], depth = 0): string | undefined {
+  if (depth > 32) return undefined // a follows cycle: Nix rejects those too
+  let node = lock.root ?? 'root'
+  for (const name of path) {
+    const ref = lock.nodes?.[node]?.inputs?.[name]
+    if (ref === undefined) return undefined
+    const next = typeof ref === 'string' ? ref : followInput(lock, ref, depth + 1)
+    if (next === undefined) return undefined
+    node = next
+  }
+  return node
+}
+
+export interface RevisionSync {
+  status: 'in-sync' | 'out-of-sync' | 'unknown'
+  reason: 'match' | 'toplevel-match' | 'mismatch' | 'toplevel-differs' | 'dirty-tree' | 'dirty-build' | 'unrecorded' | 'no-commit'
+  message: string
+}
+
+/**
+ * Whether the running system was built from the flake's checkout: its `configurationRevision`
+ * against HEAD; a dirty tree is out of sync. Without a recorded revision, the evaluated toplevel's
+ * out path against the running one, when the caller has evaluated it.
+ */
+export function compareRevision(opts: {
+  configurationRevision?: string
+  commit: CurrentCommit
+  currentPath?: string | null
+  evaluatedToplevel?: string | null
+}): RevisionSync {
+  const { commit, configurationRevision: conf } = opts
+  if (!('error' in commit) && commit.dirty) {
+    return { status: 'out-of-sync', reason: 'dirty-tree', message: `${commit.dir} has uncommitted changes (${commit.changes.length} files) at ${commit.shortRev}` }
+  }
+  if (conf) {
+    if ('error' in commit) return { status: 'unknown', reason: 'no-commit', message: commit.error }
+    if (conf.endsWith('-dirty')) {
+      return { status: 'out-of-sync', reason: 'dirty-build', message: `the running system was built from a dirty tree (${conf})` }
+    }
+    // A configuration may record self.shortRev: a prefix of 7+ hex digits counts.
+    const match = conf === commit.rev || (/^[0-9a-f]{7,}$/.test(conf) && commit.rev.startsWith(conf))
+    return match
+      ? { status: 'in-sync', reason: 'match', message: `running system built from ${commit.shortRev} (HEAD)` }
+      : { status: 'out-of-sync', reason: 'mismatch', message: `running system built from ${conf}, flake HEAD is ${commit.rev}` }
+  }
+  if (opts.evaluatedToplevel && opts.currentPath) {
+    return opts.evaluatedToplevel === opts.currentPath
+      ? { status: 'in-sync', reason: 'toplevel-match', message: `the flake evaluates to the running system ${opts.currentPath}` }
+      : { status: 'out-of-sync', reason: 'toplevel-differs', message: `the flake evaluates to ${opts.evaluatedToplevel}, running ${opts.currentPath}` }
+  }
+  return {
+    status: 'unknown',
+    reason: 'unrecorded',
+    message: 'the running configuration does not record its git revision (set system.configurationRevision = self.rev or self.dirtyRev or null), and no evaluated toplevel was given to compare',
+  }
+}
