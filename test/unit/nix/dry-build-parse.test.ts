@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { parseDryRun } from '../../../src/nix/dry-build.js'
-import { attrPathElement, flakeInstallable, parseFlakeRef, toplevelAttr } from '../../../src/nix/flake.js'
+import { attrPathElement, flakeInstallable, parseFlakeRef, sourceRelativePath, toplevelAttr } from '../../../src/nix/flake.js'
 import { NIX28 } from './captures-nix28.js'
 
 describe('parseDryRun', () => {
@@ -65,6 +65,11 @@ describe('flake references', () => {
   it('joins flake and host into an installable, dropping a #fragment', () => {
     expect(flakeInstallable('/etc/nixos', 'web')).toBe('/etc/nixos#nixosConfigurations.web.config.system.build.toplevel')
     expect(flakeInstallable('path:/x#other', 'a.b')).toBe('path:/x#nixosConfigurations."a.b".config.system.build.toplevel')
+  })
+
+  it('maps a store source path back into the flake', () => {
+    expect(sourceRelativePath('/nix/store/91irihm0cm1c0qk3haq9jskhcsjadzhm-source/hosts/web.nix')).toBe('hosts/web.nix')
+    expect(sourceRelativePath('/etc/nixos/configuration.nix')).toBeUndefined()
   })
 
   it('parses nixos-rebuild style refs', () => {

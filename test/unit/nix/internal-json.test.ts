@@ -1,4 +1,6 @@
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
+import { extractNixErrors } from '../../../src/nix/errors.js'
 import { classifyMessage, parseNixLine, renderNixLog, splitNixLog, stripAnsi } from '../../../src/nix/internal-json.js'
 import { NIX28 } from './captures-nix28.js'
 
@@ -80,5 +82,27 @@ describe('splitNixLog / renderNixLog', () => {
   it('renders a real internal-json stream like the plain one', () => {
     expect(renderNixLog(NIX28.coerceTraceJson)).toBe(NIX28.coerceTracePlain.trimEnd())
     expect(renderNixLog(NIX28.undefinedVariableJson)).toBe(NIX28.undefinedVariablePlain.trimEnd())
+  })
+})
+
+describe('properties', () => {
+  it('any 64-bit id survives exactly, whatever the message text', () => {
+    fc.assert(
+      fc.property(fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }), fc.string(), (id, msg) => {
+        const line = `@nix {"action":"msg","id":${id},"level":0,"msg":${JSON.stringify(msg)},"parent":${id}}`
+        const r = parseNixLine(line)
+        expect(r).toEqual({ action: 'msg', id: String(id), level: 0, msg, parent: String(id) })
+      }),
+    )
+  })
+
+  it('extractNixErrors never throws and always yields a message', () => {
+    const piece = fc.constantFrom('error:', 'error: x', '       … while y', '         at /a.nix:1:2:', '   1| x', '     | ^', '', 'trace: t',
+      "Failed assertions:", '- a', 'Reason: builder failed with exit code 1.', "builder for '/nix/store/a.drv' failed with exit code 2", '       > log', '       last 1 log lines:')
+    fc.assert(
+      fc.property(fc.array(fc.oneof(piece, fc.string()), { maxLength: 30 }), (parts) => {
+        for (const e of extractNixErrors(parts.join('\n'))) expect(typeof e.message).toBe('string')
+      }),
+    )
   })
 })

@@ -17,6 +17,14 @@ const exec: Exec = (file, args = [], opts = {}) => runProcess(file, args, { ...o
 const base = { exec, env: NIX_ENV }
 const FLAKE_NIX = /^\/nix\/store\/[a-z0-9]{32}-source\/flake\.nix$/
 
+describe('without nix', () => {
+  it('reports nix missing from PATH as notFound', async () => {
+    const noNix: Exec = (_file, args = [], opts = {}) => runProcess('/nonexistent/bin/nix', args, opts)
+    expect(await evalToplevel({ exec: noNix, flake: fixtureFlake('good'), host: 'demo' })).toEqual({ ok: false, notFound: true })
+    expect(await dryBuild({ exec: noNix, installable: 'x' })).toEqual({ ok: false, notFound: true })
+  })
+})
+
 describe.skipIf(!hasNix())(`real ${nixVersion() ?? `Nix (${NIX_SKIP_REASON})`}: evalToplevel`, () => {
   it('good: returns the toplevel derivation and its output path', async () => {
     const r = await evalToplevel({ ...base, flake: fixtureFlake('good'), host: 'demo' })
@@ -60,11 +68,6 @@ describe.skipIf(!hasNix())(`real ${nixVersion() ?? `Nix (${NIX_SKIP_REASON})`}: 
     expect(await evalToplevel({ ...base, flake: fixtureFlake('build-fail'), host: 'demo' })).toMatchObject({ ok: true })
   })
 
-  it('reports nix missing from PATH as notFound', async () => {
-    const noNix: Exec = (_file, args = [], opts = {}) => runProcess('/nonexistent/bin/nix', args, opts)
-    expect(await evalToplevel({ exec: noNix, flake: fixtureFlake('good'), host: 'demo' })).toEqual({ ok: false, notFound: true })
-    expect(await dryBuild({ exec: noNix, installable: 'x' })).toEqual({ ok: false, notFound: true })
-  })
 })
 
 describe.skipIf(!hasNix())(`real ${nixVersion() ?? `Nix (${NIX_SKIP_REASON})`}: dryBuild`, () => {

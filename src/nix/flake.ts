@@ -1,0 +1,54 @@
+/**
+ * Flake references and the NixOS toplevel attribute. Installables are passed to Nix as one argv
+ * element (never through a shell), so only Nix's own attribute-path syntax needs care here.
+ */
+
+/** A Nix attribute name that can appear unquoted in an attribute path. */
+const PLAIN_ATTR = /^[A-Za-z_][A-Za-z0-9_'-]*$/
+
+/**
+ * One attribute-path element. Nix splits installable attribute paths on `.` outside double quotes
+ * (and has no escapes inside them), so a host like `web.example` must be written `"web.example"`.
+ */
+export function attrPathElement(name: string): string {
+  if (PLAIN_ATTR.test(name)) return name
+  if (name.includes('"')) throw new Error(`attribute name cannot contain a double quote: ${name}`)
+  return `"${name}"`
+}
+
+/** `nixosConfigurations.<host>.config.system.build.toplevel`, the host quoted when needed. */
+export function toplevelAttr(host: string): string {
+  if (host === '') throw new Error('host name is empty')
+  return `nixosConfigurations.${attrPathElement(host)}.config.system.build.toplevel`
+}
+
+/**
+ * Splits a nixos-rebuild style `--flake` value: `/etc/nixos#web` names the host after `#`.
+ * The fragment is returned as written (quotes removed), `undefined` when absent or empty.
+ */
+export function parseFlakeRef(ref: string): { flake: string; host?: string } {
+  const hash = ref.indexOf('#')
+  if (hash < 0) return { flake: ref }
+  const flake = ref.slice(0, hash)
+  const host = ref.slice(hash + 1).replace(/^"(.*)"$/, '$1')
+  return host ? { flake, host } : { flake }
+}
+
+/** `<flake>#nixosConfigurations.<host>.config.system.build.toplevel`; a fragment on `flake` is dropped. */
+export function flakeInstallable(flake: string, host: string): string {
+  return `${parseFlakeRef(flake).flake}#${toplevelAttr(host)}`
+}
+
+/**
+ * The path of a flake file relative to the flake, from the store copy Nix reports errors in
+ * (`/nix/store/<hash>-source/hosts/web.nix` → `hosts/web.nix`); `undefined` for other paths.
+ */
+export function sourceRelativePath(file: string): string | undefined {
+  return /^\/nix\/store\/[0-9a-z]{32}-source\/(.+)$/.exec(file)?.[1]
+}
+
+/**
+ * Arguments that make `nix` accept flakes even where nix.conf does not enable them; harmless
+ * when it already does (`extra-` appends to the configured set). Understood since Nix 2.4.
+ */
+export const NIX_FLAKE_ARGS: readonly string[] = ['--extra-experimental-features', 'nix-command flakes']

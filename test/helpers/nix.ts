@@ -1,0 +1,41 @@
+/**
+ * Real Nix for tests (Debian's nix-bin, Nix 2.8). Always offline: with no substituters Nix never
+ * waits on network retries. Fixture flakes are passed as `path:` refs: a flake inside this git
+ * repository would otherwise be copied through git, which only sees tracked files.
+ */
+import { spawnSync } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+
+/** Environment for every Nix call in tests: flakes on, no binary caches. */
+export const NIX_ENV: Record<string, string> = {
+  NIX_CONFIG: 'experimental-features = nix-command flakes\nsubstituters =',
+}
+
+let cached: string | null | undefined
+
+/** `nix --version` output (e.g. `nix (Nix) 2.8.0`), or null when nix is not on PATH. */
+export function nixVersion(): string | null {
+  if (cached === undefined) {
+    const r = spawnSync('nix', ['--version'], { encoding: 'utf8', env: { ...process.env, ...NIX_ENV } })
+    cached = r.status === 0 ? r.stdout.trim() : null
+  }
+  return cached
+}
+
+/** Whether a working `nix` is on PATH. */
+export function hasNix(): boolean {
+  return nixVersion() !== null
+}
+
+/** Title suffix for a real-Nix suite, saying why it is skipped. */
+export const NIX_SKIP_REASON = 'skipped: nix is not on PATH (apt-get install nix-bin)'
+
+/** Absolute directory of a fixture flake under test/fixtures/flakes. */
+export function fixtureFlakeDir(name: string): string {
+  return fileURLToPath(new URL(`../fixtures/flakes/${name}`, import.meta.url))
+}
+
+/** `path:` flake ref of a fixture flake (no git involved, untracked files included). */
+export function fixtureFlake(name: string): string {
+  return `path:${fixtureFlakeDir(name)}`
+}
