@@ -1,5 +1,5 @@
 import { readFile, stat } from 'node:fs/promises'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import type { Exec } from '../checks/types.js'
 import type { ProcessResult } from '../runner/process.js'
 
@@ -12,7 +12,7 @@ export type Pid1Result = { ok: true } | { ok: false; reason: string }
  * units cannot be queried. With `exec`, the test runs through it (a remote target, a container).
  */
 export async function systemdIsPid1(opts: { exec?: Exec; root?: string } = {}): Promise<Pid1Result> {
-  const root = opts.root ?? '/'
+  const root = resolve(opts.root ?? '/')
   if (root !== '/') {
     return { ok: false, reason: `systemd is not running as PID 1 (${root} is not the running system)` }
   }
@@ -35,7 +35,8 @@ function notPid1(comm: string | undefined): Pid1Result {
 
 /** The journal directory to read: `-D ROOT/var/log/journal` for an offline root, else the live journal. */
 export function journalSource(root = '/'): string[] {
-  return root === '/' ? [] : ['-D', join(root, 'var/log/journal')]
+  const abs = resolve(root)
+  return abs === '/' ? [] : ['-D', join(abs, 'var/log/journal')]
 }
 
 /**
@@ -53,7 +54,7 @@ export function globToRegExp(glob: string): RegExp {
       const body = glob.slice(i + 1, end).replace(/^!/, '^').replace(/\\/g, '\\\\')
       src += `[${body}]`
       i = end
-    } else src += c.replace(/[.+^${}()|\\\]]/g, '\\$&')
+    } else src += c.replace(/[.+^${}()|[\]\\]/g, '\\$&')
   }
   return new RegExp(`^${src}$`, 's')
 }

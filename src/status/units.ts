@@ -15,6 +15,8 @@ export interface FailedUnitsResult {
   units: FailedUnit[]
   /** failed units left out by `ignore` */
   ignored: string[]
+  /** set when the journal could not be read: the units are still reported, without their lines */
+  journalError?: string
 }
 
 export interface FailedUnitsOptions {
@@ -30,15 +32,17 @@ type UnitRow = Omit<FailedUnit, 'journal'>
 /**
  * The failed units of the running system with their last journal lines: one `systemctl
  * list-units` call (JSON; the plain listing where systemd predates `--output=json`) and one
- * `journalctl` call for all of them, never one process per unit. Throws when a query fails.
+ * `journalctl` call for all of them, never one process per unit. Throws when systemctl fails; a
+ * journal that cannot be read only costs the lines (`journalError`), not the answer.
  */
 export async function checkFailedUnits(opts: FailedUnitsOptions): Promise<FailedUnitsResult> {
   const rows = await listFailedUnits(opts.exec)
   const ignore = opts.ignore ?? []
   const kept = rows.filter((r) => !matchesAnyGlob(r.unit, ignore))
   const ignored = rows.filter((r) => matchesAnyGlob(r.unit, ignore)).map((r) => r.unit)
-  const journals = await lastJournalLines(opts.exec, kept.map((r) => r.unit), opts.journalLines ?? 10)
-  return { units: kept.map((r) => ({ ...r, journal: journals.get(r.unit) ?? [] })), ignored }
+  const { lines, error } = await lastJournalLines(opts.exec, kept.map((r) => r.unit), opts.journalLines ?? 10)
+  const units = kept.map((r) => ({ ...r, journal: lines.get(r.unit) ?? [] }))
+  return error ? { units, ignored, journalError: error } : { units, ignored }
 }
 
 const LIST = ['list-units', '--state=failed', '--all', '--no-pager']
@@ -91,9 +95,13 @@ export function parseUnitsText(text: string): UnitRow[] {
 /** Fields whose value names the unit an entry is about, most specific first. */
 const UNIT_FIELDS = ['UNIT', 'OBJECT_SYSTEMD_UNIT', 'COREDUMP_UNIT', '_SYSTEMD_UNIT'] as const
 
-async function lastJournalLines(exec: Exec, units: string[], keep: number): Promise<Map<string, string[]>> {
+async function lastJournalLines(
+  exec: Exec,
+  units: string[],
+  keep: number,
+): Promise<{ lines: Map<string, string[]>; error?: string }> {
   const lines = new Map<string, string[]>(units.map((u) => [u, []]))
-  if (units.length === 0 || keep <= 0) return lines
+  if (units.length === 0 || keep <= 0) return { lines }
   const fields = [...UNIT_FIELDS, 'MESSAGE', 'SYSLOG_IDENTIFIER', '_COMM'].join(',')
   const args = ['-o', 'json', '--no-pager', '-b', `--output-fields=${fields}`, ...units.flatMap((u) => ['-u', u])]
   const r = await streamJournal(exec, args, (e) => {
@@ -106,8 +114,7 @@ async function lastJournalLines(exec: Exec, units: string[], keep: number): Prom
     list.push(who ? `${who}: ${msg}` : msg)
     if (list.length > keep) list.shift() // a ring of the newest `keep`
   })
-  if (r.exitCode !== 0) throw commandError('journalctl', r)
-  return lines
+  return r.exitCode === 0 ? { lines } : { lines, error: commandError('journalctl', r).message }
 }
 
 function str(v: unknown): string {
