@@ -92,7 +92,7 @@ export async function runChecks(opts: CheckRunOptions): Promise<CheckRunResult> 
     concurrency: settings.concurrency,
     bail: opts.bail ?? false,
     failOn: settings.failOn,
-    env: { flake: settings.flake, host: settings.host, root: settings.root, projectRoot: settings.projectRoot, signal },
+    env: { flake: settings.flake, host: settings.host, root: settings.root, projectRoot: settings.projectRoot, nixOptions: settings.nixOptions, signal },
     onCheckStart: (check) => emit('onCheckStart', check),
     onCheckEnd: (result) => emit('onCheckEnd', result),
   })

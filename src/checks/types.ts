@@ -19,6 +19,8 @@ export interface CheckContext<Options = Record<string, unknown>> {
   host: string
   /** the filesystem root to read the machine's state from (`--root`, default `/`) */
   root: string
+  /** nix.conf settings from the config (`nixOptions`), for checks that call Nix */
+  nixOptions: Record<string, string>
   /** results of the checks this one needs or runs after, by id (`data` is what they returned) */
   needs: Record<string, { status: CheckStatus; message?: string; data?: unknown }>
   /** aborted on timeout or interruption; pass it on to anything long-running */

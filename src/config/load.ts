@@ -56,6 +56,7 @@ export interface Settings {
   builtins: boolean
   disable: string[]
   options: Record<string, Record<string, unknown>>
+  nixOptions: Record<string, string>
   reporters: string[]
   concurrency: number
   timeoutMs: number
@@ -76,6 +77,7 @@ export function resolveSettings(loaded: LoadedConfig, flags: SettingsFlags, env:
     builtins: c.builtins ?? true,
     disable: c.disable ?? [],
     options: c.options ?? {},
+    nixOptions: c.nixOptions ?? {},
     reporters: c.reporters ?? [],
     concurrency: flags.concurrency ?? c.concurrency ?? Math.max(1, cpus().length * 2),
     timeoutMs: c.timeout === undefined ? DEFAULT_TIMEOUT_MS : parseDuration(c.timeout)!,

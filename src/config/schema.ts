@@ -24,6 +24,10 @@ export const configSchema = z.strictObject({
   builtins: z.boolean().optional().describe("load nbs's own built-in checks (default true)"),
   disable: z.array(z.string()).optional().describe('check ids to leave out; they are reported as skipped'),
   options: z.record(z.string(), z.record(z.string(), z.unknown())).optional().describe("per-check options, by check id"),
+  nixOptions: z
+    .record(z.string().regex(/^[a-z][a-z0-9-]*$/, 'a nix.conf setting name'), z.string())
+    .optional()
+    .describe('nix.conf settings for the Nix calls of the built-in checks, e.g. { substituters: "" } to stay offline'),
   reporters: z.array(z.string().min(1)).optional().describe('reporters as NAME[:PATH], used when no --reporter is given'),
   concurrency: z.number().int().positive().optional().describe('checks run at once; default CPUs × 2'),
   timeout: duration.optional().describe('default per-check timeout (default "5m")'),

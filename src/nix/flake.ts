@@ -51,4 +51,9 @@ export function sourceRelativePath(file: string): string | undefined {
  * Arguments that make `nix` accept flakes even where nix.conf does not enable them; harmless
  * when it already does (`extra-` appends to the configured set). Understood since Nix 2.4.
  */
+/** `--option name value` for each nix.conf setting (every nix command accepts them). */
+export function nixOptionArgs(options: Record<string, string> = {}): string[] {
+  return Object.entries(options).flatMap(([name, value]) => ['--option', name, value])
+}
+
 export const NIX_FLAKE_ARGS: readonly string[] = ['--extra-experimental-features', 'nix-command flakes']

@@ -19,6 +19,7 @@ export interface CheckEnv {
   host: string
   root: string
   projectRoot: string
+  nixOptions: Record<string, string>
   /** aborted when the whole run is interrupted */
   signal: AbortSignal
 }
@@ -63,6 +64,7 @@ async function runProgrammatic(def: RunCheck, node: PlanNode, env: CheckEnv, dep
     flake: env.flake,
     host: env.host,
     root: env.root,
+    nixOptions: env.nixOptions,
     needs: deps,
     signal,
     exec: (file, args = [], opts = {}) => runProcess(file, args, { cwd: env.projectRoot, ...opts, signal }),

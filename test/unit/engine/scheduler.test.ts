@@ -20,7 +20,7 @@ function run(defs: CheckDefinition[], opts: Partial<ScheduleOptions> & { config?
     concurrency: 8,
     bail: false,
     failOn: 'error',
-    env: { flake: '/f', host: 'h', root: '/', projectRoot: process.cwd(), signal: opts.signal ?? new AbortController().signal },
+    env: { flake: '/f', host: 'h', root: '/', projectRoot: process.cwd(), nixOptions: {}, signal: opts.signal ?? new AbortController().signal },
     onCheckStart: (c) => started.push(c.id),
     ...opts,
   })
