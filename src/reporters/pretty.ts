@@ -32,7 +32,8 @@ export const prettyReporter: ReporterFactory = ({ sink }) => {
 
   const line = (r: CheckResult, failOn: Severity) => {
     const title = r.title && r.title !== r.id ? `  ${c.dim(displayName(r.title))}` : ''
-    const what = r.status === 'skipped' ? c.dim(`skipped: ${oneLineMessage(r.message, 200)}`) : time(r.durationMs)
+    const note = r.status === 'passed' && r.message ? c.dim(`  ${oneLineMessage(r.message, 200)}`) : ''
+    const what = r.status === 'skipped' ? c.dim(`skipped: ${oneLineMessage(r.message, 200)}`) : `${time(r.durationMs)}${note}`
     const retried = r.attempts.length > 1 ? c.dim(` (${r.attempts.length} attempts)`) : ''
     return `${icon(r, failOn)} ${displayName(r.id)}${title}  ${what}${retried}`
   }

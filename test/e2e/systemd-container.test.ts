@@ -102,6 +102,20 @@ describe.skipIf(!isRoot)(`failed-units and journal-errors against systemd in sys
     expect(inside.hour.count).toBe(journal.count - 1)
   })
 
+  it('nbs check itself, run inside: failed-units and journal-errors fail naming the unit and its error', async () => {
+    const r = await container!.exec(NODE, [
+      `${REPO}/dist/cli.js`, 'check', '--config', `${REPO}/test/fixtures/container/nbs.config.json`,
+      '--only', 'failed-units', '--only', 'journal-errors', '--reporter', 'json',
+    ], { timeoutMs: 120_000, env: { JITI_FS_CACHE: 'false' } })
+    expect(r.exitCode, r.stderr.text).toBe(1)
+    const checks = Object.fromEntries(JSON.parse(r.stdout.text).phases.flatMap((p: { checks: { id: string }[] }) => p.checks).map((c: { id: string }) => [c.id, c]))
+    expect(checks['failed-units']).toMatchObject({ status: 'failed', message: '1 failed unit: nbs-broken.service' })
+    expect(checks['failed-units'].details.units[0].journal).toContain('sh: nbs-broken: disk quota exploded')
+    expect(checks['failed-units'].details.units[0].journal.length).toBeLessThanOrEqual(5)
+    expect(checks['journal-errors'].status).toBe('failed')
+    expect(checks['journal-errors'].message).toMatch(/^\d+ journal errors since boot \(max 0\): .*nbs-errlog\.service: nbs-errlog: certificate expired/)
+  })
+
   it('finds a failed unit from here too, through an nsenter exec', async () => {
     const exec: Exec = (file, args, o) => container!.exec(file, args, o)
     const r = await checkFailedUnits({ exec })

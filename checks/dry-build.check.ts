@@ -1,0 +1,24 @@
+import { defineCheck, dryBuild, nixOptionArgs } from 'nbs'
+
+// The evaluated toplevel can be built: what a rebuild would build and fetch, without building.
+export default defineCheck({
+  id: 'dry-build',
+  title: 'the system toplevel dry-builds',
+  phase: 'build',
+  needs: ['flake-eval'],
+  tags: ['nix'],
+  timeout: '10m',
+  async run(ctx) {
+    const { drvPath } = ctx.needs['flake-eval']!.data as { drvPath: string }
+    const result = await dryBuild({ exec: ctx.exec, drvPath, extraArgs: nixOptionArgs(ctx.nixOptions) })
+    if ('notFound' in result) ctx.skip('nix-store is not on PATH')
+    if (!result.ok) ctx.fail(result.errors[0]?.message ?? 'dry build failed', { ...result.errors[0], drvPath })
+    const { toBuild, toFetch, fetchSizes } = result
+    const size = fetchSizes?.download ? ` (${fetchSizes.download} download)` : ''
+    return {
+      message: `${toBuild.length} derivation${toBuild.length === 1 ? '' : 's'} to build, ${toFetch.length} path${toFetch.length === 1 ? '' : 's'} to fetch${size}`,
+      details: { drvPath, toBuild, toFetch, ...(fetchSizes ? { fetchSizes } : {}) },
+      data: { toBuild, toFetch },
+    }
+  },
+})

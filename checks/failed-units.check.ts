@@ -1,0 +1,22 @@
+import { checkFailedUnits, defineCheck, describeFailedUnits, systemdIsPid1, z } from 'nbs'
+
+// No systemd unit is in the failed state; each failed unit comes with its last journal lines.
+export default defineCheck({
+  id: 'failed-units',
+  title: 'no systemd unit has failed',
+  phase: 'health',
+  tags: ['systemd'],
+  timeout: '1m',
+  options: z.object({
+    ignore: z.array(z.string()).default([]).describe('unit globs to leave out, e.g. "user@*.service"'),
+    journalLines: z.number().int().min(0).max(1000).default(10),
+  }),
+  async run(ctx) {
+    const pid1 = await systemdIsPid1({ root: ctx.root })
+    if (!pid1.ok) ctx.skip(pid1.reason)
+    const result = await checkFailedUnits({ exec: ctx.exec, ignore: ctx.options.ignore, journalLines: ctx.options.journalLines })
+    const message = describeFailedUnits(result)
+    if (result.units.length > 0) ctx.fail(message, result)
+    return { message, details: result }
+  },
+})

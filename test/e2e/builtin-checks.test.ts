@@ -1,0 +1,180 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { execa } from 'execa'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { BOOT_A, writeJournalRoot } from '../helpers/journal.js'
+import { fixtureFlake, hasNix, NIX_ENV, NIX_SKIP_REASON } from '../helpers/nix.js'
+import { buildSystem, makeMachine, type FakeMachine } from '../helpers/profiles.js'
+import { nbs } from '../helpers/project.js'
+
+// The five built-in checks through the real CLI: real Nix on fixture flakes, real profiles made by
+// nix-env, real journal files. (failed-units against a booted systemd: systemd-container.test.ts.)
+const cleanups: (() => unknown)[] = []
+afterAll(async () => void (await Promise.all(cleanups.map((c) => c()))))
+const tempDir = () => {
+  const d = mkdtempSync(join(tmpdir(), 'nbs-builtin-'))
+  cleanups.push(() => rmSync(d, { recursive: true, force: true }))
+  return d
+}
+
+/** A project with only the built-in checks; returns every check's result by id. */
+async function check(args: string[], env: Record<string, string> = {}) {
+  const dir = tempDir()
+  writeFileSync(join(dir, 'nbs.config.json'), JSON.stringify({ include: [] }))
+  const r = await nbs(['check', '--reporter', 'json', ...args], { cwd: dir, env: { ...NIX_ENV, ...env } })
+  expect(r.stderr).toBe('')
+  const report = JSON.parse(r.stdout)
+  const checks = Object.fromEntries(report.phases.flatMap((p: { checks: { id: string }[] }) => p.checks).map((c: { id: string }) => [c.id, c]))
+  return { exitCode: r.exitCode, checks, report }
+}
+
+describe.skipIf(!hasNix())(`flake-eval and dry-build with real Nix${hasNix() ? '' : ` — ${NIX_SKIP_REASON}`}`, () => {
+  it('pass on a good flake: the drvPath is handed to dry-build, which counts what it would build', async () => {
+    const { exitCode, checks } = await check(['--flake', fixtureFlake('good'), '--host', 'demo', '--only', 'dry-build'])
+    expect(exitCode).toBe(0)
+    expect(checks['flake-eval']).toMatchObject({ status: 'passed', message: expect.stringMatching(/^\/nix\/store\/\w{32}-nixos-system-demo-24\.05\.test\.drv$/) })
+    expect(checks['dry-build'].status).toBe('passed')
+    expect(checks['dry-build'].message).toMatch(/^[01] derivations? to build, 0 paths to fetch$/)
+    expect(checks['dry-build'].details.drvPath).toBe(checks['flake-eval'].details.drvPath)
+  })
+
+  it('an undefined variable: the Nix error is the message, with file, line and column; dry-build is skipped', async () => {
+    const { exitCode, checks } = await check(['--flake', fixtureFlake('undefined-variable'), '--host', 'demo', '--only', 'dry-build'])
+    expect(exitCode).toBe(1)
+    expect(checks['flake-eval']).toMatchObject({ status: 'failed', message: "undefined variable 'undefinedPackage'" })
+    expect(checks['flake-eval'].details).toMatchObject({ kind: 'eval', line: 10, column: 16, file: expect.stringMatching(/flake\.nix$/) })
+    expect(checks['flake-eval'].details.codeFrame).toContain('undefinedPackage')
+    expect(checks['dry-build']).toMatchObject({ status: 'skipped', message: 'dependency flake-eval failed' })
+  })
+
+  it('a failed NixOS assertion and a missing option are reported as Nix words them', async () => {
+    const assertion = await check(['--flake', fixtureFlake('failed-assertion'), '--host', 'demo', '--only', 'flake-eval'])
+    expect(assertion.checks['flake-eval']).toMatchObject({ status: 'failed', details: { kind: 'assertion' } })
+    expect(assertion.checks['flake-eval'].message).toMatch(/^The ‘fileSystems’ option does not specify your root file system/)
+    const option = await check(['--flake', fixtureFlake('missing-option'), '--host', 'demo', '--only', 'flake-eval'])
+    expect(option.checks['flake-eval']).toMatchObject({ status: 'failed', details: { kind: 'missing-option' } })
+    expect(option.checks['flake-eval'].message).toMatch(/^The option `services\.nbs-demo\.enable' does not exist/)
+  })
+
+  it('a host the flake does not define fails with the attribute Nix could not find', async () => {
+    const { checks } = await check(['--flake', fixtureFlake('good'), '--host', 'nope', '--only', 'flake-eval'])
+    expect(checks['flake-eval'].status).toBe('failed')
+    expect(checks['flake-eval'].message).toMatch(/nope/)
+  })
+})
+
+describe('skips where a check cannot apply', () => {
+  it('no nix on PATH: flake-eval is skipped, saying so', async () => {
+    const bin = tempDir() // an empty PATH: no nix, no git
+    const { exitCode, checks } = await check(['--flake', '/nowhere', '--only', 'dry-build'], { PATH: bin })
+    expect(exitCode).toBe(0)
+    expect(checks['flake-eval']).toMatchObject({ status: 'skipped', message: 'nix is not on PATH' })
+    expect(checks['dry-build']).toMatchObject({ status: 'skipped', message: 'dependency flake-eval skipped' })
+  })
+
+  it('an offline root: failed-units says systemd is not running there; generation-sync that it is not NixOS', async () => {
+    const root = tempDir()
+    const { checks } = await check(['--root', root, '--only', 'failed-units', '--only', 'generation-sync'])
+    expect(checks['failed-units']).toMatchObject({ status: 'skipped', message: expect.stringMatching(/^systemd is not running as PID 1 \(.* is not the running system\)$/) })
+    expect(checks['generation-sync']).toMatchObject({ status: 'skipped', message: expect.stringMatching(/^not a NixOS system/) })
+  })
+})
+
+describe('journal-errors on real journal files under --root', () => {
+  it('fails over the threshold with the count and the top messages by unit; passes under it', async () => {
+    const root = tempDir()
+    await writeJournalRoot(
+      [
+        { boot: BOOT_A, priority: 3, unit: 'nginx.service', message: 'bind() to 0.0.0.0:80 failed' },
+        { boot: BOOT_A, priority: 3, unit: 'nginx.service', message: 'bind() to 0.0.0.0:80 failed' },
+        { boot: BOOT_A, priority: 2, unit: 'backup.service', message: 'disk full' },
+        { boot: BOOT_A, priority: 6, unit: 'sshd.service', message: 'Accepted publickey' },
+      ],
+      root,
+    )
+    const failing = await check(['--root', root, '--only', 'journal-errors'])
+    expect(failing.exitCode).toBe(1)
+    expect(failing.checks['journal-errors']).toMatchObject({
+      status: 'failed',
+      message: '3 journal errors since boot (max 0): nginx.service: bind() to 0.0.0.0:80 failed (×2); backup.service: disk full',
+    })
+    const dir = tempDir()
+    writeFileSync(join(dir, 'nbs.config.json'), JSON.stringify({ include: [], options: { 'journal-errors': { maxErrors: 1, ignore: ['^bind\\(\\)'] } } }))
+    const r = await nbs(['check', '--reporter', 'json', '--root', root, '--only', 'journal-errors'], { cwd: dir })
+    const c = JSON.parse(r.stdout).phases.at(-1).checks[0]
+    expect(c).toMatchObject({ status: 'passed', message: '1 journal error since boot (max 1): backup.service: disk full' })
+  })
+})
+
+describe.skipIf(!hasNix())(`generation-sync on real profiles under --root${hasNix() ? '' : ` — ${NIX_SKIP_REASON}`}`, () => {
+  let repo: string
+  let head: string
+  let sys: Record<string, string>
+  const git = (...args: string[]) => execa('git', ['-C', repo, '-c', 'user.name=nbs', '-c', 'user.email=nbs@localhost', ...args])
+
+  beforeAll(async () => {
+    repo = tempDir()
+    await git('init', '-q')
+    writeFileSync(join(repo, 'flake.nix'), '{ outputs = _: { }; }\n')
+    await git('add', '.')
+    await git('commit', '-qm', 'first')
+    const first = (await git('rev-parse', 'HEAD')).stdout.trim()
+    writeFileSync(join(repo, 'flake.nix'), '{ outputs = _: { x = 1; }; }\n')
+    await git('commit', '-qam', 'second')
+    head = (await git('rev-parse', 'HEAD')).stdout.trim()
+    sys = {
+      old: await buildSystem({ rev: first }),
+      head: await buildSystem({ rev: head }),
+      headNewKernel: await buildSystem({ rev: head, kernel: '6.6.1' }),
+    }
+  }, 120_000)
+
+  async function machine(generations: string[], current: string, booted = current): Promise<FakeMachine> {
+    const m = makeMachine()
+    cleanups.push(() => m.cleanup())
+    m.markNixOS()
+    for (const g of generations) await m.addGeneration(g)
+    await m.setCurrent(current)
+    await m.setBooted(booted)
+    return m
+  }
+  const run = (m: FakeMachine) => check(['--root', m.root, '--flake', repo, '--only', 'generation-sync'])
+
+  it('in sync: running the newest generation, built from HEAD', async () => {
+    const m = await machine([sys.old!, sys.head!], sys.head!)
+    const { exitCode, checks } = await run(m)
+    expect(exitCode).toBe(0)
+    expect(checks['generation-sync'].status).toBe('passed')
+    expect(checks['generation-sync'].message).toMatch(/^generation 2 \(newest\), running system built from \w{7} \(HEAD\)$/)
+  })
+
+  it('behind: a newer generation exists than the running one, and it was built from an older commit', async () => {
+    const m = await machine([sys.old!, sys.head!], sys.old!)
+    const { exitCode, checks } = await run(m)
+    expect(exitCode).toBe(1)
+    expect(checks['generation-sync'].status).toBe('failed')
+    expect(checks['generation-sync'].message).toContain('running generation 1, but generation 2 is newer')
+    expect(checks['generation-sync'].message).toContain(`flake HEAD is ${head}`)
+  })
+
+  it('dirty: uncommitted changes in the flake are out of sync', async () => {
+    const m = await machine([sys.head!], sys.head!)
+    writeFileSync(join(repo, 'flake.nix'), '{ outputs = _: { x = 2; }; }\n')
+    try {
+      const { checks } = await run(m)
+      expect(checks['generation-sync']).toMatchObject({ status: 'failed', message: expect.stringContaining('has uncommitted changes') })
+    } finally {
+      await git('checkout', '--', 'flake.nix')
+    }
+  })
+
+  it('reboot needed: in sync, passes, and says the kernel differs from the booted one', async () => {
+    const m = await machine([sys.head!, sys.headNewKernel!], sys.headNewKernel!, sys.head!)
+    const { exitCode, checks } = await run(m)
+    expect(exitCode).toBe(0)
+    expect(checks['generation-sync'].status).toBe('passed')
+    expect(checks['generation-sync'].message).toMatch(/; reboot needed: kernel, .*differ from the booted system$/)
+    expect(checks['generation-sync'].details.rebootNeeded).toMatchObject({ needed: true })
+  })
+})
