@@ -1,6 +1,7 @@
-// (d) Runs the three benchmarks and prints one markdown table for the README.
+// (d) Runs the benchmarks and prints one markdown table for the README.
 // `node bench/run-all.mjs` after `npm run build`; exits 0 even when a target is missed.
 import { cpus, loadavg } from 'node:os'
+import { bench as builtins } from './builtin-checks.mjs'
 import { bench as dag } from './dag-critical-path.mjs'
 import { requireBuild, table } from './lib.mjs'
 import { bench as perCheck } from './per-check-overhead.mjs'
@@ -9,12 +10,12 @@ import { bench as startup } from './startup.mjs'
 requireBuild()
 const load = () => loadavg()[0].toFixed(2)
 const loadBefore = load()
-const results = [startup(), dag(), perCheck()]
+const results = [startup(), dag(), perCheck(), builtins()]
 const rows = results.flatMap((r) => r.rows)
 
 console.log(`nbs benchmarks: node ${process.version}, ${cpus().length} CPUs, load average ${loadBefore} → ${load()}\n`)
 console.log(table(rows))
 console.log()
-for (const r of results) console.log(`- ${r.title}${r.notes.length ? `: ${r.notes[0]}` : ''}`)
+for (const r of results) console.log(`- ${r.title}${r.notes?.length ? `: ${r.notes[0]}` : ''}`)
 const missed = rows.filter((r) => r.ok === 'MISSED')
 console.log(missed.length ? `\nMISSED: ${missed.map((r) => r.figure).join('; ')}` : '\nall targets met')
