@@ -10,6 +10,8 @@ export interface ListedCheck {
   tags: string[]
   severity: 'error' | 'warning'
   source: string
+  /** the plugin it comes from */
+  plugin?: string
   /** why it would not run (disabled in config), when it would not */
   disabled?: string
 }
@@ -28,6 +30,7 @@ export async function listChecks(opts: { cwd: string; config?: string } & Settin
       tags: n.tags,
       severity: n.severity,
       source: n.source,
+      ...(n.plugin ? { plugin: n.plugin } : {}),
       ...(n.excluded ? { disabled: n.excluded } : {}),
     })),
   }
@@ -47,6 +50,7 @@ export function formatCheckList(list: { phases: string[]; checks: ListedCheck[] 
         c.needs.length ? `needs: ${c.needs.join(', ')}` : '',
         c.after.length ? `after: ${c.after.join(', ')}` : '',
         c.tags.length ? `tags: ${c.tags.join(', ')}` : '',
+        c.plugin ? `plugin: ${c.plugin}` : '',
         c.severity === 'warning' ? 'warning' : '',
         c.disabled ?? '',
         c.source,

@@ -5,7 +5,10 @@ import { summarize, runStatus } from './report/summary.js'
 import type { CheckResult, RunReport } from './report/types.js'
 import { parseReporterSpec, reporterFactory } from './reporters/index.js'
 import { assertWritable, fileSink, stdoutSink, type OutputSink, type Terminal } from './reporters/sink.js'
-import type { Reporter } from './reporters/types.js'
+import type { Reporter, ReporterFactory } from './reporters/types.js'
+import { loadPlugins, pluginReporters, type LoadedPlugin } from './plugins/load.js'
+import type { PluginContext, PluginHooks } from './plugins/define.js'
+import { relative } from 'node:path'
 import { buildPlan, plannedCheck, type Plan, type PlanFilters } from './runner/graph.js'
 import { schedule } from './runner/scheduler.js'
 import { VERSION } from './version.js'
@@ -25,15 +28,19 @@ export interface CheckRunOptions extends SettingsFlags, PlanFilters {
 export interface CheckRunResult {
   report: RunReport
   exitCode: number
-  /** reporters that broke; the run's other reports are still written */
+  /** reporters and plugin hooks that broke; the run's reports are still written */
   reporterErrors: string[]
 }
 
-/** Loads config and check files and validates the graph: everything that can fail before a run. */
-export async function prepareRun(opts: Pick<CheckRunOptions, 'cwd' | 'config'> & SettingsFlags & PlanFilters): Promise<{ settings: Settings; plan: Plan }> {
-  const settings = resolveSettings(await loadConfig(opts.cwd, opts.config), opts)
-  const checks = await discoverChecks(settings)
-  return { settings, plan: buildPlan(checks, settings, opts) }
+/** Loads config, plugins and check files and validates the graph: everything that can fail before a run. */
+export async function prepareRun(
+  opts: Pick<CheckRunOptions, 'cwd' | 'config'> & SettingsFlags & PlanFilters,
+): Promise<{ settings: Settings; plan: Plan; plugins: LoadedPlugin[] }> {
+  const loaded = await loadConfig(opts.cwd, opts.config)
+  const settings = resolveSettings(loaded, opts)
+  const plugins = await loadPlugins(settings.projectRoot, settings.plugins, loaded.file ? relative(opts.cwd, loaded.file) : 'config')
+  const checks = await discoverChecks(settings, plugins)
+  return { settings, plan: buildPlan(checks, settings, opts), plugins }
 }
 
 interface ActiveReporter {
@@ -42,14 +49,14 @@ interface ActiveReporter {
   sink: OutputSink
 }
 
-function createReporters(specs: string[], opts: CheckRunOptions): ActiveReporter[] {
+function createReporters(specs: string[], opts: CheckRunOptions, extra: Record<string, ReporterFactory>): ActiveReporter[] {
   const parsed = specs.map(parseReporterSpec)
   const onStdout = parsed.filter((s) => s.path === undefined)
   if (onStdout.length > 1) throw new NbsError(`--reporter: ${onStdout.map((s) => s.spec).join(' and ')} both write to stdout; give all but one a :PATH`)
   // with only file reports, people still see progress: pretty takes stdout
   if (onStdout.length === 0) parsed.unshift({ name: 'pretty', spec: 'pretty' })
   return parsed.map((spec) => {
-    const factory = reporterFactory(spec)
+    const factory = reporterFactory(spec, extra)
     if (spec.path !== undefined) assertWritable(spec.path, `--reporter ${spec.spec}`)
     const sink = spec.path === undefined ? stdoutSink(opts.stdout) : fileSink(spec.path, opts.cwd)
     return { name: spec.name, reporter: factory({ sink }), sink }
@@ -58,14 +65,28 @@ function createReporters(specs: string[], opts: CheckRunOptions): ActiveReporter
 
 /** `nbs check`: plan, run, report. Throws NbsError (exit 3) for anything invalid before the run. */
 export async function runChecks(opts: CheckRunOptions): Promise<CheckRunResult> {
-  const { settings, plan } = await prepareRun(opts)
-  const reporters = createReporters(opts.reporters?.length ? opts.reporters : settings.reporters, opts)
+  const { settings, plan, plugins } = await prepareRun(opts)
+  const reporters = createReporters(opts.reporters?.length ? opts.reporters : settings.reporters, opts, pluginReporters(plugins))
   const signal = opts.signal ?? new AbortController().signal
   const reporterErrors: string[] = []
 
   // one ordered event stream; a slow or broken reporter never stalls or kills the run
   let events = Promise.resolve()
   const emit = <K extends keyof Reporter>(hook: K, arg: Parameters<NonNullable<Reporter[K]>>[0]) => {
+    // plugin hooks first, in plugin order, so a reporter sees the event after every hook did
+    if (hook !== 'onCheckStart') {
+      for (const p of plugins) {
+        const fn = p.plugin.hooks?.[hook as keyof PluginHooks] as ((a: typeof arg, ctx: PluginContext) => unknown) | undefined
+        if (!fn) continue
+        events = events.then(async () => {
+          try {
+            await fn.call(p.plugin.hooks, arg, { name: p.name, options: p.options })
+          } catch (e) {
+            reporterErrors.push(`plugin ${p.name} (${hook}): ${(e as Error).message}`)
+          }
+        })
+      }
+    }
     for (const r of reporters) {
       const fn = r.reporter[hook] as ((a: typeof arg) => unknown) | undefined
       if (!fn) continue

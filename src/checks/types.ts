@@ -19,6 +19,8 @@ export interface CheckContext<Options = Record<string, unknown>> {
   host: string
   /** the filesystem root to read the machine's state from (`--root`, default `/`) */
   root: string
+  /** the options of the plugin this check belongs to, validated by the plugin's schema */
+  pluginOptions: unknown
   /** nix.conf settings from the config (`nixOptions`), for checks that call Nix */
   nixOptions: Record<string, string>
   /** results of the checks this one needs or runs after, by id (`data` is what they returned) */

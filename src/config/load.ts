@@ -4,6 +4,8 @@ import { dirname, relative, resolve } from 'node:path'
 import { NbsError, describeZodError } from '../errors.js'
 import { importDefault } from '../discovery/import-module.js'
 import { parseDuration } from '../checks/duration.js'
+import type { PluginEntry } from '../plugins/load.js'
+import { assertTrustedFile } from '../plugins/permissions.js'
 import { CHECK_FILE_EXTENSIONS, DEFAULT_INCLUDE, DEFAULT_PHASES, configSchema, type NbsConfig } from './schema.js'
 
 export const CONFIG_NAMES = CHECK_FILE_EXTENSIONS.map((ext) => `nbs.config.${ext}`)
@@ -28,6 +30,7 @@ export async function loadConfig(cwd: string, configFlag?: string): Promise<Load
   }
   if (!file) return { config: {}, projectRoot: cwd }
   const label = relative(cwd, file) || file
+  assertTrustedFile(file, `config ${label}`)
   const value = await importDefault(file, label)
   const parsed = configSchema.safeParse(value)
   if (!parsed.success) throw new NbsError(`${label}: ${describeZodError(parsed.error)}`)
@@ -55,6 +58,7 @@ export interface Settings {
   exclude: string[]
   builtins: boolean
   disable: string[]
+  plugins: PluginEntry[]
   options: Record<string, Record<string, unknown>>
   nixOptions: Record<string, string>
   reporters: string[]
@@ -76,6 +80,7 @@ export function resolveSettings(loaded: LoadedConfig, flags: SettingsFlags, env:
     exclude: c.exclude ?? [],
     builtins: c.builtins ?? true,
     disable: c.disable ?? [],
+    plugins: (c.plugins ?? []) as PluginEntry[],
     options: c.options ?? {},
     nixOptions: c.nixOptions ?? {},
     reporters: c.reporters ?? [],

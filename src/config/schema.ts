@@ -21,6 +21,10 @@ export const configSchema = z.strictObject({
     .describe(`phases in order; default ${DEFAULT_PHASES.join(', ')}`),
   include: z.array(z.string().min(1)).optional().describe('globs (relative to the project) of check files to load'),
   exclude: z.array(z.string().min(1)).optional().describe('globs of check files to leave out'),
+  plugins: z
+    .array(z.union([z.string().min(1), z.tuple([z.string().min(1), z.record(z.string(), z.unknown())])]))
+    .optional()
+    .describe('plugins to load besides the project\'s plugins/ folder: a path or package name, or [it, options]'),
   builtins: z.boolean().optional().describe("load nbs's own built-in checks (default true)"),
   disable: z.array(z.string()).optional().describe('check ids to leave out; they are reported as skipped'),
   options: z.record(z.string(), z.record(z.string(), z.unknown())).optional().describe("per-check options, by check id"),

@@ -8,6 +8,8 @@ import { checkSchema, declarativeCheckSchema } from '../checks/schema.js'
 import type { CheckDefinition } from '../checks/types.js'
 import { CHECK_FILE_EXTENSIONS } from '../config/schema.js'
 import type { Settings } from '../config/load.js'
+import { pluginChecks, type LoadedPlugin } from '../plugins/load.js'
+import { assertTrustedFile } from '../plugins/permissions.js'
 import { importDefault } from './import-module.js'
 
 export interface DiscoveredCheck {
@@ -18,6 +20,8 @@ export interface DiscoveredCheck {
   /** the file as shown to users: relative to the project, or `nbs:checks/…` for built-ins */
   source: string
   plugin?: string
+  /** the validated options of that plugin, when it is loaded as a module */
+  pluginOptions?: unknown
 }
 
 const BUILTIN_GLOB = `**/*.check.{${CHECK_FILE_EXTENSIONS.join(',')}}`
@@ -66,14 +70,20 @@ function validate(value: unknown, cf: CheckFile): CheckDefinition[] {
   })
 }
 
-/** Finds and loads every check file; any broken file stops the run before anything executes. */
-export async function discoverChecks(settings: Settings): Promise<DiscoveredCheck[]> {
+/**
+ * Finds and loads every check file, plus the checks plugins carry in code; any broken file stops the
+ * run before anything executes.
+ */
+export async function discoverChecks(settings: Settings, plugins: readonly LoadedPlugin[] = []): Promise<DiscoveredCheck[]> {
   const files = await findCheckFiles(settings)
+  for (const cf of files) assertTrustedFile(cf.file, `check file ${cf.source}`)
   const settled = await Promise.allSettled(files.map(async (cf) => ({ cf, defs: validate(await importDefault(cf.file, cf.source), cf) })))
   // report the first broken file in path order, whichever finished loading first
   const broken = settled.find((s) => s.status === 'rejected')
   if (broken) throw broken.reason
   const loaded = settled.map((s) => (s as PromiseFulfilledResult<{ cf: CheckFile; defs: CheckDefinition[] }>).value)
+  for (const { plugin, def } of pluginChecks(plugins)) loaded.push({ cf: { file: plugin.file, source: plugin.source, plugin: plugin.name }, defs: [def] })
+  const optionsOf = new Map(plugins.map((p) => [p.name, p.options]))
   const checks: DiscoveredCheck[] = []
   const byId = new Map<string, DiscoveredCheck>()
   for (const { cf, defs } of loaded) {
@@ -81,7 +91,7 @@ export async function discoverChecks(settings: Settings): Promise<DiscoveredChec
       const id = cf.plugin ? `${cf.plugin}/${def.id}` : def.id
       const clash = byId.get(id)
       if (clash) throw new NbsError(`duplicate check id "${id}" in ${clash.source} and ${cf.source}; ids must be unique`)
-      const check: DiscoveredCheck = { id, def, file: cf.file, source: cf.source, plugin: cf.plugin }
+      const check: DiscoveredCheck = { id, def, file: cf.file, source: cf.source, plugin: cf.plugin, pluginOptions: cf.plugin ? optionsOf.get(cf.plugin) : undefined }
       byId.set(id, check)
       checks.push(check)
     }

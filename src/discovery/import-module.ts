@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url'
 import { readFile } from 'node:fs/promises'
 import type { Jiti } from 'jiti'
 import { NbsError } from '../errors.js'
@@ -47,4 +48,10 @@ export async function importDefault(file: string, label: string): Promise<unknow
 function firstLine(e: unknown): string {
   const text = e instanceof Error ? `${e.name === 'Error' ? '' : `${e.name}: `}${e.message}` : String(e)
   return text.split('\n').find((l) => l.trim()) ?? text
+}
+
+/** Where `import(spec)` from `parentURL` would go (ESM conditions), or undefined. */
+export async function resolveModule(spec: string, parentURL: string): Promise<string | undefined> {
+  const url = (await loader()).esmResolve(spec, { parentURL, try: true })
+  return url ? (url.startsWith('file:') ? fileURLToPath(url) : url) : undefined
 }

@@ -17,6 +17,8 @@ export interface PlanNode extends PlannedCheck {
   retries: number
   retryDelayMs: number
   options: unknown
+  plugin?: string
+  pluginOptions?: unknown
   /** set when the check is left out on purpose; it is reported as skipped with this reason */
   excluded?: string
 }
@@ -115,6 +117,7 @@ function toNode(check: DiscoveredCheck, settings: Settings, ids: Set<string>): P
     retries: def.retries ?? 0,
     retryDelayMs: toMs(def.retryDelay) ?? 0,
     options,
+    ...(check.plugin ? { plugin: check.plugin, pluginOptions: check.pluginOptions } : {}),
   }
 }
 

@@ -65,6 +65,7 @@ async function runProgrammatic(def: RunCheck, node: PlanNode, env: CheckEnv, dep
     host: env.host,
     root: env.root,
     nixOptions: env.nixOptions,
+    pluginOptions: node.pluginOptions,
     needs: deps,
     signal,
     exec: (file, args = [], opts = {}) => runProcess(file, args, { cwd: env.projectRoot, ...opts, signal }),
