@@ -1,0 +1,180 @@
+/**
+ * The build record: `last-build.json` and each `build-history.json` entry. The seed's fields keep
+ * their names and meaning (users script against them); nbs adds `errorDetails`, `nixVersion`,
+ * `interrupted`, the running system and the profile path. Fields nbs added default when absent, so
+ * a `last-build.json` written by the seed's bash scripts still reads.
+ */
+import { userInfo } from 'node:os'
+import { posix } from 'node:path'
+import { z } from 'zod'
+import type { Exec } from '../checks/types.js'
+import { getCurrentGeneration, SYSTEM_PROFILES } from '../status/generation.js'
+import { getCurrentCommit } from '../status/git.js'
+import { getHomeManagerGeneration } from '../status/home-manager.js'
+import { storeTargetInRoot } from '../status/root-path.js'
+
+export interface GenerationSnapshot {
+  /** `g42`: what the system profile points at */
+  generation: string | null
+  generationRaw: string | null
+  /** the flake checkout's short commit */
+  commit: string | null
+  /** `hm12`: the Home Manager profile's active generation */
+  homeManagerGeneration: string | null
+  /** `/run/current-system`'s store path */
+  currentSystem: string | null
+  /** the store path of the profile the target changes: the system profile for `os`, Home Manager's for `home` */
+  profilePath: string | null
+  /** the checkout had uncommitted changes (null: unknown) */
+  commitDirty?: boolean | null
+}
+
+export interface BuildErrorDetail {
+  message: string
+  kind: string
+  drv?: string
+  exitCode?: number
+  file?: string
+  line?: number
+  column?: number
+  logTail?: string[]
+  reason?: string
+  codeFrame?: string
+  traces?: string[]
+}
+
+export interface BuildRecord {
+  buildStart: string
+  buildEnd: string
+  /** seconds, like the seed */
+  buildDuration: number
+  target: 'os' | 'home'
+  action: string
+  tool: string
+  flakePath: string
+  exitCode: number
+  success: boolean
+  hostname: string
+  user: string
+  command: string
+  preGeneration: GenerationSnapshot
+  postGeneration: GenerationSnapshot
+  buildLogPath: string
+  /** the seed's format: the error lines joined with `\n`, `''` when none */
+  errors: string
+  errorDetails: BuildErrorDetail[]
+  nixVersion: string | null
+  interrupted: boolean
+  signal?: string
+  recordVersion: 1
+}
+
+const maybe = z.string().nullable().default(null)
+
+export const generationSnapshotSchema = z.object({
+  generation: maybe,
+  generationRaw: maybe,
+  commit: maybe,
+  homeManagerGeneration: maybe,
+  currentSystem: maybe,
+  profilePath: maybe,
+  commitDirty: z.boolean().nullable().optional(),
+})
+
+export const buildErrorDetailSchema = z.looseObject({
+  message: z.string(),
+  kind: z.string(),
+  drv: z.string().optional(),
+  exitCode: z.number().int().optional(),
+  file: z.string().optional(),
+  line: z.number().int().optional(),
+  column: z.number().int().optional(),
+  logTail: z.array(z.string()).optional(),
+  reason: z.string().optional(),
+  codeFrame: z.string().optional(),
+  traces: z.array(z.string()).optional(),
+})
+
+/** Loose: fields a newer nbs adds survive a round trip through an older one's history. */
+export const buildRecordSchema = z.looseObject({
+  buildStart: z.string(),
+  buildEnd: z.string(),
+  buildDuration: z.number().nonnegative(),
+  target: z.enum(['os', 'home']),
+  action: z.string(),
+  tool: z.string(),
+  flakePath: z.string(),
+  exitCode: z.number().int(),
+  success: z.boolean(),
+  hostname: z.string(),
+  user: z.string(),
+  command: z.string(),
+  preGeneration: generationSnapshotSchema,
+  postGeneration: generationSnapshotSchema,
+  buildLogPath: z.string(),
+  errors: z.string(),
+  errorDetails: z.array(buildErrorDetailSchema).default([]),
+  nixVersion: maybe,
+  interrupted: z.boolean().default(false),
+  signal: z.string().optional(),
+  recordVersion: z.literal(1).default(1),
+})
+
+// Compile-time guard: the schema's output must stay assignable to the contract's interface.
+const _fits: (r: z.output<typeof buildRecordSchema>) => BuildRecord = (r) => r
+void _fits
+
+/** Who the Home Manager generation belongs to: under sudo, the user who asked, not root. */
+export function defaultUser(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  try {
+    const me = userInfo().username
+    return me === 'root' && env.SUDO_USER ? env.SUDO_USER : me
+  } catch {
+    return env.USER || undefined // no passwd entry for our uid (containers)
+  }
+}
+
+/**
+ * The generations a build may change, read with the status library. Never throws: a record must
+ * be written even when a probe fails, so each part that cannot be read is null.
+ */
+export async function snapshotGeneration(opts: {
+  root?: string
+  exec: Exec
+  flake?: string
+  target: 'os' | 'home'
+  user?: string
+}): Promise<GenerationSnapshot> {
+  const root = opts.root ?? '/'
+  const user = opts.user ?? defaultUser()
+  const [sys, hm, commit] = await Promise.all([
+    getCurrentGeneration({ root }).catch(() => null),
+    user ? getHomeManagerGeneration({ root, user }).catch(() => null) : null,
+    opts.flake ? getCurrentCommit({ exec: opts.exec, flake: opts.flake }).catch(() => null) : null,
+  ])
+  // After a Home Manager rollback the active link is older than the newest: the active one is what runs.
+  const hmNumber = hm ? (hm.active ?? hm.number) : null
+  const hmPath = hm ? await storeTargetInRoot(root, posix.join(hm.profileDir, 'home-manager')).catch(() => null) : null
+  const sysPath = sys?.profile?.path ?? (await storeTargetInRoot(root, `${SYSTEM_PROFILES}/system`).catch(() => null))
+  const okCommit = commit && !('error' in commit) ? commit : null
+  return {
+    generation: sys?.generation ?? null,
+    generationRaw: sys?.generationRaw ?? null,
+    commit: okCommit?.shortRev ?? null,
+    homeManagerGeneration: hmNumber === null ? null : `hm${hmNumber}`,
+    currentSystem: sys?.current?.path ?? null,
+    profilePath: opts.target === 'home' ? (hmPath ?? hm?.path ?? null) : sysPath,
+    commitDirty: okCommit ? okCommit.dirty : null,
+  }
+}
+
+/** `2.24.10` from `nix --version` (`nix (Nix) 2.24.10`); null when Nix is missing or says something else. */
+export async function readNixVersion(exec: Exec): Promise<string | null> {
+  try {
+    const r = await exec('nix', ['--version'])
+    if (r.exitCode !== 0) return null
+    return /\b(\d+\.\d+(?:\.\d+)?(?:[-+.\w]*)?)\s*$/m.exec(r.stdout.text.trim())?.[1] ?? null
+  } catch {
+    return null
+  }
+}

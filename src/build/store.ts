@@ -1,0 +1,186 @@
+/**
+ * The record files in the log directory. Every write is atomic (temp + fsync + rename + directory
+ * fsync), so a reader, or a build killed mid-write, sees the old file or the new one, never half.
+ * Writers are serialised by a short-lived lock of their own, independent of the build lock.
+ */
+import { open, readdir, readFile, rename, rm } from 'node:fs/promises'
+import { join } from 'node:path'
+import { atomicWrite, syncDirectory, TEMP_NAME, tempPathFor } from '../fs/atomic-write.js'
+import { buildRecordSchema, type BuildRecord } from './record.js'
+import { acquireLock } from './lock.js'
+
+export const HISTORY_LIMIT = 100
+export const LAST_BUILD_JSON = 'last-build.json'
+export const LAST_BUILD_LOG = 'last-build.log'
+export const HISTORY_JSON = 'build-history.json'
+const HISTORY_LOCK = 'build-history.lock'
+const FILE_MODE = 0o640
+
+const writeJson = (path: string, value: unknown) =>
+  atomicWrite(path, `${JSON.stringify(value, null, 2)}\n`, FILE_MODE, { exactMode: true })
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+/** Temp files left by a writer that was killed (kill -9, power loss): their pid no longer runs. */
+async function sweepTemps(dir: string): Promise<void> {
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    const pid = Number(TEMP_NAME.exec(name)?.[1] ?? NaN)
+    if (Number.isInteger(pid) && pid !== process.pid && !isAlive(pid)) await rm(join(dir, name), { force: true })
+  }
+}
+
+type RawHistory = { entries: unknown[]; valid: BuildRecord[]; problem?: string }
+
+/** The history as stored; `problem` says why it is not a clean array of records. */
+async function loadHistory(file: string): Promise<RawHistory> {
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { entries: [], valid: [] }
+    return { entries: [], valid: [], problem: (e as Error).message }
+  }
+  let data: unknown
+  try {
+    data = JSON.parse(text)
+  } catch (e) {
+    return { entries: [], valid: [], problem: `not JSON: ${(e as Error).message}` }
+  }
+  if (!Array.isArray(data)) return { entries: [], valid: [], problem: 'not a JSON array' }
+  const valid: BuildRecord[] = []
+  const entries: unknown[] = []
+  for (const entry of data) {
+    const parsed = buildRecordSchema.safeParse(entry)
+    if (!parsed.success) continue
+    valid.push(parsed.data)
+    entries.push(entry) // stored as found: fields a newer nbs wrote stay
+  }
+  const bad = data.length - valid.length
+  return bad ? { entries, valid, problem: `${bad} of ${data.length} entries are not build records` } : { entries, valid }
+}
+
+/** `2025-11-14T15-30-00.123Z`: sortable, no colons (awkward in shells and on some filesystems). */
+const stamp = (d = new Date()) => d.toISOString().replace(/:/g, '-')
+
+/**
+ * Writes `last-build.json` and prepends the record to `build-history.json` (newest first, at most
+ * HISTORY_LIMIT). A corrupt history is moved aside, never fatal: its valid entries carry over.
+ */
+export async function writeBuildRecord(dir: string, record: BuildRecord): Promise<{ warnings: string[] }> {
+  const warnings: string[] = []
+  const lock = await acquireLock(join(dir, HISTORY_LOCK), { waitMs: 30_000 })
+  try {
+    await sweepTemps(dir)
+    await writeJson(join(dir, LAST_BUILD_JSON), record)
+    const file = join(dir, HISTORY_JSON)
+    const history = await loadHistory(file)
+    if (history.problem) {
+      const aside = `${file}.corrupt-${stamp()}`
+      await rename(file, aside)
+      const kept = history.entries.length ? `, kept its ${history.entries.length} valid records` : ''
+      warnings.push(`${file} was corrupt (${history.problem}); moved it to ${aside}${kept} and started a new history`)
+    }
+    await writeJson(file, [record, ...history.entries].slice(0, HISTORY_LIMIT))
+  } finally {
+    await lock.release()
+  }
+  return { warnings }
+}
+
+/** `last-build.json`, or null when there is none yet; `warning` says why an existing one was not read. */
+export async function readLastBuildResult(dir: string): Promise<{ record: BuildRecord | null; warning?: string }> {
+  const file = join(dir, LAST_BUILD_JSON)
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code
+    return code === 'ENOENT' ? { record: null } : { record: null, warning: `${file}: ${(e as Error).message}` }
+  }
+  try {
+    const parsed = buildRecordSchema.safeParse(JSON.parse(text))
+    if (parsed.success) return { record: parsed.data }
+    return { record: null, warning: `${file} is not a build record: ${parsed.error.issues[0]?.message ?? 'invalid'}` }
+  } catch (e) {
+    return { record: null, warning: `${file} is not JSON: ${(e as Error).message}` }
+  }
+}
+
+/** `last-build.json`; null when missing or unreadable (readLastBuildResult says why). */
+export async function readLastBuild(dir: string): Promise<BuildRecord | null> {
+  return (await readLastBuildResult(dir)).record
+}
+
+/** The history, newest first. Read-only: a corrupt file is reported here and moved aside by the next build. */
+export async function readHistory(dir: string): Promise<{ records: BuildRecord[]; warnings: string[] }> {
+  const file = join(dir, HISTORY_JSON)
+  const history = await loadHistory(file)
+  const warnings = history.problem ? [`${file} is corrupt (${history.problem}); the next build moves it aside`] : []
+  return { records: history.valid, warnings }
+}
+
+export interface BuildLog {
+  /** the final path, `DIR/last-build.log` (what the record's buildLogPath names) */
+  path: string
+  write(chunk: string | Uint8Array): void
+  close(): Promise<void>
+}
+
+const FLUSH_BYTES = 64 * 1024
+
+/**
+ * The build's log. It is written to a temp file and renamed over `last-build.log` on close, so the
+ * previous log stays whole until the new one is. Writes are buffered and flushed in 64 KiB blocks.
+ */
+export async function openBuildLog(dir: string): Promise<BuildLog> {
+  const path = join(dir, LAST_BUILD_LOG)
+  const tmp = tempPathFor(path)
+  const handle = await open(tmp, 'wx', FILE_MODE)
+  await handle.chmod(FILE_MODE)
+  let buffer: Buffer[] = []
+  let size = 0
+  let pending: Promise<unknown> = Promise.resolve()
+  let failure: unknown
+  let closed = false
+  const flush = () => {
+    if (!size) return
+    const data = Buffer.concat(buffer, size)
+    buffer = []
+    size = 0
+    pending = pending.then(() => handle.write(data)).catch((e: unknown) => void (failure ??= e))
+  }
+  return {
+    path,
+    write(chunk) {
+      if (closed) return
+      const b = typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
+      buffer.push(typeof chunk === 'string' ? b : Buffer.from(b)) // copy: the caller may reuse its array
+      size += b.length
+      if (size >= FLUSH_BYTES) flush()
+    },
+    async close() {
+      if (closed) return
+      closed = true
+      flush()
+      await pending
+      try {
+        if (failure) throw failure
+        await handle.sync()
+      } catch (e) {
+        await handle.close().catch(() => {})
+        await rm(tmp, { force: true })
+        throw e
+      }
+      await handle.close()
+      await rename(tmp, path)
+      await syncDirectory(dir)
+    },
+  }
+}

@@ -1,0 +1,125 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { afterAll, describe, expect, it } from 'vitest'
+import { acquireBuildLock, acquireLock } from '../../../src/build/lock.js'
+import { NbsError } from '../../../src/errors.js'
+
+const work = mkdtempSync(join(tmpdir(), 'nbs-lock-'))
+const REPO = fileURLToPath(new URL('../../..', import.meta.url))
+const children: ChildProcess[] = []
+afterAll(() => {
+  for (const c of children) c.kill('SIGKILL')
+  rmSync(work, { recursive: true, force: true })
+})
+let n = 0
+const freshDir = () => {
+  const d = join(work, `d${++n}`)
+  mkdirSync(d)
+  return d
+}
+/** A pid that no longer runs (a reaped child's). */
+const deadPid = () => spawnSync('true').pid
+
+/** A separate node process that takes the build lock (sources loaded with jiti) at `startAt`, says won/lost, and holds it. */
+function lockChild(dir: string, startAt = 0): { child: ChildProcess; said: Promise<string> } {
+  const script = `
+    import { createJiti } from 'jiti'
+    const jiti = createJiti(${JSON.stringify(join(REPO, 'x.mjs'))}, { fsCache: false })
+    const { acquireBuildLock } = await jiti.import(${JSON.stringify(join(REPO, 'src/build/lock.ts'))})
+    while (Date.now() < ${startAt}) {}
+    try { await acquireBuildLock(${JSON.stringify(dir)}); console.log('won') } catch (e) { console.log('lost: ' + e.message) }
+    setInterval(() => {}, 1000)`
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { cwd: REPO, stdio: ['ignore', 'pipe', 'inherit'] })
+  children.push(child)
+  const said = new Promise<string>((res) => child.stdout!.once('data', (d: Buffer) => res(d.toString().trim())))
+  return { child, said }
+}
+
+describe('acquireBuildLock', () => {
+  it("refuses a second build with the first one's pid, in the message users see", async () => {
+    const dir = freshDir()
+    const { child, said } = lockChild(dir)
+    expect(await said).toBe('won')
+    const lockPath = join(dir, 'build.lock')
+    expect(readFileSync(lockPath, 'utf8').split('\n')[0]).toBe(String(child.pid))
+    expect(statSync(lockPath).mode & 0o777).toBe(0o640)
+    const err = await acquireBuildLock(dir).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(NbsError)
+    expect((err as NbsError).exitCode).toBe(3)
+    expect((err as Error).message).toBe(
+      `another nbs build is running (pid ${child.pid}); wait for it or remove ${lockPath} if it is gone`,
+    )
+    // once the holder dies (kill -9: no chance to clean up), its lock is stale and taken over
+    const exited = new Promise((r) => child.on('exit', r))
+    child.kill('SIGKILL')
+    await exited
+    const lock = await acquireBuildLock(dir)
+    expect(readFileSync(lockPath, 'utf8').split('\n')[0]).toBe(String(process.pid))
+    await lock.release()
+    expect(() => statSync(lockPath)).toThrow()
+  })
+
+  it('refuses a second holder in the same process too, and is free again after release', async () => {
+    const dir = freshDir()
+    const lock = await acquireBuildLock(dir)
+    await expect(acquireBuildLock(dir)).rejects.toThrow(`(pid ${process.pid})`)
+    await lock.release()
+    await lock.release() // idempotent
+    await (await acquireBuildLock(dir)).release()
+  })
+
+  it('takes over a lock left by a dead pid, from another boot, or from a reused pid', async () => {
+    const dir = freshDir()
+    const lockPath = join(dir, 'build.lock')
+    for (const stale of [`${deadPid()}\n`, '1\nboot=not-this-boot start=1 token=x\n', `${process.pid}\nboot= start=1 token=x\n`]) {
+      writeFileSync(lockPath, stale)
+      const lock = await acquireBuildLock(dir)
+      expect(readFileSync(lockPath, 'utf8')).toMatch(new RegExp(`^${process.pid}\\nboot=\\S* start=\\d+ token=[0-9a-f]{16}\\n$`))
+      await lock.release()
+    }
+  })
+
+  it('takes over an empty lock (a crash before the pid was written) only once it is old', async () => {
+    const dir = freshDir()
+    const lockPath = join(dir, 'build.lock')
+    writeFileSync(lockPath, '')
+    await expect(acquireBuildLock(dir)).rejects.toThrow('(pid unknown)')
+    utimesSync(lockPath, new Date(Date.now() - 60_000), new Date(Date.now() - 60_000))
+    await (await acquireBuildLock(dir)).release()
+  })
+
+  it('lets exactly one of several racing processes take over the same stale lock', async () => {
+    const dir = freshDir()
+    writeFileSync(join(dir, 'build.lock'), `${deadPid()}\n`)
+    const startAt = Date.now() + 2500 // after every child has loaded
+    const racers = Array.from({ length: 6 }, () => lockChild(dir, startAt))
+    const said = await Promise.all(racers.map((r) => r.said))
+    expect(said.filter((s) => s === 'won')).toHaveLength(1)
+    const winner = racers[said.indexOf('won')]!.child.pid
+    for (const s of said.filter((s) => s !== 'won')) expect(s).toContain(`(pid ${winner})`)
+  })
+
+  it('release leaves a lock that someone else took over alone', async () => {
+    const dir = freshDir()
+    const lockPath = join(dir, 'build.lock')
+    const lock = await acquireBuildLock(dir)
+    writeFileSync(lockPath, '1\nboot= start= token=someone-else\n')
+    await lock.release()
+    expect(readFileSync(lockPath, 'utf8')).toContain('someone-else')
+  })
+})
+
+describe('acquireLock with waitMs', () => {
+  it('waits for a live holder to release', async () => {
+    const path = join(freshDir(), 'x.lock')
+    const first = await acquireLock(path)
+    setTimeout(() => void first.release(), 100)
+    const t = Date.now()
+    const second = await acquireLock(path, { waitMs: 5000 })
+    expect(Date.now() - t).toBeGreaterThanOrEqual(90)
+    await second.release()
+  })
+})

@@ -1,0 +1,248 @@
+import { spawn } from 'node:child_process'
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { execa } from 'execa'
+import { afterAll, describe, expect, it } from 'vitest'
+import type { Exec } from '../../../src/checks/types.js'
+import { resolveLogDir } from '../../../src/build/log-dir.js'
+import { buildRecordSchema, readNixVersion, snapshotGeneration, type BuildRecord } from '../../../src/build/record.js'
+import { HISTORY_LIMIT, openBuildLog, readHistory, readLastBuild, readLastBuildResult, writeBuildRecord } from '../../../src/build/store.js'
+
+const work = mkdtempSync(join(tmpdir(), 'nbs-store-'))
+afterAll(() => rmSync(work, { recursive: true, force: true }))
+let n = 0
+const freshDir = () => {
+  const d = join(work, `d${++n}`)
+  mkdirSync(d)
+  return d
+}
+const mode = (p: string) => statSync(p).mode & 0o777
+const WRITER = fileURLToPath(new URL('../../helpers/record-writer.mjs', import.meta.url))
+const REPO = fileURLToPath(new URL('../../..', import.meta.url))
+
+const snap = (g: number) => ({ generation: `g${g}`, generationRaw: String(g), commit: 'abc1234', homeManagerGeneration: 'hm3', currentSystem: null, profilePath: null })
+function record(seq: number, over: Partial<BuildRecord> = {}): BuildRecord & { seq: number } {
+  return {
+    buildStart: new Date(Date.UTC(2025, 0, 1, 0, 0, seq)).toISOString(), buildEnd: new Date(Date.UTC(2025, 0, 1, 0, 1, seq)).toISOString(),
+    buildDuration: 60, target: 'os', action: 'switch', tool: 'nh', flakePath: '/etc/nixos', exitCode: 0, success: true,
+    hostname: 'h', user: 'u', command: 'nh os switch', preGeneration: snap(seq), postGeneration: snap(seq + 1),
+    buildLogPath: '/x/last-build.log', errors: '', errorDetails: [], nixVersion: '2.24.0', interrupted: false, recordVersion: 1, seq, ...over,
+  }
+}
+
+describe('writeBuildRecord / readHistory', () => {
+  it('writes last-build.json and the history, 0640 whatever the umask', async () => {
+    const dir = freshDir()
+    const old = process.umask(0o077)
+    try {
+      expect(await writeBuildRecord(dir, record(1))).toEqual({ warnings: [] })
+    } finally {
+      process.umask(old)
+    }
+    expect(mode(join(dir, 'last-build.json'))).toBe(0o640)
+    expect(mode(join(dir, 'build-history.json'))).toBe(0o640)
+    expect(await readLastBuild(dir)).toMatchObject({ seq: 1, command: 'nh os switch' })
+    expect(JSON.parse(readFileSync(join(dir, 'build-history.json'), 'utf8'))).toHaveLength(1)
+  })
+
+  it(`keeps the ${HISTORY_LIMIT} newest records, newest first`, async () => {
+    const dir = freshDir()
+    for (let i = 1; i <= HISTORY_LIMIT + 5; i++) await writeBuildRecord(dir, record(i))
+    const { records, warnings } = await readHistory(dir)
+    expect(warnings).toEqual([])
+    expect(records).toHaveLength(HISTORY_LIMIT)
+    expect(records.map((r) => (r as { seq?: number }).seq)).toEqual(Array.from({ length: HISTORY_LIMIT }, (_, i) => HISTORY_LIMIT + 5 - i))
+  })
+
+  it('moves a corrupt history aside with a warning naming both files, and starts a new one', async () => {
+    const dir = freshDir()
+    const file = join(dir, 'build-history.json')
+    writeFileSync(file, '[{"buildStart": "2025-')
+    expect((await readHistory(dir)).warnings).toEqual([expect.stringContaining(`${file} is corrupt`)])
+    const { warnings } = await writeBuildRecord(dir, record(7))
+    const aside = readdirSync(dir).find((f) => f.startsWith('build-history.json.corrupt-'))
+    expect(aside).toMatch(/^build-history\.json\.corrupt-\d{4}-\d\d-\d\dT[\d-]+\.\d+Z$/)
+    expect(warnings).toEqual([expect.stringMatching(new RegExp(`^${file} was corrupt \\(not JSON.*moved it to ${join(dir, aside!)} and started a new history$`))])
+    expect(readFileSync(join(dir, aside!), 'utf8')).toBe('[{"buildStart": "2025-')
+    expect((await readHistory(dir)).records.map((r) => (r as { seq?: number }).seq)).toEqual([7])
+  })
+
+  it('carries the valid entries of a partly invalid history over, keeping fields it does not know', async () => {
+    const dir = freshDir()
+    writeFileSync(join(dir, 'build-history.json'), JSON.stringify([{ ...record(2), futureField: 'x' }, { nope: true }]))
+    const { warnings } = await writeBuildRecord(dir, record(3))
+    expect(warnings[0]).toContain('1 of 2 entries are not build records')
+    const raw = JSON.parse(readFileSync(join(dir, 'build-history.json'), 'utf8'))
+    expect(raw.map((r: { seq: number }) => r.seq)).toEqual([3, 2])
+    expect(raw[1].futureField).toBe('x')
+  })
+
+  it("reads a seed-written last-build.json (the seed's fields only)", async () => {
+    const dir = freshDir()
+    const seed = {
+      buildStart: '2025-11-14T15:30:00+00:00', buildEnd: '2025-11-14T15:32:15+00:00', buildDuration: 135, target: 'os', action: 'switch',
+      tool: 'nh', flakePath: '/etc/nixos', exitCode: 0, success: true, hostname: 'nixos-hetzner-sway', user: 'vpittamp', command: 'nh os switch',
+      preGeneration: { generation: 'g42', generationRaw: '42', commit: '3f4851e', homeManagerGeneration: 'hm12' },
+      postGeneration: { generation: 'g43', generationRaw: '43', commit: '3f4851e', homeManagerGeneration: 'hm13' },
+      buildLogPath: '/var/log/nixos-builds/last-build.log', errors: '',
+    }
+    writeFileSync(join(dir, 'last-build.json'), JSON.stringify(seed))
+    expect(await readLastBuild(dir)).toMatchObject({ ...seed, errorDetails: [], nixVersion: null, interrupted: false, recordVersion: 1 })
+    writeFileSync(join(dir, 'last-build.json'), '{')
+    expect(await readLastBuildResult(dir)).toEqual({ record: null, warning: expect.stringContaining('is not JSON') })
+    expect(await readLastBuild(freshDir())).toBeNull()
+  })
+
+  it('never shows a torn file to readers when the writer is killed -9 mid-write (25 kills)', async () => {
+    const dir = freshDir()
+    let lastSeq = 0
+    for (let i = 0; i < 25; i++) {
+      const child = spawn(process.execPath, [WRITER, dir], { cwd: REPO, stdio: ['ignore', 'pipe', 'inherit'] })
+      await new Promise<void>((res, rej) => {
+        child.stdout.on('data', (d: Buffer) => d.toString().includes('ready') && res())
+        child.on('exit', (code) => rej(new Error(`writer exited ${code}`)))
+      })
+      await new Promise((r) => setTimeout(r, 5 + Math.random() * 60))
+      const exited = new Promise((r) => child.on('exit', r))
+      child.kill('SIGKILL')
+      await exited // reaped: a zombie would still answer kill(pid, 0)
+      const last = JSON.parse(readFileSync(join(dir, 'last-build.json'), 'utf8'))
+      const history = JSON.parse(readFileSync(join(dir, 'build-history.json'), 'utf8')) as { seq: number }[]
+      expect(buildRecordSchema.safeParse(last).success).toBe(true)
+      expect(history.length).toBeLessThanOrEqual(HISTORY_LIMIT)
+      for (const h of history) expect(buildRecordSchema.safeParse(h).success).toBe(true)
+      const seqs = history.map((h) => h.seq)
+      expect(seqs).toEqual([...seqs].sort((a, b) => b - a))
+      // last-build.json is written first: never behind the history's newest
+      expect(last.seq).toBeGreaterThanOrEqual(seqs[0]!)
+      expect(last.seq).toBeGreaterThanOrEqual(lastSeq)
+      lastSeq = last.seq
+      for (const name of readdirSync(dir)) expect(name).toMatch(/^(last-build\.json|build-history\.json|build-history\.lock(\.takeover)?|\..*\.tmp)$/)
+    }
+    expect(lastSeq).toBeGreaterThan(25)
+    // The next writer clears what the killed ones left: stale temps and the lock.
+    await writeBuildRecord(dir, record(lastSeq + 1))
+    expect(readdirSync(dir).sort()).toEqual(['build-history.json', 'last-build.json'])
+  })
+})
+
+describe('openBuildLog', () => {
+  it('keeps the previous log whole until close, buffers, and renames into place 0640', async () => {
+    const dir = freshDir()
+    writeFileSync(join(dir, 'last-build.log'), 'previous build\n')
+    const log = await openBuildLog(dir)
+    expect(log.path).toBe(join(dir, 'last-build.log'))
+    for (let i = 0; i < 1000; i++) log.write(`line ${i}\n`)
+    log.write(new TextEncoder().encode('bytes\n'))
+    expect(readFileSync(join(dir, 'last-build.log'), 'utf8')).toBe('previous build\n')
+    const temp = readdirSync(dir).find((f) => f.endsWith('.tmp'))!
+    expect(statSync(join(dir, temp)).size).toBe(0) // under 64 KiB: nothing written yet
+    await log.close()
+    const text = readFileSync(join(dir, 'last-build.log'), 'utf8')
+    expect(text.startsWith('line 0\nline 1\n')).toBe(true)
+    expect(text.endsWith('line 999\nbytes\n')).toBe(true)
+    expect(mode(join(dir, 'last-build.log'))).toBe(0o640)
+    expect(readdirSync(dir)).toEqual(['last-build.log'])
+  })
+
+  it('flushes large output in blocks while the build runs', async () => {
+    const dir = freshDir()
+    const log = await openBuildLog(dir)
+    log.write('x'.repeat(200 * 1024))
+    await new Promise((r) => setTimeout(r, 50))
+    const temp = readdirSync(dir).find((f) => f.endsWith('.tmp'))!
+    expect(statSync(join(dir, temp)).size).toBe(200 * 1024)
+    await log.close()
+    expect(statSync(join(dir, 'last-build.log')).size).toBe(200 * 1024)
+  })
+})
+
+describe('resolveLogDir', () => {
+  it('NBS_LOG_DIR overrides the config; the directory is created 0750 whatever the umask', async () => {
+    const env = { NBS_LOG_DIR: join(work, 'env/a/b'), HOME: work }
+    const old = process.umask(0o077)
+    try {
+      expect(await resolveLogDir({ configured: join(work, 'cfg'), env })).toEqual({ dir: env.NBS_LOG_DIR })
+    } finally {
+      process.umask(old)
+    }
+    expect(mode(env.NBS_LOG_DIR)).toBe(0o750)
+    expect(mode(join(work, 'env/a'))).toBe(0o750)
+    expect(existsSync(join(work, 'cfg'))).toBe(false)
+    expect(readdirSync(env.NBS_LOG_DIR)).toEqual([]) // the probe is gone
+  })
+
+  it('falls back to $XDG_STATE_HOME/nbs/builds with a notice when logDir cannot be written (even as root)', async () => {
+    const blocker = join(work, 'a-file')
+    writeFileSync(blocker, '')
+    const env = { XDG_STATE_HOME: join(work, 'state'), HOME: work }
+    const r = await resolveLogDir({ configured: join(blocker, 'logs'), env })
+    expect(r.dir).toBe(join(work, 'state/nbs/builds'))
+    expect(r.notice).toBe(`logDir ${join(blocker, 'logs')} is not writable (a parent is not a directory); build records go to ${r.dir}`)
+    expect(mode(r.dir)).toBe(0o750)
+    // a relative XDG_STATE_HOME is invalid (XDG spec): ~/.local/state instead
+    const r2 = await resolveLogDir({ env: { NBS_LOG_DIR: blocker, XDG_STATE_HOME: 'rel', HOME: work } })
+    expect(r2.dir).toBe(join(work, '.local/state/nbs/builds'))
+    expect(r2.notice).toContain(`NBS_LOG_DIR ${blocker} is not writable (exists and is not a directory)`)
+  })
+
+  it('falls back from a read-only bind mount, which root cannot write either', async (ctx) => {
+    const ro = join(work, 'ro')
+    mkdirSync(ro)
+    const m = await execa('mount', ['--bind', '-o', 'ro', ro, ro], { reject: false })
+    if (m.exitCode !== 0) return ctx.skip(`cannot bind-mount here: ${m.stderr}`)
+    try {
+      await execa('mount', ['-o', 'remount,bind,ro', ro], { reject: false })
+      const r = await resolveLogDir({ configured: ro, env: { XDG_STATE_HOME: join(work, 'state2'), HOME: work } })
+      expect(r).toEqual({ dir: join(work, 'state2/nbs/builds'), notice: expect.stringContaining('(read-only file system)') })
+    } finally {
+      await execa('umount', [ro], { reject: false })
+    }
+  })
+
+  it('refuses with both reasons when the fallback is unusable too', async () => {
+    const blocker = join(work, 'b-file')
+    writeFileSync(blocker, '')
+    await expect(resolveLogDir({ configured: join(blocker, 'x'), env: { XDG_STATE_HOME: blocker, HOME: work } })).rejects.toThrow(
+      /cannot write build records to .*b-file\/x \(a parent is not a directory\) nor to .*b-file\/nbs\/builds/,
+    )
+  })
+})
+
+describe('snapshotGeneration', () => {
+  it('reads the system profile, /run/current-system, Home Manager and the commit', async () => {
+    const root = join(work, 'root')
+    const profiles = join(root, 'nix/var/nix/profiles')
+    mkdirSync(profiles, { recursive: true })
+    mkdirSync(join(root, 'run'))
+    mkdirSync(join(root, 'home/alice/.local/state/nix/profiles'), { recursive: true })
+    for (const p of ['41aaaa-nixos-system', '42aaaa-nixos-system', '11bbbb-home-manager-generation', '12bbbb-home-manager-generation']) {
+      mkdirSync(join(root, 'nix/store', p), { recursive: true })
+    }
+    for (const g of [41, 42]) symlinkSync(`/nix/store/${g}aaaa-nixos-system`, join(profiles, `system-${g}-link`))
+    symlinkSync('system-42-link', join(profiles, 'system'))
+    symlinkSync('/nix/store/41aaaa-nixos-system', join(root, 'run/current-system'))
+    const hm = join(root, 'home/alice/.local/state/nix/profiles')
+    for (const g of [11, 12]) symlinkSync(`/nix/store/${g}bbbb-home-manager-generation`, join(hm, `home-manager-${g}-link`))
+    symlinkSync('home-manager-11-link', join(hm, 'home-manager')) // rolled back: the active one counts
+    const exec: Exec = async () => ({ exitCode: 128, stdout: { text: '' }, stderr: { text: 'fatal: not a git repository' } }) as never
+    const os = await snapshotGeneration({ root, exec, target: 'os', user: 'alice', flake: '/nowhere' })
+    expect(os).toEqual({
+      generation: 'g42', generationRaw: '42', commit: null, homeManagerGeneration: 'hm11',
+      currentSystem: '/nix/store/41aaaa-nixos-system', profilePath: '/nix/store/42aaaa-nixos-system', commitDirty: null,
+    })
+    const home = await snapshotGeneration({ root, exec, target: 'home', user: 'alice' })
+    expect(home.profilePath).toBe('/nix/store/11bbbb-home-manager-generation')
+    const empty = await snapshotGeneration({ root: join(work, 'nothing'), exec, target: 'os', user: 'bob' })
+    expect(empty).toMatchObject({ generation: null, homeManagerGeneration: null, currentSystem: null, profilePath: null })
+  })
+
+  it('reads the Nix version', async () => {
+    const fake = (text: string, exitCode = 0): Exec => async () => ({ exitCode, stdout: { text }, stderr: { text: '' } }) as never
+    expect(await readNixVersion(fake('nix (Nix) 2.24.10\n'))).toBe('2.24.10')
+    expect(await readNixVersion(fake('nix (Lix, like Nix) 2.91.1\n'))).toBe('2.91.1')
+    expect(await readNixVersion(fake('', 127))).toBeNull()
+  })
+})
