@@ -1,8 +1,16 @@
 /**
  * The command line: parse flags, call one library function, map its result to an exit code.
  */
+import { resolve } from 'node:path'
 import { cac } from 'cac'
+import pc from 'picocolors'
 import { NbsError } from './errors.js'
+import { formatSummary } from './build/display.js'
+import { showHistory } from './build/history.js'
+import { parseAction, parseTarget, parseTool } from './build/tool.js'
+import { runBuild } from './build/wrapper.js'
+import { loadConfig, resolveSettings } from './config/load.js'
+import { parseFlakeRef } from './nix/flake.js'
 import { formatCheckList, listChecks } from './list-checks.js'
 import { runChecks } from './run-checks.js'
 import { VERSION } from './version.js'
@@ -75,6 +83,80 @@ export async function main(argv: string[]): Promise<void> {
     .action(async (o: Record<string, unknown>) => {
       const result = await listChecks({ cwd: process.cwd(), config: o.config as string | undefined })
       process.stdout.write(o.json ? `${JSON.stringify(result, null, 2)}\n` : formatCheckList(result))
+    })
+
+  cli
+    .command('build <target> <action>', 'Run nh / nixos-rebuild / home-manager and record the build (exit: the tool\'s own code)')
+    .usage('build <os|home> <switch|boot|test|build|dry-build> [options] [-- extra nix args]')
+    .option('--config <file>', 'Config file')
+    .option('--flake <ref>', 'Flake to build (default: config, $NH_OS_FLAKE / $NH_HOME_FLAKE, $NH_FLAKE, /etc/nixos)')
+    .option('--host <name>', 'nixosConfigurations attribute (default: the flake\'s #fragment, config, hostname)')
+    .option('--root <dir>', 'Filesystem root the generations are read from (default: /)')
+    .option('--tool <name>', 'nh, nixos-rebuild or home-manager (default: nh when installed)')
+    .option('--json', 'Print the build record as JSON on stdout at the end (the tool\'s output goes to stderr)')
+    .example('nbs build os switch')
+    .example('nbs build os build --json -- --show-trace')
+    .action(async (targetArg: string, actionArg: string, o: Record<string, unknown>) => {
+      const target = parseTarget(targetArg)
+      const action = parseAction(target, actionArg)
+      const tool = parseTool(target, o.tool as string | undefined)
+      const loaded = await loadConfig(process.cwd(), o.config as string | undefined)
+      // nh's own variables: NH_HOME_FLAKE for home, NH_OS_FLAKE for os, then NH_FLAKE
+      const env = target === 'home' ? { ...process.env, NH_OS_FLAKE: process.env.NH_HOME_FLAKE } : process.env
+      const settings = resolveSettings(loaded, { flake: o.flake as string | undefined, host: o.host as string | undefined, root: o.root as string | undefined }, env)
+      const logDir = loaded.config.logDir
+      const controller = new AbortController()
+      let signals = 0
+      const onSignal = (sig: 'SIGINT' | 'SIGTERM') => {
+        // 1st: forward to the build; 2nd: say what happens; 3rd: leave at once (no record)
+        if (++signals === 1) return controller.abort(sig)
+        if (signals === 2) return void process.stderr.write('nbs: stopping the build, then writing its record (again to quit at once)\n')
+        process.exit(sig === 'SIGINT' ? 130 : 143)
+      }
+      process.on('SIGINT', onSignal).on('SIGTERM', onSignal)
+      const color = pc.isColorSupported && (process.stderr.isTTY === true || !!process.env.FORCE_COLOR)
+      const { record, exitCode, notices } = await runBuild({
+        target,
+        action,
+        tool,
+        flake: settings.flake,
+        host: o.host === undefined ? (parseFlakeRef(settings.flake).host ?? settings.host) : settings.host,
+        extraArgs: ((o['--'] as unknown[] | undefined) ?? []).map(String),
+        logDir: logDir && !logDir.startsWith('~') ? resolve(loaded.projectRoot, logDir) : logDir,
+        root: settings.root,
+        io: { stdout: process.stdout, stderr: process.stderr, color },
+        json: o.json === true,
+        signal: controller.signal,
+      }).finally(() => process.off('SIGINT', onSignal).off('SIGTERM', onSignal))
+      for (const n of notices) process.stderr.write(`nbs: ${n}\n`)
+      process.stderr.write(formatSummary(record, { color }))
+      if (o.json) process.stdout.write(`${JSON.stringify(record, null, 2)}\n`)
+      process.exitCode = record.interrupted ? (record.signal === 'SIGINT' ? 130 : 143) : exitCode
+    })
+
+  cli
+    .command('history', 'The recorded builds, newest first: a table, or the JSON records')
+    .option('--config <file>', 'Config file (for logDir)')
+    .option('--json', 'Print the records as JSON')
+    .option('--limit <n>', 'Show at most this many builds')
+    .option('--failed', 'Only builds that did not succeed')
+    .action(async (o: Record<string, unknown>) => {
+      const limit = o.limit === undefined ? undefined : Number(o.limit)
+      if (limit !== undefined && !(Number.isInteger(limit) && limit > 0)) {
+        throw new NbsError(`--limit ${String(o.limit)}: expected a whole number of at least 1`)
+      }
+      const loaded = await loadConfig(process.cwd(), o.config as string | undefined)
+      const logDir = loaded.config.logDir
+      const result = await showHistory({
+        logDir: logDir && !logDir.startsWith('~') ? resolve(loaded.projectRoot, logDir) : logDir,
+        json: o.json === true,
+        limit,
+        failed: o.failed === true,
+        color: pc.isColorSupported && process.stdout.isTTY === true,
+        width: process.stdout.columns,
+      })
+      for (const w of result.warnings) process.stderr.write(`nbs: ${w}\n`)
+      process.stdout.write(result.output)
     })
 
   cli.command('[...args]', '').action((args: string[]) => {

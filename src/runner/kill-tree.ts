@@ -99,6 +99,8 @@ export interface KillTreeOptions {
   envMarker?: { name: string; value: string }
   /** the root already exited and was reaped: its pid may be reused, so neither it nor its ppid tree is signalled */
   rootGone?: boolean
+  /** the first signal (default SIGTERM), e.g. SIGINT to forward a Ctrl-C; SIGKILL follows after the grace */
+  signal?: NodeJS.Signals
 }
 
 /**
@@ -156,7 +158,7 @@ async function waitGone(pids: Iterable<number>, ms: number): Promise<number[]> {
 }
 
 /**
- * SIGTERM the tree rooted at `pid` (group, session, descendants, marked processes), then SIGKILL
+ * SIGTERM (or `opts.signal`) the tree rooted at `pid` (group, session, descendants, marked processes), then SIGKILL
  * whatever is still alive after `graceMs`. Resolves once all of it is gone (zombies count as gone)
  * or, for processes that survive even SIGKILL (uninterruptible sleep), after a further second.
  */
@@ -164,7 +166,7 @@ export async function killTree(pid: number, opts: KillTreeOptions = {}): Promise
   const graceMs = opts.graceMs ?? 1000
   // snapshot first: once a parent dies its children are reparented and leave the ppid tree
   const first = members(pid, opts)
-  signalAll(pid, first, 'SIGTERM')
+  signalAll(pid, first, opts.signal ?? 'SIGTERM')
   const left = await waitGone(first, graceMs)
   // re-scan: a shell trap may have forked during the grace period
   const rest = members(pid, opts, left)

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs'
-import type { Readable } from 'node:stream'
+import type { Readable, Writable } from 'node:stream'
 import { execa, type ResultPromise } from 'execa'
 import type { CapturedText } from '../report/types.js'
 import { BoundedCapture, DEFAULT_HEAD_BYTES, DEFAULT_TAIL_BYTES } from './capture.js'
@@ -9,8 +9,27 @@ export interface RunProcessOptions {
   cwd?: string
   /** merged onto process.env; an `undefined` value removes the variable */
   env?: Record<string, string | undefined>
-  /** written to stdin; without it stdin is /dev/null */
+  /** written to stdin; without it stdin is `stdin` */
   input?: string
+  /**
+   * stdin when there is no `input` (default 'ignore' = /dev/null). 'inherit' lets the child read
+   * our terminal (sudo prompts); 'pipe' hands the writable end to `onSpawn`.
+   */
+  stdin?: 'ignore' | 'inherit' | 'pipe'
+  /** 'inherit' gives the child our own stream (a display that needs the terminal); nothing is captured */
+  stdout?: 'pipe' | 'inherit'
+  stderr?: 'pipe' | 'inherit'
+  /** keep the bounded capture of piped output (default true); false when only the callbacks matter */
+  capture?: boolean
+  /**
+   * run in a new session and process group (default true), so the whole tree can be signalled.
+   * false keeps the child in our foreground group, with our controlling terminal (sudo needs it).
+   */
+  detached?: boolean
+  /** the first signal sent to the tree on abort (default SIGTERM; SIGKILL follows after the grace) */
+  killSignal?: NodeJS.Signals | ((reason: unknown) => NodeJS.Signals)
+  /** called once the child is spawned */
+  onSpawn?: (child: { pid: number; stdin: Writable | null }) => void
   timeoutMs?: number
   signal?: AbortSignal
   /** bytes kept per stream, split between head and tail (default 1 MiB) */
@@ -40,17 +59,17 @@ export const PROCESS_TAG_ENV = 'NBS_PROCESS_TAG'
 const DRAIN_MS = 100
 
 let seq = 0
-/** Process groups still running, killed if nbs itself exits (they are detached from our group). */
-const running = new Set<number>()
+/** Children still running (pid → leads its own group), killed if nbs itself exits (detached ones are not in our group). */
+const running = new Map<number, boolean>()
 let exitHook = false
-function track(pid: number): void {
-  running.add(pid)
+function track(pid: number, group: boolean): void {
+  running.set(pid, group)
   if (exitHook) return
   exitHook = true
   process.once('exit', () => {
-    for (const pgid of running) {
+    for (const [pid, group] of running) {
       try {
-        process.kill(-pgid, 'SIGKILL')
+        process.kill(group ? -pid : pid, 'SIGKILL')
       } catch {
         // already gone
       }
@@ -70,8 +89,10 @@ export async function runProcess(
   const started = performance.now()
   const max = opts.maxOutputBytes ?? DEFAULT_HEAD_BYTES + DEFAULT_TAIL_BYTES
   const split = { headBytes: Math.ceil(max / 2), tailBytes: Math.floor(max / 2) }
+  const capture = opts.capture !== false
   const out = new BoundedCapture(split)
   const err = new BoundedCapture(split)
+  const detached = opts.detached !== false
   const result = (r: Partial<ProcessResult>): ProcessResult => ({
     exitCode: null,
     signal: null,
@@ -93,10 +114,12 @@ export async function runProcess(
       env: { ...opts.env, [PROCESS_TAG_ENV]: tag },
       extendEnv: true,
       shell: false,
-      ...(opts.input === undefined ? { stdin: 'ignore' as const } : { input: opts.input }),
+      ...(opts.input === undefined ? { stdin: opts.stdin ?? 'ignore' } : { input: opts.input }),
+      stdout: opts.stdout ?? 'pipe',
+      stderr: opts.stderr ?? 'pipe',
       buffer: false,
       encoding: 'buffer',
-      detached: true, // setsid: the child leads its own group, so the tree can be signalled
+      detached, // setsid: the child leads its own group, so the tree can be signalled
       cleanup: false, // detached anyway; our exit hook covers it
       reject: false,
     })
@@ -106,15 +129,17 @@ export async function runProcess(
 
   const pid = child.pid
   if (pid === undefined) return spawnFailure(await child, file, opts.cwd, result)
-  track(pid)
+  track(pid, detached)
+  child.stdin?.on('error', () => {}) // EPIPE when the child stops reading: its exit tells the story
+  opts.onSpawn?.({ pid, stdin: child.stdin ?? null })
 
   const streams = [child.stdout, child.stderr].filter((s): s is Readable => s != null)
   child.stdout?.on('data', (c: Buffer) => {
-    out.write(c)
+    if (capture) out.write(c)
     opts.onStdout?.(c)
   })
   child.stderr?.on('data', (c: Buffer) => {
-    err.write(c)
+    if (capture) err.write(c)
     opts.onStderr?.(c)
   })
   const drained = Promise.all(streams.map(closed))
@@ -130,7 +155,9 @@ export async function runProcess(
   const kill = (why: 'timeout' | 'abort') => {
     if (exited || stop) return // it exited just before: the leftover sweep below handles the rest
     stop = why
-    killing = killTree(pid, { graceMs, envMarker })
+    const ks = opts.killSignal
+    const signal = why === 'abort' && ks ? (typeof ks === 'function' ? ks(opts.signal?.reason) : ks) : undefined
+    killing = killTree(pid, { graceMs, envMarker, ...(signal ? { signal } : {}) })
   }
   // setTimeout fires at once for delays above 2^31-1 ms: clamp rather than kill immediately
   const timer = opts.timeoutMs ? setTimeout(() => kill('timeout'), Math.min(opts.timeoutMs, 2 ** 31 - 1)) : undefined
@@ -147,7 +174,7 @@ export async function runProcess(
   // Let the pipes drain; if they stay open something still holds them. One kill(-pid, 0)
   // tells whether the group has leftovers, so the /proc walk only happens when needed.
   const open = !(await within(drained, DRAIN_MS))
-  if (open || groupAlive(pid)) await killTree(pid, { graceMs, envMarker, rootGone: true })
+  if (open || (detached && groupAlive(pid))) await killTree(pid, { graceMs, envMarker, rootGone: true })
   if (open) await within(drained, 20) // pick up what the killed holders wrote
   for (const s of streams) s.destroy() // never wait on a pipe held by something we could not find
   running.delete(pid)

@@ -1,0 +1,420 @@
+/**
+ * `nbs build` and `nbs history` end to end: the built CLI runs the test doubles in test/doubles
+ * (nh, nixos-rebuild, home-manager, nom: not installable on Debian 12), which run REAL Nix on the
+ * fixture flakes in test/fixtures/build-flakes. Each build gets a fresh copy of its flake (a new
+ * nonce), so Nix really builds; records go to a temp NBS_LOG_DIR; generations to a temp root.
+ */
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { spawnSync } from 'node:child_process'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { execa } from 'execa'
+import { afterAll, describe, expect, it } from 'vitest'
+import { runBuild } from '../../src/build/wrapper.js'
+import type { BuildRecord } from '../../src/build/record.js'
+import { hasNix, NIX_ENV, NIX_SKIP_REASON } from '../helpers/nix.js'
+import { CLI, nbs, pidsMatching, REPO_ROOT } from '../helpers/project.js'
+
+const DOUBLES = join(REPO_ROOT, 'test/doubles')
+const FIXTURES = join(REPO_ROOT, 'test/fixtures/build-flakes')
+const tmp = mkdtempSync(join(tmpdir(), 'nbs-build-e2e-'))
+afterAll(() => rmSync(tmp, { recursive: true, force: true }))
+
+// PATH without whatever nh/nom a developer has installed: the doubles, node, nix, the basics.
+const nixDir = dirname(spawnSync('sh', ['-c', 'command -v nix'], { encoding: 'utf8' }).stdout.trim() || '/usr/bin/nix')
+const basePath = [dirname(process.execPath), nixDir, '/usr/bin', '/bin'].join(':')
+const noNhBin = join(tmp, 'bin-no-nh')
+mkdirSync(noNhBin)
+for (const tool of ['nixos-rebuild', 'home-manager']) symlinkSync(join(DOUBLES, tool), join(noNhBin, tool))
+
+let seq = 0
+/** A fresh copy of a fixture flake (new nonce: every store path changes), as a `path:` ref. */
+function freshFlake(name: string): string {
+  const dir = join(tmp, `${name}-${++seq}`)
+  cpSync(join(FIXTURES, name), dir, { recursive: true })
+  writeFileSync(join(dir, 'nonce'), `${process.pid}-${seq}-${Date.now()}`)
+  return `path:${dir}`
+}
+
+/** A place for one test: its log dir, machine root and working directory. */
+function sandbox(opts: { nh?: boolean } = {}) {
+  const dir = join(tmp, `case-${++seq}`)
+  const [logs, root, cwd] = ['logs', 'root', 'cwd'].map((d) => join(dir, d)) as [string, string, string]
+  for (const d of [logs, root, cwd]) mkdirSync(d, { recursive: true })
+  const env: Record<string, string> = {
+    ...NIX_ENV,
+    PATH: `${opts.nh === false ? noNhBin : DOUBLES}:${basePath}`,
+    NBS_LOG_DIR: logs,
+    NBS_DOUBLE_ROOT: root,
+  }
+  const build = (args: string[], extraEnv: Record<string, string> = {}) =>
+    nbs(['build', '--root', root, ...args], { cwd, env: { ...env, ...extraEnv } })
+  const history = (args: string[] = []) => nbs(['history', ...args], { cwd, env })
+  const last = (): BuildRecord => JSON.parse(readFileSync(join(logs, 'last-build.json'), 'utf8'))
+  const hist = (): BuildRecord[] => JSON.parse(readFileSync(join(logs, 'build-history.json'), 'utf8'))
+  return { dir, logs, root, cwd, env, build, history, last, hist }
+}
+
+async function waitFor(what: string, cond: () => boolean, ms = 30_000): Promise<void> {
+  const end = Date.now() + ms
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
+    await sleep(20)
+  }
+}
+
+const SKIP = hasNix() ? '' : ` — ${NIX_SKIP_REASON}`
+
+describe.skipIf(!hasNix())(`nbs build through the nixos-rebuild double (no nh on PATH)${SKIP}`, () => {
+  it('switch: passes the tool\'s output through, shows activation, records the generation change', async () => {
+    const s = sandbox({ nh: false })
+    const r = await s.build(['os', 'switch', '--flake', freshFlake('good'), '--host', 'demo'])
+    expect(r.stderr).toContain('building the system configuration...\n') // the tool's own line
+    expect(r.stderr).toMatch(/^nbs: started nixos-system-demo-24\.05\.test$/m) // piped: plain lines only
+    expect(r.stderr).toMatch(/^nbs: finished nixos-system-demo-24\.05\.test \(\d+s\)$/m)
+    expect(`${r.stdout}${r.stderr}`).toContain('the following new units were started: nbs-demo.service') // activation shown
+    expect(`${r.stdout}${r.stderr}`).not.toContain('@nix ')
+    expect(r.stderr).not.toContain('\u001b[') // no redraws on a pipe
+    expect(r.exitCode).toBe(0)
+    const rec = s.last()
+    expect(rec).toMatchObject({ target: 'os', action: 'switch', tool: 'nixos-rebuild', exitCode: 0, success: true, interrupted: false, errors: '' })
+    expect(rec.command).toMatch(/^nixos-rebuild switch --flake path:\S+#demo -v --log-format internal-json$/)
+    expect(rec.preGeneration.generation).toBeNull()
+    expect(rec.postGeneration.generation).toBe('g1')
+    expect(rec.nixVersion).toMatch(/^2\.\d+/)
+    expect(rec.buildLogPath).toBe(join(s.logs, 'last-build.log'))
+    const log = readFileSync(rec.buildLogPath, 'utf8')
+    expect(log).toContain('building the system configuration...') // what the user saw
+    expect(log).toMatch(/^@nix \{"action":"start".*"type":105\}$/m) // plus the raw records
+    expect(s.hist()).toHaveLength(1)
+  })
+
+  it('passes the tool\'s exit code through unchanged, and records it', async () => {
+    const s = sandbox({ nh: false })
+    const r = await s.build(['os', 'build', '--flake', freshFlake('good'), '--host', 'demo'], { NBS_DOUBLE_EXIT: '42' })
+    expect(r.exitCode).toBe(42)
+    expect(s.last()).toMatchObject({ exitCode: 42, success: false, errorDetails: [{ message: 'nixos-rebuild exited with code 42', kind: 'other' }] })
+  })
+
+  it('a failing derivation: its drv, the builder\'s exit code and last lines, shown and recorded', async () => {
+    const s = sandbox({ nh: false })
+    const r = await s.build(['os', 'switch', '--flake', freshFlake('build-fail'), '--host', 'demo'])
+    expect(r.exitCode).toBe(1) // Nix 2.8's nix build, through nixos-rebuild's set -e
+    expect(r.stderr).toMatch(/error: builder for '\/nix\/store\/\w{32}-nixos-system-demo-build-fail\.drv' failed with exit code 3/)
+    expect(r.stderr).toContain('       > nbs-fixture: something went wrong') // the tail Nix leaves out in JSON mode
+    expect(r.stderr).toMatch(/^nbs: failed nixos-system-demo-build-fail/m)
+    const rec = s.last()
+    expect(rec).toMatchObject({ exitCode: 1, success: false })
+    expect(rec.errorDetails[0]).toMatchObject({ kind: 'build', exitCode: 3 })
+    expect(rec.errorDetails[0]!.drv).toMatch(/^\/nix\/store\/\w{32}-nixos-system-demo-build-fail\.drv$/)
+    expect(rec.errorDetails[0]!.logTail).toContain('nbs-fixture: something went wrong')
+    expect(rec.errors).toMatch(/builder for '.*build-fail\.drv' failed with exit code 3/)
+    expect(rec.postGeneration.generation).toBeNull() // nothing was switched to
+  })
+
+  it('an evaluation error is recorded with file:line:column', async () => {
+    const s = sandbox({ nh: false })
+    const r = await s.build(['os', 'build', '--flake', freshFlake('eval-error'), '--host', 'demo'])
+    expect(r.exitCode).toBe(1)
+    expect(r.stderr).toContain("error: undefined variable 'undefinedPackage'")
+    const e = s.last().errorDetails[0]!
+    expect(e).toMatchObject({ kind: 'eval', line: 9, column: 16 })
+    expect(e.message).toMatch(/undefined variable 'undefinedPackage'/)
+    expect(e.file).toMatch(/\/flake\.nix$/)
+    expect(r.stderr).toMatch(/^nbs: undefined variable 'undefinedPackage' at \S+flake\.nix:9:16$/m)
+  })
+
+  it('a failed activation (units failed) is shown and recorded', async () => {
+    const s = sandbox({ nh: false })
+    const r = await s.build(['os', 'switch', '--flake', freshFlake('good'), '--host', 'units-fail'])
+    expect(r.exitCode).toBe(1)
+    expect(`${r.stdout}${r.stderr}`).toContain('warning: the following units failed: nbs-demo.service')
+    expect(s.last().errorDetails).toContainEqual({ message: 'the following units failed: nbs-demo.service', kind: 'activation' })
+  })
+
+  it('a sudo-like prompt without a newline appears at once, and the build reads our stdin', async () => {
+    const s = sandbox({ nh: false })
+    const prompt = '[sudo] password for alice: '
+    const child = execa(process.execPath, [CLI, 'build', 'os', 'switch', '--flake', freshFlake('good'), '--host', 'demo', '--root', s.root], {
+      cwd: s.cwd,
+      env: { ...s.env, NO_COLOR: '1', NBS_DOUBLE_PROMPT: prompt },
+      stdin: 'pipe',
+      reject: false,
+    })
+    let stderr = ''
+    child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()))
+    await waitFor('the prompt', () => stderr.endsWith(prompt))
+    await sleep(200)
+    expect(child.exitCode).toBeNull() // still waiting for the password: the prompt was not held back
+    expect(stderr.endsWith(prompt)).toBe(true)
+    child.stdin!.end('hunter2\n')
+    const r = await child
+    expect(r.exitCode).toBe(0)
+    expect(s.last().postGeneration.generation).toBe('g1')
+  })
+
+  it('dry-build builds nothing and changes nothing', async () => {
+    const s = sandbox({ nh: false })
+    const r = await s.build(['os', 'dry-build', '--flake', freshFlake('good'), '--host', 'demo'])
+    expect(r.exitCode).toBe(0)
+    expect(r.stderr).toMatch(/will be built/)
+    expect(s.last()).toMatchObject({ action: 'dry-build', success: true, postGeneration: { generation: null } })
+  })
+
+  it('--json: stdout is the record alone, the tool\'s stdout goes to stderr', async () => {
+    const s = sandbox({ nh: false })
+    const r = await s.build(['os', 'switch', '--json', '--flake', freshFlake('good'), '--host', 'demo'])
+    expect(r.exitCode).toBe(0)
+    const rec = JSON.parse(r.stdout) as BuildRecord
+    expect(rec).toEqual(s.last())
+    expect(r.stderr).toContain('activating the configuration...')
+  })
+
+  it('extra args after -- reach Nix', async () => {
+    const s = sandbox({ nh: false })
+    const r = await s.build(['os', 'build', '--flake', freshFlake('build-fail'), '--host', 'demo', '--', '--option', 'max-jobs', '0'])
+    expect(r.exitCode).toBe(1)
+    expect(s.last().command).toMatch(/ --option max-jobs 0$/)
+    expect(r.stderr).toMatch(/unable to start any build|local builds are disabled/i)
+  })
+
+  it('home through home-manager: plain text (it cannot pass --log-format), the HM generation recorded', async () => {
+    const s = sandbox({ nh: false })
+    const r = await s.build(['home', 'switch', '--flake', `${freshFlake('good')}#root`])
+    expect(r.stdout).toContain('Starting Home Manager activation')
+    expect(r.exitCode).toBe(0)
+    const rec = s.last()
+    expect(rec).toMatchObject({ target: 'home', tool: 'home-manager', success: true })
+    expect(rec.command).toMatch(/^home-manager switch --flake path:\S+#root$/)
+    expect(rec.postGeneration.homeManagerGeneration).toBe('hm1')
+  })
+
+  it('a failing home build through home-manager: errors parsed from the plain text', async () => {
+    const s = sandbox({ nh: false })
+    const r = await s.build(['home', 'build', '--flake', `${freshFlake('build-fail')}#root`])
+    expect(r.exitCode).toBe(1)
+    expect(r.stderr).toMatch(/error: builder for '.*-home-manager-generation-build-fail\.drv' failed with exit code 3/) // passed through
+    const e = s.last().errorDetails[0]!
+    expect(e).toMatchObject({ kind: 'build', exitCode: 3 })
+    expect(e.drv).toMatch(/-home-manager-generation-build-fail\.drv$/)
+    expect(e.logTail).toContain('nbs-fixture: something went wrong') // Nix's own "last N log lines"
+  })
+})
+
+describe.skipIf(!hasNix())(`nbs build through the nh double${SKIP}`, () => {
+  it('os switch: nh\'s own lines and activation output are shown; stdout keeps all but the records', async () => {
+    const s = sandbox()
+    const r = await s.build(['os', 'switch', '--flake', freshFlake('good'), '--host', 'demo'])
+    expect(r.exitCode).toBe(0)
+    expect(r.stderr).toContain('> Building NixOS configuration\n')
+    expect(r.stderr).toContain('> Activating configuration\n')
+    expect(r.stdout).toContain('No version or selection state changes.\n') // nh's stdout, records taken out
+    expect(r.stdout).toContain('activating the configuration...') // NH_SHOW_ACTIVATION_LOGS
+    expect(r.stdout).not.toContain('@nix ')
+    expect(r.stderr).toMatch(/^nbs: finished nixos-system-demo/m) // records parsed from nh's stdout
+    expect(s.last()).toMatchObject({ tool: 'nh', success: true, postGeneration: { generation: 'g1' } })
+    expect(s.last().command).toMatch(/^nh os switch path:\S+ --hostname demo --no-nom -- -v --log-format internal-json$/)
+  })
+
+  it('a failing build: nh exits 1 (passed through), the Nix error is recorded with its drv', async () => {
+    const s = sandbox()
+    const r = await s.build(['os', 'boot', '--flake', freshFlake('build-fail'), '--host', 'demo'])
+    expect(r.exitCode).toBe(1)
+    expect(r.stderr).toContain('0: Failed to build configuration')
+    const e = s.last().errorDetails[0]!
+    expect(e).toMatchObject({ kind: 'build', exitCode: 3 })
+    expect(e.drv).toMatch(/-nixos-system-demo-build-fail\.drv$/)
+  })
+
+  it('home switch with nh', async () => {
+    const s = sandbox()
+    const r = await s.build(['home', 'switch', '--flake', `${freshFlake('good')}#tester`])
+    expect(r.exitCode).toBe(0)
+    expect(r.stderr).toContain('> Building Home-Manager configuration')
+    expect(s.last()).toMatchObject({ target: 'home', tool: 'nh', postGeneration: { homeManagerGeneration: 'hm1' } })
+  })
+
+  it('--tool forces the tool; one that is not installed is a clear error (127)', async () => {
+    const s = sandbox()
+    const r = await s.build(['os', 'build', '--tool', 'nixos-rebuild', '--flake', freshFlake('good'), '--host', 'demo'])
+    expect(r.exitCode).toBe(0)
+    expect(s.last().tool).toBe('nixos-rebuild')
+    const n = sandbox({ nh: false })
+    const missing = await n.build(['os', 'build', '--tool', 'nh', '--flake', freshFlake('good')])
+    expect(missing.exitCode).toBe(127)
+    expect(missing.stderr).toMatch(/nh is not on PATH/)
+  })
+})
+
+describe('invalid arguments exit 3', () => {
+  it.each([
+    [['os', 'frobnicate'], /action "frobnicate"/],
+    [['darwin', 'switch'], /target "darwin"/],
+    [['home', 'boot'], /for home/],
+    [['os', 'switch', '--tool', 'home-manager'], /builds home, not os/],
+    [['os'], /missing required args/],
+  ])('nbs build %j', async (args, message) => {
+    const s = sandbox()
+    const r = await nbs(['build', ...args], { cwd: s.cwd, env: s.env })
+    expect(r.exitCode).toBe(3)
+    expect(r.stderr).toMatch(message)
+    expect(existsSync(join(s.logs, 'last-build.json'))).toBe(false)
+  })
+
+  it('nbs history --limit 0', async () => {
+    const s = sandbox()
+    expect((await s.history(['--limit', '0'])).exitCode).toBe(3)
+  })
+})
+
+describe.skipIf(!hasNix())(`records and history${SKIP}`, () => {
+  it('history keeps the newest 100; --limit, --failed, --json and the table', async () => {
+    const s = sandbox({ nh: false })
+    expect((await s.history()).stdout).toBe('No builds recorded.')
+    await s.build(['os', 'build', '--flake', freshFlake('good'), '--host', 'demo'])
+    const template = s.last()
+    const old = Array.from({ length: 100 }, (_, i) => ({
+      ...template,
+      buildStart: new Date(Date.parse(template.buildStart) - (i + 1) * 60_000).toISOString(),
+      success: i % 2 === 0,
+      exitCode: i % 2 === 0 ? 0 : 1,
+    }))
+    writeFileSync(join(s.logs, 'build-history.json'), JSON.stringify(old))
+    await s.build(['os', 'build', '--flake', freshFlake('build-fail'), '--host', 'demo'])
+    const hist = s.hist()
+    expect(hist).toHaveLength(100)
+    expect(hist[0]).toEqual(s.last())
+    expect(hist[99]!.buildStart).toBe(old[98]!.buildStart) // the oldest fell off
+    const limited = JSON.parse((await s.history(['--json', '--limit', '3'])).stdout) as BuildRecord[]
+    expect(limited.map((r) => r.buildStart)).toEqual(hist.slice(0, 3).map((r) => r.buildStart))
+    const failed = JSON.parse((await s.history(['--json', '--failed'])).stdout) as BuildRecord[]
+    expect(failed.length).toBe(hist.filter((r) => !r.success).length)
+    expect(failed.every((r) => !r.success)).toBe(true)
+    const table = await s.history(['--limit', '2'])
+    expect(table.exitCode).toBe(0)
+    expect(table.stdout.split('\n')[0]).toMatch(/^WHEN\s+BUILD\s+TOOL\s+DURATION\s+RESULT\s+GENERATION\s+FIRST ERROR$/)
+    expect(table.stdout).toMatch(/os build\s+nixos-rebuild\s+\d+s\s+failed \(1\)\s+-\s+builder for '\/nix\/store\//)
+  })
+
+  it('a corrupt history file is moved aside with a warning, never fatal', async () => {
+    const s = sandbox({ nh: false })
+    writeFileSync(join(s.logs, 'build-history.json'), '[{"buildStart": "trunc')
+    const h = await s.history()
+    expect(h.exitCode).toBe(0)
+    expect(h.stderr).toMatch(/build-history\.json is corrupt/)
+    const r = await s.build(['os', 'build', '--flake', freshFlake('good'), '--host', 'demo'])
+    expect(r.exitCode).toBe(0)
+    expect(r.stderr).toMatch(/build-history\.json was corrupt .*moved it to/)
+    expect(readdirSync(s.logs).some((f) => f.startsWith('build-history.json.corrupt-'))).toBe(true)
+    expect(s.hist()).toHaveLength(1)
+  })
+
+  it('two builds at once: the second is refused with the first one\'s pid', async () => {
+    const s = sandbox({ nh: false })
+    const first = execa(process.execPath, [CLI, 'build', 'os', 'build', '--flake', freshFlake('good'), '--host', 'slow', '--root', s.root], {
+      cwd: s.cwd,
+      env: s.env,
+      stdin: 'ignore',
+      reject: false,
+    })
+    let err = ''
+    first.stderr!.on('data', (c: Buffer) => (err += c.toString()))
+    await waitFor('the slow build to start', () => err.includes('nbs: started nixos-system-slow'))
+    const second = await s.build(['os', 'build', '--flake', freshFlake('good'), '--host', 'demo'])
+    expect(second.exitCode).toBe(3)
+    expect(second.stderr).toContain(`another nbs build is running (pid ${first.pid})`)
+    first.kill('SIGTERM')
+    expect((await first).exitCode).toBe(143)
+  })
+
+  it.each([
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ] as const)('%s is forwarded to the build, the record is still written (interrupted), exit %i', async (signal, code) => {
+    const s = sandbox({ nh: false })
+    const child = execa(process.execPath, [CLI, 'build', 'os', 'switch', '--flake', freshFlake('good'), '--host', 'slow', '--root', s.root], {
+      cwd: s.cwd,
+      env: s.env,
+      stdin: 'ignore',
+      reject: false,
+    })
+    let err = ''
+    child.stderr!.on('data', (c: Buffer) => (err += c.toString()))
+    await waitFor('the slow build to start', () => err.includes('nbs: started nixos-system-slow'))
+    let builder = false
+    for (let i = 0; i < 250 && !builder; i++) builder = (await pidsMatching('sleep 120')).length > 0 || (await sleep(20), false)
+    expect(builder).toBe(true)
+    child.kill(signal)
+    const r = await child
+    expect(r.exitCode).toBe(code)
+    expect(s.last()).toMatchObject({ interrupted: true, signal, success: false })
+    expect(r.stderr).toMatch(new RegExp(`nbs: build interrupted by ${signal}`))
+    expect(await pidsMatching('sleep 120')).toEqual([]) // the builder went with it
+  })
+
+  it('kill -9 of nbs around its record write leaves the old or the new file, never a torn one', async () => {
+    const s = sandbox({ nh: false })
+    await s.build(['os', 'build', '--flake', freshFlake('good'), '--host', 'demo'])
+    for (let i = 0; i < 8; i++) {
+      const before = { last: s.last(), hist: s.hist() }
+      const child = execa(process.execPath, [CLI, 'build', 'os', 'build', '--flake', freshFlake('good'), '--host', 'demo', '--root', s.root], {
+        cwd: s.cwd,
+        env: s.env,
+        stdin: 'ignore',
+        reject: false,
+      })
+      let err = ''
+      child.stderr!.on('data', (c: Buffer) => (err += c.toString()))
+      // the tool is done when its build finished; nbs then snapshots and writes: kill somewhere in there
+      await waitFor('the build to finish', () => err.includes('nbs: finished') || child.exitCode !== null)
+      await sleep(i * 6) // spread over the snapshot and the record writes
+      child.kill('SIGKILL')
+      await child
+      const last = s.last() // parses: not torn
+      const hist = s.hist()
+      expect(last.buildStart >= before.last.buildStart).toBe(true) // the old record or a whole new one
+      expect(last.recordVersion).toBe(1)
+      expect(hist.length === before.hist.length || hist.length === before.hist.length + 1).toBe(true)
+      expect(hist.slice(-before.hist.length)).toEqual(before.hist)
+    }
+    // the lock of a killed build is stale, not a wall: the next build runs
+    const r = await s.build(['os', 'build', '--flake', freshFlake('good'), '--host', 'demo'])
+    expect(r.exitCode).toBe(0)
+  })
+})
+
+describe.skipIf(!hasNix())(`runBuild on a terminal (library, fake TTY streams)${SKIP}`, () => {
+  const io = () => {
+    const out: string[] = []
+    const err: string[] = []
+    const stream = (into: string[]) => ({ isTTY: true, columns: 80, write: (c: string | Uint8Array) => void into.push(Buffer.from(c).toString()) })
+    return { out, err, io: { stdout: stream(out), stderr: stream(err) } }
+  }
+  const env = (logs: string) => ({ ...process.env, ...NIX_ENV, PATH: `${DOUBLES}:${basePath}`, NBS_LOG_DIR: logs })
+
+  it('nom draws when installed (it gets the same records); nbs still parses them itself', async () => {
+    const s = sandbox()
+    const t = io()
+    const r = await runBuild({ target: 'os', action: 'build', flake: freshFlake('build-fail'), host: 'demo', io: t.io, env: env(s.logs), cwd: s.cwd })
+    const err = t.err.join('')
+    expect(err).toMatch(/┃ ⏵ nixos-system-demo-build-fail/) // drawn by the nom double
+    expect(err).toMatch(/┗━ ⚠ Exited after 1 build failures/)
+    expect(err).not.toContain('nbs: started') // nbs's own display is off
+    expect(r.exitCode).toBe(1)
+    expect(r.record.errorDetails[0]).toMatchObject({ kind: 'build', exitCode: 3 })
+  })
+
+  it('without nom: one status line redrawn in place, cleared before passthrough output', async () => {
+    const s = sandbox()
+    const t = io()
+    const r = await runBuild({ target: 'os', action: 'build', flake: freshFlake('loud'), host: 'demo', io: t.io, env: env(s.logs), nom: false, cwd: s.cwd })
+    expect(r.exitCode).toBe(0)
+    const draws = t.err.filter((x) => x.startsWith('\r\u001b[2K') && x.length > 4)
+    expect(draws.length).toBeGreaterThan(0)
+    expect(draws.some((d) => /nixos-system-demo-loud/.test(d))).toBe(true)
+    // 200,000 log records, a few dozen frames at most (≤ 10 per second)
+    expect(draws.length).toBeLessThan(10 * (r.record.buildDuration + 1) + 5)
+    expect(t.err.join('')).not.toContain('nbs-bench: log line') // build logs are not printed (as nix build without -L)
+  })
+})

@@ -1,0 +1,105 @@
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import { StreamSplitter } from '../../../src/build/stream.js'
+
+/** Feeds `chunks` and records what each handler saw, in order. */
+function split(chunks: (string | Buffer)[], accept: (line: string) => boolean = () => true) {
+  const events: string[] = []
+  const passed: Buffer[] = []
+  const records: string[] = []
+  const texts: string[] = []
+  const s = new StreamSplitter({
+    pass: (b) => {
+      passed.push(Buffer.from(b))
+      events.push(`pass:${b.toString()}`)
+    },
+    record: (l) => {
+      if (!accept(l)) return false
+      records.push(l)
+      events.push(`record:${l}`)
+      return true
+    },
+    text: (l) => void texts.push(l),
+  })
+  for (const c of chunks) s.push(typeof c === 'string' ? Buffer.from(c) : c)
+  s.end()
+  return { events, passed: Buffer.concat(passed).toString(), records, texts }
+}
+
+describe('StreamSplitter', () => {
+  it('takes @nix lines out and passes everything else through in order', () => {
+    const r = split(['> Building\n@nix {"action":"stop","id":1}\nactivating...\n'])
+    expect(r.events).toEqual(['pass:> Building\n', 'record:@nix {"action":"stop","id":1}', 'pass:activating...\n'])
+    expect(r.texts).toEqual(['> Building', 'activating...'])
+  })
+
+  it('passes a prompt without a newline at once, before the rest of its line exists', () => {
+    const events: string[] = []
+    const s = new StreamSplitter({ pass: (b) => void events.push(b.toString()), record: () => true, text: () => {} })
+    s.push(Buffer.from('[sudo] password for alice: '))
+    expect(events).toEqual(['[sudo] password for alice: '])
+    s.push(Buffer.from('\n'))
+    expect(events).toEqual(['[sudo] password for alice: ', '\n'])
+  })
+
+  it('holds only what could still be the prefix, and releases it when it is not', () => {
+    const events: string[] = []
+    const s = new StreamSplitter({ pass: (b) => void events.push(b.toString()), record: () => true, text: () => {} })
+    s.push(Buffer.from('ok\n@ni'))
+    expect(events).toEqual(['ok\n']) // "@ni" might start a record
+    s.push(Buffer.from('ce to meet you\n'))
+    expect(events).toEqual(['ok\n', '@ni', 'ce to meet you\n'])
+  })
+
+  it('reassembles a record split across chunks, and strips a CR', () => {
+    const r = split(['@', 'nix {"a"', ':1}\r', '\nplain'])
+    expect(r.records).toEqual(['@nix {"a":1}'])
+    expect(r.passed).toBe('plain')
+    expect(r.texts).toEqual(['plain'])
+  })
+
+  it('passes a refused record line through untouched (malformed JSON is text)', () => {
+    const r = split(['@nix {broken\n', '@nix {broken too\n'], () => false)
+    expect(r.passed).toBe('@nix {broken\n@nix {broken too\n')
+    expect(r.texts).toEqual(['@nix {broken', '@nix {broken too'])
+  })
+
+  it('`@nix ` in the middle of a line is not a record; an unfinished record at the end is passed', () => {
+    expect(split(['say @nix {"x":1}\n']).passed).toBe('say @nix {"x":1}\n')
+    expect(split(['@nix {"unterminated"']).passed).toBe('@nix {"unterminated"')
+  })
+
+  it('keeps bytes exact: multi-byte characters split across chunks survive', () => {
+    const bytes = Buffer.from('€ ✓ ünïcödé\n@nix {"msg":"✓"}\n')
+    const r = split([bytes.subarray(0, 1), bytes.subarray(1, 5), bytes.subarray(5, 22), bytes.subarray(22)])
+    expect(r.passed).toBe('€ ✓ ünïcödé\n')
+    expect(r.records).toEqual(['@nix {"msg":"✓"}'])
+  })
+
+  it('for any chunking, passed bytes + record lines = the input, in the same order', () => {
+    const line = fc.oneof(
+      fc.string({ maxLength: 20 }).map((s) => s.replace(/\n/g, ' ')),
+      fc.string({ maxLength: 20 }).map((s) => `@nix ${s.replace(/\n/g, ' ')}`),
+      fc.constantFrom('@', '@n', '@nix', '@nix ', '@nixx', '[sudo] password: '),
+    )
+    fc.assert(
+      fc.property(fc.array(line, { maxLength: 12 }), fc.boolean(), fc.array(fc.integer({ min: 1, max: 9 }), { minLength: 1 }), (lines, trailingNewline, sizes) => {
+        const input = lines.join('\n') + (trailingNewline && lines.length ? '\n' : '')
+        const buf = Buffer.from(input)
+        const chunks: Buffer[] = []
+        for (let i = 0, k = 0; i < buf.length; k++) {
+          const n = sizes[k % sizes.length]!
+          chunks.push(buf.subarray(i, i + n))
+          i += n
+        }
+        const out: string[] = []
+        const s = new StreamSplitter({ pass: (b) => void out.push(b.toString('latin1')), record: (l) => (out.push(`${l}\n`), true), text: () => {} })
+        for (const c of chunks) s.push(c)
+        s.end()
+        // records always end their line; only a record with no newline at the end of input differs
+        expect(Buffer.from(out.join(''), 'latin1').toString()).toBe(input)
+      }),
+      { numRuns: 500 },
+    )
+  })
+})
