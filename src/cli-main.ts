@@ -13,6 +13,7 @@ import { loadConfig, resolveSettings } from './config/load.js'
 import { parseFlakeRef } from './nix/flake.js'
 import { formatCheckList, listChecks } from './list-checks.js'
 import { runChecks } from './run-checks.js'
+import { debugAction, debugAfterFailedCheck, statusAction } from './cli-status.js'
 import { VERSION } from './version.js'
 
 export async function main(argv: string[]): Promise<void> {
@@ -37,6 +38,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('--concurrency <n>', 'Checks run at once (default: CPUs × 2)')
     .option('--bail', 'Stop starting checks after the first failure')
     .option('--fail-on <severity>', 'error (default) or warning: also fail on failed warnings')
+    .option('--debug-on-failure', 'When a check fails, write nbs-debug.md next to the reports (and ask the configured LLM)')
     .example('nbs check --reporter junit:report.xml --reporter tap')
     .example('nbs check --only dry-build --flake .#myhost')
     .action(async (o: Record<string, unknown>) => {
@@ -74,6 +76,11 @@ export async function main(argv: string[]): Promise<void> {
       })
       for (const e of reporterErrors) process.stderr.write(`nbs: ${e}\n`)
       process.exitCode = exitCode
+      if (exitCode === 1 && o.debugOnFailure) {
+        const { path, answer } = await debugAfterFailedCheck({ config: o.config as string | undefined, flake: o.flake as string | undefined, host: o.host as string | undefined, root: o.root as string | undefined, reporters: list(o.reporter) })
+        process.stderr.write(`nbs: checks failed; debug bundle written to ${path}\n`)
+        if (answer !== undefined) process.stdout.write(answer.endsWith('\n') ? answer : `${answer}\n`)
+      }
     })
 
   cli
@@ -157,6 +164,46 @@ export async function main(argv: string[]): Promise<void> {
       })
       for (const w of result.warnings) process.stderr.write(`nbs: ${w}\n`)
       process.stdout.write(result.output)
+    })
+
+  const statusFlags = (o: Record<string, unknown>) => ({
+    config: o.config as string | undefined,
+    flake: o.flake as string | undefined,
+    host: o.host as string | undefined,
+    root: o.root as string | undefined,
+    json: o.json === true,
+    verbose: o.verbose === true,
+    eval: o.eval !== false,
+  })
+
+  cli
+    .command('status', 'Is this machine healthy and running what the flake says? (exit 0 healthy, 1 out of sync, 2 build errors)')
+    .option('--config <file>', 'Config file')
+    .option('--flake <ref>', 'Flake (default: config, $NH_OS_FLAKE, $NH_FLAKE, /etc/nixos)')
+    .option('--host <name>', 'nixosConfigurations attribute (default: config, hostname)')
+    .option('--root <dir>', 'Filesystem root to read machine state from (default: /)')
+    .option('--json', 'Print the status report as JSON')
+    .option('--verbose', 'Show paths, error details and journal lines')
+    .option('--no-eval', 'Do not evaluate the flake (compare by recorded git revision only)')
+    .example('nbs status --json | jq .overallStatus')
+    .action(async (o: Record<string, unknown>) => {
+      process.exitCode = await statusAction(statusFlags(o))
+    })
+
+  cli
+    .command('debug', 'Collect a diagnosis bundle (status, last build, errors, log tail, failed units), secrets redacted')
+    .option('--config <file>', 'Config file')
+    .option('--flake <ref>', 'Flake')
+    .option('--host <name>', 'nixosConfigurations attribute')
+    .option('--root <dir>', 'Filesystem root to read machine state from')
+    .option('--json', 'JSON instead of Markdown')
+    .option('--output <file>', 'Write the bundle to a file (mode 0600) instead of stdout')
+    .option('--llm', 'Pipe the bundle into debug.llm.command from the config and print its answer')
+    .option('--no-eval', 'Do not evaluate the flake')
+    .example('nbs debug --output debug.md')
+    .example('nbs debug --llm')
+    .action(async (o: Record<string, unknown>) => {
+      process.exitCode = await debugAction({ ...statusFlags(o), output: o.output as string | undefined, llm: o.llm === true })
     })
 
   cli.command('[...args]', '').action((args: string[]) => {

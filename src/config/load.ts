@@ -61,6 +61,8 @@ export interface Settings {
   plugins: PluginEntry[]
   options: Record<string, Record<string, unknown>>
   nixOptions: Record<string, string>
+  logDir?: string
+  llmCommand?: string[]
   reporters: string[]
   concurrency: number
   timeoutMs: number
@@ -83,6 +85,8 @@ export function resolveSettings(loaded: LoadedConfig, flags: SettingsFlags, env:
     plugins: (c.plugins ?? []) as PluginEntry[],
     options: c.options ?? {},
     nixOptions: c.nixOptions ?? {},
+    logDir: c.logDir === undefined || c.logDir.startsWith('~') ? c.logDir : resolve(loaded.projectRoot, c.logDir),
+    llmCommand: c.debug?.llm?.command,
     reporters: c.reporters ?? [],
     concurrency: flags.concurrency ?? c.concurrency ?? Math.max(1, cpus().length * 2),
     timeoutMs: c.timeout === undefined ? DEFAULT_TIMEOUT_MS : parseDuration(c.timeout)!,

@@ -38,9 +38,13 @@ export const configSchema = z.strictObject({
   failOn: z.enum(['error', 'warning']).optional().describe('"warning" makes failed warnings fail the run'),
   logDir: z.string().min(1).optional().describe('where nbs build keeps its records'),
   debug: z
-    .strictObject({ command: z.array(z.string()).min(1).optional() })
+    .strictObject({
+      llm: z
+        .strictObject({ command: z.array(z.string()).min(1).describe('argv that reads the bundle on stdin and answers on stdout') })
+        .optional(),
+    })
     .optional()
-    .describe('nbs debug settings: the LLM command to pipe the bundle to'),
+    .describe('nbs debug settings: the LLM command to pipe the bundle to (nbs debug --llm)'),
 })
 
 export type NbsConfig = z.input<typeof configSchema>

@@ -1,0 +1,86 @@
+/**
+ * `nbs status` and `nbs debug`: flags → settings → one library call → output and exit code.
+ */
+import { dirname, resolve } from 'node:path'
+import pc from 'picocolors'
+import { loadConfig, resolveSettings, type Settings } from './config/load.js'
+import { collectDebugBundle, renderDebugMarkdown, type DebugBundle } from './debug/bundle.js'
+import { askLlm } from './debug/llm.js'
+import { atomicWrite } from './fs/atomic-write.js'
+import { runProcess } from './runner/process.js'
+import { formatStatus } from './status/format.js'
+import { createStatusReport, statusExitCode, type StatusOptions } from './status/report.js'
+
+export interface StatusFlags {
+  config?: string
+  flake?: string
+  host?: string
+  root?: string
+  json?: boolean
+  verbose?: boolean
+  eval?: boolean
+}
+
+async function settingsFor(flags: StatusFlags): Promise<Settings> {
+  return resolveSettings(await loadConfig(process.cwd(), flags.config), { flake: flags.flake, host: flags.host, root: flags.root })
+}
+
+/** The probes' options from the settings, reusing the built-in checks' options from the config. */
+export function statusOptions(settings: Settings, noEval: boolean): StatusOptions {
+  const journal = settings.options['journal-errors'] as StatusOptions['journal']
+  const units = settings.options['failed-units'] as StatusOptions['units']
+  return {
+    exec: (file, args = [], opts = {}) => runProcess(file, args, opts),
+    root: settings.root,
+    flake: settings.flake,
+    host: settings.host,
+    noEval,
+    logDir: settings.logDir,
+    nixOptions: settings.nixOptions,
+    ...(journal ? { journal } : {}),
+    ...(units ? { units } : {}),
+  }
+}
+
+export async function statusAction(flags: StatusFlags): Promise<number> {
+  const settings = await settingsFor(flags)
+  const report = await createStatusReport(statusOptions(settings, flags.eval === false))
+  process.stdout.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report, { verbose: flags.verbose, color: pc.isColorSupported && process.stdout.isTTY === true }))
+  return statusExitCode(report.overallStatus)
+}
+
+export interface DebugFlags extends StatusFlags {
+  output?: string
+  llm?: boolean
+}
+
+/** Writes the bundle (atomically when to a file) and, with --llm, prints the configured command's answer. */
+export async function writeDebugBundle(settings: Settings, opts: { json?: boolean; output?: string; llm?: boolean; noEval?: boolean }): Promise<{ bundle: DebugBundle; text: string; answer?: string }> {
+  const status = statusOptions(settings, opts.noEval ?? false)
+  const bundle = await collectDebugBundle(status)
+  const text = opts.json ? `${JSON.stringify(bundle, null, 2)}\n` : renderDebugMarkdown(bundle)
+  if (opts.output) await atomicWrite(resolve(opts.output), text, 0o600)
+  const answer = opts.llm ? await askLlm(status.exec, settings.llmCommand, text) : undefined
+  return { bundle, text, ...(answer === undefined ? {} : { answer }) }
+}
+
+export async function debugAction(flags: DebugFlags): Promise<number> {
+  const settings = await settingsFor(flags)
+  const { text, answer } = await writeDebugBundle(settings, { json: flags.json, output: flags.output, llm: flags.llm, noEval: flags.eval === false })
+  if (flags.output) process.stderr.write(`nbs debug: bundle written to ${flags.output} (${dirname(resolve(flags.output))})\n`)
+  else if (!flags.llm) process.stdout.write(text)
+  if (answer !== undefined) process.stdout.write(answer.endsWith('\n') ? answer : `${answer}\n`)
+  return 0
+}
+
+/**
+ * `nbs check --debug-on-failure` (the old AUTO_DEBUG=1): after a failed run, the bundle goes next to
+ * the first report file (or into the working directory), and to the LLM when one is configured.
+ */
+export async function debugAfterFailedCheck(flags: StatusFlags & { reporters?: string[] }): Promise<{ path: string; answer?: string }> {
+  const settings = await settingsFor(flags)
+  const file = (flags.reporters ?? []).map((r) => r.split(':').slice(1).join(':')).find((p) => p && p !== '-')
+  const path = resolve(file ? dirname(resolve(file)) : process.cwd(), 'nbs-debug.md')
+  const { answer } = await writeDebugBundle(settings, { output: path, llm: settings.llmCommand !== undefined })
+  return { path, ...(answer === undefined ? {} : { answer }) }
+}

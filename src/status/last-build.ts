@@ -1,0 +1,51 @@
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
+import { logDirCandidates } from '../build/log-dir.js'
+import type { BuildRecord } from '../build/record.js'
+import { HISTORY_JSON, LAST_BUILD_JSON, readLastBuildResult } from '../build/store.js'
+
+export interface LastBuildStatus {
+  /** where the records were looked for and found (the primary dir when there are none yet) */
+  dir: string
+  record: BuildRecord | null
+  /** why an existing record could not be read */
+  warning?: string
+}
+
+/**
+ * Where `nbs build` keeps its records, for readers: the configured or default directory when it
+ * holds records, else the per-user fallback a build uses when that one is not writable. Never creates anything.
+ */
+export function findLogDir(opts: { configured?: string; env?: NodeJS.ProcessEnv } = {}): string {
+  const { primary, fallback } = logDirCandidates(opts)
+  const has = (dir: string) => existsSync(join(dir, LAST_BUILD_JSON)) || existsSync(join(dir, HISTORY_JSON))
+  return has(primary) || !has(fallback) ? primary : fallback
+}
+
+/** The last build record (`last-build.json`), as the old get_last_build_status read it. */
+export async function getLastBuildStatus(opts: { configured?: string; env?: NodeJS.ProcessEnv } = {}): Promise<LastBuildStatus> {
+  const dir = findLogDir(opts)
+  return { dir, ...(await readLastBuildResult(dir)) }
+}
+
+/** true/false for the last build, null when there is none. */
+export async function wasLastBuildSuccessful(opts: { configured?: string; env?: NodeJS.ProcessEnv } = {}): Promise<boolean | null> {
+  const { record } = await getLastBuildStatus(opts)
+  return record ? record.success : null
+}
+
+export type BuildPhase = 'evaluation' | 'build' | 'activation' | 'interrupted' | 'succeeded' | 'unknown'
+
+/**
+ * Where a build stopped: evaluation (a Nix eval error), build (a derivation failed), activation
+ * (the build finished but switching failed: the tool's exit code without a Nix error), or interrupted.
+ */
+export function extractBuildPhase(record: BuildRecord): BuildPhase {
+  if (record.success) return 'succeeded'
+  if (record.interrupted) return 'interrupted'
+  const kinds = record.errorDetails.map((e) => e.kind)
+  if (kinds.some((k) => k === 'build' || k === 'dependency' || k === 'hash-mismatch')) return 'build'
+  if (kinds.some((k) => k === 'eval' || k === 'assertion' || k === 'missing-option')) return 'evaluation'
+  if (/switch-to-configuration|activat|the following units failed/i.test(record.errors)) return 'activation'
+  return 'unknown'
+}

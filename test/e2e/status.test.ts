@@ -1,0 +1,273 @@
+/**
+ * `nbs status` and `nbs debug` on fixture machine roots: generations made by real Nix through the
+ * nixos-rebuild test double (test/doubles), build records written by `nbs build`, journal files
+ * written by systemd-journal-remote.
+ */
+import { appendFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { spawnSync } from 'node:child_process'
+import Ajv2020 from 'ajv/dist/2020.js'
+import { afterAll, describe, expect, it } from 'vitest'
+import { BOOT_A, writeJournalRoot } from '../helpers/journal.js'
+import { hasNix, NIX_ENV, NIX_SKIP_REASON } from '../helpers/nix.js'
+import { nbs, REPO_ROOT } from '../helpers/project.js'
+
+const tmp = mkdtempSync(join(tmpdir(), 'nbs-status-e2e-'))
+afterAll(() => rmSync(tmp, { recursive: true, force: true }))
+const nixDir = dirname(spawnSync('sh', ['-c', 'command -v nix'], { encoding: 'utf8' }).stdout.trim() || '/usr/bin/nix')
+// the nixos-rebuild double only (no nh on PATH)
+const bin = join(tmp, 'bin')
+mkdirSync(bin)
+symlinkSync(join(REPO_ROOT, 'test/doubles/nixos-rebuild'), join(bin, 'nixos-rebuild'))
+const PATH = [bin, dirname(process.execPath), nixDir, '/usr/bin', '/bin'].join(':')
+
+let seq = 0
+/** A machine: its root (a NixOS marker), its flake copy, its build log dir, a working dir. */
+function machine() {
+  const dir = join(tmp, `m${++seq}`)
+  const m = { root: join(dir, 'root'), flake: join(dir, 'flake'), logs: join(dir, 'logs'), cwd: join(dir, 'cwd') }
+  for (const d of [m.root, m.logs, m.cwd, join(m.root, 'etc')]) mkdirSync(d, { recursive: true })
+  writeFileSync(join(m.root, 'etc/NIXOS'), '')
+  const env = { ...NIX_ENV, PATH, NBS_LOG_DIR: m.logs, NBS_DOUBLE_ROOT: m.root }
+  const useFlake = (name: string) => {
+    rmSync(m.flake, { recursive: true, force: true })
+    cpSync(join(REPO_ROOT, 'test/fixtures/build-flakes', name), m.flake, { recursive: true })
+    writeFileSync(join(m.flake, 'nonce'), `${process.pid}-${++seq}`)
+  }
+  const build = (action: string) => nbs(['build', 'os', action, '--root', m.root, '--flake', `path:${m.flake}`, '--host', 'demo'], { cwd: m.cwd, env })
+  /** what activation does: /run/current-system (and, at boot, /run/booted-system) → the profile's system */
+  const activate = (booted = true) => {
+    const target = readlinkSync(join(m.root, 'nix/var/nix/profiles', readlinkSync(join(m.root, 'nix/var/nix/profiles/system'))))
+    mkdirSync(join(m.root, 'run'), { recursive: true })
+    for (const link of booted ? ['current-system', 'booted-system'] : ['current-system']) {
+      rmSync(join(m.root, 'run', link), { force: true })
+      symlinkSync(target, join(m.root, 'run', link))
+    }
+  }
+  const status = (...args: string[]) => nbs(['status', '--root', m.root, '--flake', `path:${m.flake}`, '--host', 'demo', ...args], { cwd: m.cwd, env })
+  const debug = (...args: string[]) => nbs(['debug', '--root', m.root, '--flake', `path:${m.flake}`, '--host', 'demo', ...args], { cwd: m.cwd, env })
+  return { ...m, env, useFlake, build, activate, status, debug }
+}
+
+const validateStatus = new Ajv2020.default({ strict: false }).compile(JSON.parse(readFileSync(join(REPO_ROOT, 'schemas/status.schema.json'), 'utf8')))
+/** Human output without what changes from run to run (store hashes, times, temp paths). */
+const normalize = (text: string, m: { root: string; flake: string; logs: string }) =>
+  text
+    .replaceAll(m.root, '<root>')
+    .replaceAll(m.logs, '<logs>')
+    .replaceAll(m.flake, '<flake>')
+    .replace(/\/nix\/store\/[0-9a-z]{32}-/g, '/nix/store/<hash>-')
+    .replace(/\b[0-9a-f]{7,40}\b/g, '<rev>')
+    .replace(/\d+s ago|just now|\d+m ago|\d{4}-\d\d-\d\d \d\d:\d\d/g, '<when>')
+
+describe.skipIf(!hasNix())(`nbs status${hasNix() ? '' : ` — ${NIX_SKIP_REASON}`}`, () => {
+  const m = machine()
+
+  it('exit 0: running the newest generation, which the flake evaluates to; the last build succeeded', async () => {
+    m.useFlake('good')
+    expect((await m.build('switch')).exitCode).toBe(0)
+    m.activate()
+    const r = await m.status()
+    expect(r.stderr).toBe('')
+    expect(r.exitCode).toBe(0)
+    expect(normalize(r.stdout, m)).toMatchInlineSnapshot(`
+      "=== NixOS Build Status ===
+
+      Generation Information:
+        NixOS generation:   g1 (running g1, newest g1)
+        Home Manager:       none
+        Status:             in-sync
+        Commit:             unknown
+        Nixpkgs:            unknown
+        Reboot needed:      no
+
+      Build Error Check:
+        ✓ Last build succeeded: os switch, <when>
+
+      Boot Status:
+        systemd state not read (no running systemd as PID 1 for this root)
+        journal not read
+
+      === Summary ===
+      ✓ System is healthy and in sync"
+    `)
+    const json = await m.status('--json')
+    const report = JSON.parse(json.stdout)
+    expect(validateStatus(report), JSON.stringify(validateStatus.errors)).toBe(true)
+    expect(report).toMatchObject({
+      overallStatus: 'success',
+      generation: { generation: 'g1', running: 1, newest: 1, inSync: true, isNixOS: true },
+      sync: { status: 'in-sync', reason: 'toplevel-match' },
+      lastBuild: { success: true, action: 'switch', tool: 'nixos-rebuild' },
+      failedUnits: [],
+      rebootNeeded: { needed: false },
+    })
+    // --no-eval: nothing to compare with, the configuration records no revision
+    const noEval = JSON.parse((await m.status('--json', '--no-eval')).stdout)
+    expect(noEval.sync).toMatchObject({ status: 'unknown', reason: 'unrecorded' })
+  })
+
+  it('exit 1: a newer generation was built for the next boot but is not running', async () => {
+    m.useFlake('good') // a new nonce: a different system
+    expect((await m.build('boot')).exitCode).toBe(0)
+    const r = await m.status()
+    expect(r.exitCode).toBe(1)
+    expect(normalize(r.stdout, m)).toMatchInlineSnapshot(`
+      "=== NixOS Build Status ===
+
+      Generation Information:
+        NixOS generation:   g2 (running g1, newest g2)
+        Home Manager:       none
+        Status:             out-of-sync (a newer generation exists)
+                            the flake evaluates to /nix/store/<hash>-nixos-system-demo-24.05.test, running /nix/store/<hash>-nixos-system-demo-24.05.test
+        Commit:             unknown
+        Nixpkgs:            unknown
+        Reboot needed:      no
+
+      Build Error Check:
+        ✓ Last build succeeded: os boot, <when>
+
+      Boot Status:
+        systemd state not read (no running systemd as PID 1 for this root)
+        journal not read
+
+      === Summary ===
+      ✗ System is out of sync with the flake"
+    `)
+    expect(JSON.parse((await m.status('--json')).stdout)).toMatchObject({ overallStatus: 'out-of-sync', generation: { running: 1, newest: 2, inSync: false } })
+  })
+
+  it('exit 2: the last build failed; its first error is shown', async () => {
+    m.useFlake('build-fail')
+    expect((await m.build('switch')).exitCode).toBe(1)
+    const r = await m.status('--verbose')
+    expect(r.exitCode).toBe(2)
+    expect(r.stdout).toMatch(/✗ Last build failed: os switch, .*exit 1/)
+    expect(r.stdout).toMatch(/builder for '\/nix\/store\/\w{32}-nixos-system-demo-build-fail\.drv' failed with exit code 3/)
+    expect(r.stdout).toContain('=== Summary ===\n✗ Build errors detected')
+    expect(normalize(r.stdout, m)).toMatchInlineSnapshot(`
+      "=== NixOS Build Status ===
+
+      Generation Information:
+        NixOS generation:   g2 (running g1, newest g2)
+        Home Manager:       none
+        Status:             out-of-sync (a newer generation exists)
+                            the flake evaluates to /nix/store/<hash>-nixos-system-demo-build-fail, running /nix/store/<hash>-nixos-system-demo-24.05.test
+        Commit:             unknown
+        Nixpkgs:            unknown
+        Reboot needed:      no
+        Running system:     /nix/store/<hash>-nixos-system-demo-24.05.test
+
+      Build Error Check:
+        ✗ Last build failed: os switch, <when>, exit 1
+          builder for '/nix/store/<hash>-nixos-system-demo-build-fail.drv' failed with exit code 3
+          build /nix/store/<hash>-nixos-system-demo-build-fail.drv
+          log: <logs>/last-build.log
+
+      Boot Status:
+        systemd state not read (no running systemd as PID 1 for this root)
+        journal not read
+
+      Notes:
+        no journal at <root>/var/log/journal
+
+      === Summary ===
+      ✗ Build errors detected"
+    `)
+    expect(JSON.parse((await m.status('--json')).stdout).overallStatus).toBe('build-errors')
+  })
+
+  it('counts journal errors read from the root, and shows the top ones', async () => {
+    const j = machine()
+    await writeJournalRoot([{ boot: BOOT_A, priority: 3, unit: 'nginx.service', message: 'bind() failed' }], j.root)
+    const report = JSON.parse((await j.status('--json', '--no-eval')).stdout)
+    expect(report).toMatchObject({ journalRead: true, journalErrors: 1, journalTop: [{ unit: 'nginx.service', message: 'bind() failed', count: 1 }] })
+    const text = await j.status('--no-eval')
+    expect(text.exitCode).toBe(0) // degraded is not out of sync and not a build error
+    expect(normalize(text.stdout, j)).toMatchInlineSnapshot(`
+      "=== NixOS Build Status ===
+
+      Generation Information:
+        NixOS generation:   none (running unknown, newest —)
+        Home Manager:       none
+        Status:             unknown
+                            no /run/current-system
+        Commit:             unknown
+        Nixpkgs:            unknown
+        Reboot needed:      no
+
+      Build Error Check:
+        no build recorded yet (nbs build records every rebuild)
+
+      Boot Status:
+        systemd state not read (no running systemd as PID 1 for this root)
+        ! 1 journal error since boot
+          nginx.service: bind() failed
+
+      === Summary ===
+      ! System is degraded"
+    `)
+  })
+
+  it('exit 3: invalid arguments and config', async () => {
+    const bad = await m.status('--bogus')
+    expect(bad.exitCode).toBe(3)
+    expect(bad.stderr).toContain('--bogus')
+    const cfg = await nbs(['status', '--config', 'nope.ts'], { cwd: m.cwd, env: m.env })
+    expect(cfg.exitCode).toBe(3)
+    expect(cfg.stderr).toContain('--config nope.ts: no such file')
+  })
+
+  describe('nbs debug', () => {
+    it('bundles status, the last build, its errors with drv, the log tail and the Nix version, redacted', async () => {
+      // the failed build's log also carries secrets a builder printed
+      const token = ['gh', 'p_', 'A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8'].join('')
+      appendFileSync(join(m.logs, 'last-build.log'), `curl -H "Authorization: Bearer ${token}" https://example.org\npassword=hunter2-not-real\n`)
+      const md = await m.debug()
+      expect(md.exitCode).toBe(0)
+      expect(md.stdout).toMatch(/^# nbs debug bundle: /)
+      for (const section of ['## Machine', '## Last build', '## Errors', '## Build log (last ']) expect(md.stdout).toContain(section)
+      expect(md.stdout).toMatch(/### build: builder for '\/nix\/store\/\w{32}-nixos-system-demo-build-fail\.drv' failed with exit code 3/)
+      expect(md.stdout).toContain('nbs-fixture: something went wrong')
+      expect(md.stdout).toMatch(/Nix 2\.\d+/)
+      expect(md.stdout).not.toContain(token)
+      expect(md.stdout).not.toContain('hunter2-not-real')
+      expect(md.stdout).toMatch(/Redaction: \d+ secrets? redacted/)
+      const json = JSON.parse((await m.debug('--json')).stdout)
+      expect(json.redactions.total).toBeGreaterThanOrEqual(2)
+      expect(json.errors[0]).toMatchObject({ kind: 'build', exitCode: 3 })
+      expect(json.buildLogTail.length).toBeLessThanOrEqual(200)
+      const out = join(m.cwd, 'bundle.md')
+      expect((await m.debug('--output', out)).exitCode).toBe(0)
+      expect(readFileSync(out, 'utf8')).toContain('## Last build')
+    })
+
+    it('--llm pipes the redacted bundle into the configured command and prints its answer', async () => {
+      const record = join(m.cwd, 'llm-stdin.txt')
+      writeFileSync(join(m.cwd, 'nbs.config.json'), JSON.stringify({ debug: { llm: { command: ['sh', '-c', 'cat > "$0"; echo "diagnosis: the builder exits 3"', record] } } }))
+      const r = await m.debug('--llm')
+      expect(r.exitCode).toBe(0)
+      expect(r.stdout).toBe('diagnosis: the builder exits 3')
+      const seen = readFileSync(record, 'utf8')
+      expect(seen).toContain('## Last build')
+      expect(seen).not.toContain('hunter2-not-real')
+      rmSync(join(m.cwd, 'nbs.config.json'))
+      const none = await m.debug('--llm')
+      expect(none.exitCode).toBe(3)
+      expect(none.stderr).toContain("no LLM command configured; set one in nbs.config.ts: debug: { llm: { command: [")
+    })
+
+    it('nbs check --debug-on-failure writes the bundle next to the reports', async () => {
+      const dir = join(tmp, 'check-debug')
+      mkdirSync(join(dir, 'checks'), { recursive: true })
+      mkdirSync(join(dir, 'out'))
+      writeFileSync(join(dir, 'nbs.config.json'), JSON.stringify({ builtins: false }))
+      writeFileSync(join(dir, 'checks/a.check.json'), JSON.stringify({ id: 'bad', command: ['false'] }))
+      const r = await nbs(['check', '--debug-on-failure', '--reporter', 'junit:out/r.xml', '--root', m.root, '--flake', `path:${m.flake}`, '--host', 'demo'], { cwd: dir, env: m.env })
+      expect(r.exitCode).toBe(1)
+      expect(r.stderr).toContain(`debug bundle written to ${join(dir, 'out/nbs-debug.md')}`)
+      expect(readFileSync(join(dir, 'out/nbs-debug.md'), 'utf8')).toContain('## Last build')
+    })
+  })
+})
