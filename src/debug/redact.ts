@@ -14,8 +14,8 @@
  *   armored-block scanner, which is a plain `indexOf` and remembers labels it found no END for.
  *   Context checks look back at most `LOOKBACK` characters.
  * - **Idempotent.** A marker is never matched as a secret again (no token pattern accepts `[`,
- *   and every rule skips a value that already starts with `[REDACTED:`), so redacting twice
- *   changes nothing more.
+ *   and every rule skips a value that already starts with `[REDACTED:`), and the table is run
+ *   again until a pass changes nothing, so redacting twice changes nothing more.
  * - **Look-alikes survive.** Nix store paths, drv paths, git revisions, SRI / nix base32 hashes,
  *   UUIDs, machine ids, public keys and certificates, URLs without a password, option names
  *   such as `secretFile`/`passwordFile` and the paths they hold are not secrets and stay
@@ -133,12 +133,13 @@ function valueSpan(text: string, pos: number, wholeLine: boolean): Span | null {
 }
 
 /** Values that are not secrets although they sit where one would: empty words, masks, references, paths, error messages. */
-const BENIGN_WORDS = new Set(['null', 'none', 'nil', 'true', 'false', 'yes', 'no', 'on', 'off', 'undefined', 'unset', 'empty', 'required', 'optional', 'missing', 'hidden', 'redacted', 'incorrect', 'invalid', 'wrong', 'expired', 'prompt', '{', '[', '(', '{}', '[]', '()', '{ }', '{};', '[];'])
+const BENIGN_WORDS = new Set(['null', 'none', 'nil', 'true', 'false', 'yes', 'no', 'on', 'off', 'undefined', 'unset', 'empty', 'required', 'optional', 'missing', 'hidden', 'redacted', 'incorrect', 'invalid', 'wrong', 'expired', 'failed', 'prompt', '{', '[', '(', '{}', '[]', '()', '{ }', '{};', '[];'])
 /** `$VAR`, `${VAR}`, `$(cat file)`, `%VAR%`, `@placeholder@` (Nix substitute), `<token>`, `{{ template }}`, `***` */
 const REFERENCE = /^(?:\$\{[^}\s]*\}|\$[A-Za-z_]\w*|\$\([^)]*\)|%[A-Za-z_]\w*%|@[A-Za-z_]\w*@|<[^<>]*>|\{\{[^{}]*\}\}|\*+)$/
 /** An absolute or home path with at least two segments: `/run/secrets/db`, `~/.config/x` (the file, not its contents). */
 const PATH_VALUE = /^(?:~|\.{1,2})?\/[\w.@+-]+(?:\/[\w.@+-]*)+$/
-const ERROR_TEXT = /^(?:no such file|permission denied|not found|not set|is a directory|not a directory|authentication failed|access denied|cannot |could not |failed)/i
+/** An error message where a value would be (`Failed to read password: No such file or directory`). */
+const ERROR_TEXT = /^(?:no such file or directory|permission denied|not found|not set|is a directory|not a directory|authentication failed|access denied|(?:cannot|could not|failed to) [a-z]+)\b/i
 /** `passwd: files systemd` in nsswitch.conf names lookup sources, not a password. */
 const NSSWITCH = /^(?:(?:files|systemd|compat|db|nis|nisplus|sss|ldap|mymachines|winbind|resolve|myhostname|\[[!A-Za-z=]+\])[ \t]*)+$/
 
@@ -148,7 +149,7 @@ function benignValue(value: string): boolean {
 }
 
 /** Netrc (`machine h login u password p`) separates key and value with a space. */
-const NETRC_CONTEXT = /(?:^|\s)(?:machine|login|default)\s.*$/
+const NETRC_CONTEXT = /(?:^|\s)(?:machine[ \t]+\S+(?:[ \t]+(?:login|account|port|protocol)[ \t]+\S+)*|default(?:[ \t]+(?:login|account|port|protocol)[ \t]+\S+)+)[ \t]+$/
 /** `--password value`, `--db-token value` */
 const FLAG_CONTEXT = /--[\w-]*$/
 
@@ -169,11 +170,35 @@ function keyValue(accept: (value: string) => boolean = () => true) {
     const span = valueSpan(text, pos, wholeLine)
     if (!span) return null
     const value = text.slice(span.start, span.end)
+    if (wholeLine && YAML_BLOCK.test(value)) return yamlBlock(text, ls!, span.end)
     if (!benignValue(value) && accept(value)) return span
     // a harmless inline value is skipped over; a whole line (one per line) is not, so a later
     // key on it is still looked at
     return wholeLine ? null : { ...span, keep: true }
   }
+}
+
+/** `password: |` (or `>-`, …): the value is the more-indented lines below. */
+const YAML_BLOCK = /^[|>][-+]?[0-9]?$/
+function yamlBlock(text: string, keyLine: number, from: number): Span | null {
+  const indent = (at: number) => {
+    let i = at
+    while (text[i] === ' ') i++
+    return i - at
+  }
+  const keyIndent = indent(keyLine)
+  let end = lineEnd(text, from)
+  const start = end + 1
+  let last = -1
+  while (end < text.length) {
+    const s = end + 1
+    const e = lineEnd(text, s)
+    const blank = trimEnd(text, s, e) === s
+    if (!blank && indent(s) <= keyIndent) break
+    if (!blank) last = trimEnd(text, s, e)
+    end = e
+  }
+  return last > start ? { start, end: last } : null
 }
 
 /** Shannon entropy in bits per character. */
@@ -368,9 +393,10 @@ function nixAccessTokens(text: string): Span[] {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The table. Order matters: whole blocks first, then tokens of a known shape (so a token in an
-// assignment or a URL is counted as what it is), then headers, URLs and assignments by key
-// name, then the generic high-entropy fallback, then /run/secrets contents.
+// The table, one entry per shape. Order matters: whole blocks first, then tokens of a known
+// shape (so a token in an assignment or a URL is counted as what it is), then headers, URLs,
+// /run/secrets keys and assignments by key name, then the generic high-entropy fallback, then
+// the lines printed from /run/secrets files.
 
 /** The `s` group must mix letters and digits (a real key does; a word like `sk-learn-…` does not). */
 const mixed = (m: RegExpExecArray): Span | null => {
@@ -456,6 +482,9 @@ const RULES: Rule[] = [
       return m.input.slice(s[0], s[1]).includes(MARKER_PREFIX) ? null : { start: s[0], end: s[1] }
     },
   },
+  // A /run/secrets path used as a key (before the key names: `"/run/secrets/db-password": …` is
+  // the file's contents, not a password assignment).
+  { kind: 'run-secrets', find: new RegExp(`(?<open>")?${RUN_SECRETS}`, 'gd'), pick: secretPathValue },
   // Assignments by key name, in env files, INI, YAML, JSON, Nix, query strings, `--flag value`
   // and netrc: the key must END with the word (`DB_PASSWORD=`, `"client_secret":`, `githubToken:`),
   // so `passwordFile`, `secretFile`, `tokenPath`, `PasswordAuthentication` and prose survive.
@@ -467,13 +496,15 @@ const RULES: Rule[] = [
   // only a high-entropy value, so `key = "name"` and cache keys of words survive.
   {
     kind: 'secret',
-    find: new RegExp(`(?<![Pp][Uu][Bb](?:[Ll][Ii][Cc])?[_.-]?)(?:(?<![A-Za-z0-9])(?:key|Key|KEY)|(?<=[a-z0-9])Key)${SEP}`, 'gd'),
+    find: new RegExp(`(?<![Pp][Uu][Bb](?:[Ll][Ii][Cc])?[_. -]?)(?:(?<![A-Za-z0-9])(?:key|Key|KEY)|(?<=[a-z0-9])Key)${SEP}`, 'gd'),
     pick: keyValue(highEntropy),
   },
-  // Contents of /run/secrets files: see the module comment.
-  { kind: 'run-secrets', find: new RegExp(`(?<open>")?${RUN_SECRETS}`, 'gd'), pick: secretPathValue },
+  // Lines printed from /run/secrets files: see the module comment.
   { kind: 'run-secrets', scan: printedSecrets },
 ]
+
+// the engine loops on `exec` and reads `indices`: a rule without `g` would never end
+for (const rule of RULES) if ('find' in rule && !(rule.find.global && rule.find.hasIndices)) throw new Error(`redact rule ${rule.kind}: the pattern needs the g and d flags`)
 
 // ---------------------------------------------------------------------------------------------
 // Engine
@@ -518,8 +549,19 @@ function toRedactions(tally: Map<string, number>): Redaction[] {
   return [...tally].map(([kind, count]) => ({ kind, count })).sort((a, b) => b.count - a.count || (a.kind < b.kind ? -1 : a.kind > b.kind ? 1 : 0))
 }
 
+/**
+ * All rules, again until nothing changes: a redaction can create a word boundary a pattern needs
+ * (`AKIA…ghp_…` glued together: `ghp_` only starts a token once the key id before it is a
+ * marker). Markers are never redacted again, so each pass that changes something leaves fewer
+ * unredacted characters; a clean text takes one pass, a text with secrets usually two.
+ */
+const MAX_PASSES = 4
 function redactInto(text: string, tally: Map<string, number>): string {
-  for (const rule of RULES) text = applyRule(rule, text, tally)
+  for (let pass = 0; pass < MAX_PASSES; pass++) {
+    const before = text
+    for (const rule of RULES) text = applyRule(rule, text, tally)
+    if (text === before) break
+  }
   return text
 }
 
@@ -539,7 +581,7 @@ const KEY_KINDS: [RegExp, string][] = [
   ...Object.entries(KEY_WORDS).map(([kind, words]): [RegExp, string] => [new RegExp(`(?:${words})$`, 'i'), kind]),
 ]
 const GENERIC_KEY = /(?:(?<![A-Za-z0-9])(?:key|Key|KEY)|(?<=[a-z0-9])Key)$/
-const PUBLIC_KEY = /pub(?:lic)?[_.-]?key$/i
+const PUBLIC_KEY = /pub(?:lic)?[_. -]?key$/i
 
 /** The kind a value is redacted as because of its object KEY (`{ "password": "…" }`), if any. */
 function kindForKey(key: string, value: string): string | undefined {
