@@ -210,6 +210,7 @@ export async function main(argv: string[]): Promise<void> {
     if (args.length === 0) return cli.outputHelp()
     throw Object.assign(new Error(`unknown command "${args[0]}"; see nbs --help`), { name: 'CACError' })
   })
+  cli.usage('<command> [options]')
   cli.help()
   cli.version(VERSION)
 

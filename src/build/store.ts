@@ -5,7 +5,7 @@
  */
 import { open, readdir, readFile, rename, rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import { atomicWrite, syncDirectory, TEMP_NAME, tempPathFor } from '../fs/atomic-write.js'
+import { atomicWrite, commitTempFile, TEMP_NAME, tempPathFor } from '../fs/atomic-write.js'
 import { buildRecordSchema, type BuildRecord } from './record.js'
 import { acquireLock } from './lock.js'
 
@@ -170,17 +170,9 @@ export async function openBuildLog(dir: string): Promise<BuildLog> {
       closed = true
       flush()
       await pending
-      try {
+      await commitTempFile(handle, tmp, path, {}, async () => {
         if (failure) throw failure
-        await handle.sync()
-      } catch (e) {
-        await handle.close().catch(() => {})
-        await rm(tmp, { force: true })
-        throw e
-      }
-      await handle.close()
-      await rename(tmp, path)
-      await syncDirectory(dir)
+      })
     },
   }
 }

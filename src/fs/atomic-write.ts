@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { open, rename, rm } from 'node:fs/promises'
+import { open, rename, rm, type FileHandle } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 
 export interface AtomicWriteOptions {
@@ -29,9 +29,26 @@ export async function atomicWrite(
 ): Promise<void> {
   const tmp = tempPathFor(path)
   const handle = await open(tmp, 'wx', mode)
-  try {
+  await commitTempFile(handle, tmp, path, opts, async () => {
     if (opts.exactMode) await handle.chmod(mode)
     await handle.writeFile(content)
+  })
+}
+
+/**
+ * Finishes a temp file written through `handle` and puts it in place of `path`: the last writes
+ * (`write`), fsync, close, rename, then fsync the folder. On any failure the temp file is removed
+ * and the old `path` is left as it was.
+ */
+export async function commitTempFile(
+  handle: FileHandle,
+  tmp: string,
+  path: string,
+  opts: Pick<AtomicWriteOptions, 'syncDir'> = {},
+  write: () => Promise<void> = async () => {},
+): Promise<void> {
+  try {
+    await write()
     await handle.sync()
   } catch (e) {
     await handle.close().catch(() => {})
