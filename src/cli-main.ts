@@ -18,6 +18,9 @@ import { VERSION } from './version.js'
 
 export async function main(argv: string[]): Promise<void> {
   const debug = argv.includes('--debug')
+  // a reader that goes away (`nbs history | head`) is not an error of ours: stop writing, carry on
+  // (a build keeps running and still writes its record)
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {})
   const cli = cac('nbs')
   cli.option('--debug', 'Print stack traces for errors')
 
@@ -81,6 +84,9 @@ export async function main(argv: string[]): Promise<void> {
         process.stderr.write(`nbs: checks failed; debug bundle written to ${path}\n`)
         if (answer !== undefined) process.stdout.write(answer.endsWith('\n') ? answer : `${answer}\n`)
       }
+      // a check's run() cannot be killed: once every report is written, do not wait for stragglers
+      await new Promise<void>((done) => process.stdout.write('', () => done()))
+      process.exit(exitCode)
     })
 
   cli
@@ -112,6 +118,7 @@ export async function main(argv: string[]): Promise<void> {
       const env = target === 'home' ? { ...process.env, NH_OS_FLAKE: process.env.NH_HOME_FLAKE } : process.env
       const settings = resolveSettings(loaded, { flake: o.flake as string | undefined, host: o.host as string | undefined, root: o.root as string | undefined }, env)
       const logDir = loaded.config.logDir
+      const homeFragment = parseFlakeRef(String(o.flake ?? loaded.config.flake ?? '')).host
       const controller = new AbortController()
       let signals = 0
       const onSignal = (sig: 'SIGINT' | 'SIGTERM') => {
@@ -126,8 +133,9 @@ export async function main(argv: string[]): Promise<void> {
         target,
         action,
         tool,
-        flake: settings.flake,
-        host: o.host === undefined ? (parseFlakeRef(settings.flake).host ?? settings.host) : settings.host,
+        // for home, a #fragment names the home configuration: keep it on the flake reference
+        flake: target === 'home' && homeFragment ? `${settings.flake}#${homeFragment}` : settings.flake,
+        host: settings.host,
         extraArgs: ((o['--'] as unknown[] | undefined) ?? []).map(String),
         logDir: logDir && !logDir.startsWith('~') ? resolve(loaded.projectRoot, logDir) : logDir,
         root: settings.root,

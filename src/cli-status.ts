@@ -7,6 +7,7 @@ import { loadConfig, resolveSettings, type Settings } from './config/load.js'
 import { collectDebugBundle, renderDebugMarkdown, type DebugBundle } from './debug/bundle.js'
 import { askLlm } from './debug/llm.js'
 import { atomicWrite } from './fs/atomic-write.js'
+import { NbsError } from './errors.js'
 import { runProcess } from './runner/process.js'
 import { formatStatus } from './status/format.js'
 import { createStatusReport, statusExitCode, type StatusOptions } from './status/report.js'
@@ -30,7 +31,8 @@ export function statusOptions(settings: Settings, noEval: boolean): StatusOption
   const journal = settings.options['journal-errors'] as StatusOptions['journal']
   const units = settings.options['failed-units'] as StatusOptions['units']
   return {
-    exec: (file, args = [], opts = {}) => runProcess(file, args, opts),
+    // every probe answers within a minute, or is reported as timed out
+    exec: (file, args = [], opts = {}) => runProcess(file, args, { timeoutMs: 60_000, ...opts }),
     root: settings.root,
     flake: settings.flake,
     host: settings.host,
@@ -59,7 +61,11 @@ export async function writeDebugBundle(settings: Settings, opts: { json?: boolea
   const status = statusOptions(settings, opts.noEval ?? false)
   const bundle = await collectDebugBundle(status)
   const text = opts.json ? `${JSON.stringify(bundle, null, 2)}\n` : renderDebugMarkdown(bundle)
-  if (opts.output) await atomicWrite(resolve(opts.output), text, 0o600)
+  if (opts.output) {
+    await atomicWrite(resolve(opts.output), text, 0o600).catch((e: NodeJS.ErrnoException) => {
+      throw new NbsError(`--output ${opts.output}: cannot write it (${e.code ?? e.message}); choose a file in an existing, writable directory`)
+    })
+  }
   const answer = opts.llm ? await askLlm(status.exec, settings.llmCommand, text) : undefined
   return { bundle, text, ...(answer === undefined ? {} : { answer }) }
 }

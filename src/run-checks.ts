@@ -8,7 +8,10 @@ import { assertWritable, fileSink, stdoutSink, type OutputSink, type Terminal } 
 import type { Reporter, ReporterFactory } from './reporters/types.js'
 import { loadPlugins, pluginReporters, type LoadedPlugin } from './plugins/load.js'
 import type { PluginContext, PluginHooks } from './plugins/define.js'
-import { relative } from 'node:path'
+import { relative, resolve } from 'node:path'
+import { setMaxListeners } from 'node:events'
+import { statSync } from 'node:fs'
+import { killOrphans } from './runner/process.js'
 import { buildPlan, plannedCheck, type Plan, type PlanFilters } from './runner/graph.js'
 import { schedule } from './runner/scheduler.js'
 import { VERSION } from './version.js'
@@ -55,12 +58,51 @@ function createReporters(specs: string[], opts: CheckRunOptions, extra: Record<s
   if (onStdout.length > 1) throw new NbsError(`--reporter: ${onStdout.map((s) => s.spec).join(' and ')} both write to stdout; give all but one a :PATH`)
   // with only file reports, people still see progress: pretty takes stdout
   if (onStdout.length === 0) parsed.unshift({ name: 'pretty', spec: 'pretty' })
+  const targets = new Map<string, string>()
   return parsed.map((spec) => {
     const factory = reporterFactory(spec, extra)
-    if (spec.path !== undefined) assertWritable(spec.path, `--reporter ${spec.spec}`)
+    if (spec.path !== undefined) {
+      const file = resolve(opts.cwd, spec.path)
+      const clash = targets.get(file)
+      if (clash) throw new NbsError(`--reporter ${spec.spec}: ${clash} writes the same file; give each report its own path`)
+      targets.set(file, spec.spec)
+      if (isDirectory(file)) throw new NbsError(`--reporter ${spec.spec}: ${file} is a directory; name a file in it`)
+      assertWritable(spec.path, `--reporter ${spec.spec}`)
+    }
     const sink = spec.path === undefined ? stdoutSink(opts.stdout) : fileSink(spec.path, opts.cwd)
-    return { name: spec.name, reporter: factory({ sink }), sink }
+    let reporter: Reporter | undefined
+    try {
+      reporter = factory({ sink })
+    } catch (e) {
+      throw new NbsError(`--reporter ${spec.spec}: the reporter factory threw: ${(e as Error).message}`)
+    }
+    if (!reporter || typeof reporter !== 'object') throw new NbsError(`--reporter ${spec.spec}: the reporter factory returned ${String(reporter)}, not a reporter object`)
+    return { name: spec.name, reporter, sink }
   })
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory()
+  } catch {
+    return false
+  }
+}
+
+/** Hooks and reporters get this long per event; one that never settles must not eat the reports. */
+const HOOK_DEADLINE_MS = 30_000
+
+async function withDeadline(value: unknown): Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`did not finish within ${HOOK_DEADLINE_MS / 1000} s`)), HOOK_DEADLINE_MS)
+    timer.unref()
+  })
+  try {
+    await Promise.race([value, deadline])
+  } finally {
+    clearTimeout(timer)
+  }
 }
 
 /** `nbs check`: plan, run, report. Throws NbsError (exit 3) for anything invalid before the run. */
@@ -68,6 +110,8 @@ export async function runChecks(opts: CheckRunOptions): Promise<CheckRunResult> 
   const { settings, plan, plugins } = await prepareRun(opts)
   const reporters = createReporters(opts.reporters?.length ? opts.reporters : settings.reporters, opts, pluginReporters(plugins))
   const signal = opts.signal ?? new AbortController().signal
+  // every running check listens to it: many at once is expected, not a leak
+  setMaxListeners(0, signal)
   const reporterErrors: string[] = []
 
   // one ordered event stream; a slow or broken reporter never stalls or kills the run
@@ -80,7 +124,7 @@ export async function runChecks(opts: CheckRunOptions): Promise<CheckRunResult> 
         if (!fn) continue
         events = events.then(async () => {
           try {
-            await fn.call(p.plugin.hooks, arg, { name: p.name, options: p.options })
+            await withDeadline(fn.call(p.plugin.hooks, arg, { name: p.name, options: p.options }))
           } catch (e) {
             reporterErrors.push(`plugin ${p.name} (${hook}): ${(e as Error).message}`)
           }
@@ -92,7 +136,7 @@ export async function runChecks(opts: CheckRunOptions): Promise<CheckRunResult> 
       if (!fn) continue
       events = events.then(async () => {
         try {
-          await fn.call(r.reporter, arg)
+          await withDeadline(fn.call(r.reporter, arg))
         } catch (e) {
           reporterErrors.push(`reporter ${r.name} (${hook}): ${(e as Error).message}`)
         }
@@ -117,6 +161,7 @@ export async function runChecks(opts: CheckRunOptions): Promise<CheckRunResult> 
     onCheckStart: (check) => emit('onCheckStart', check),
     onCheckEnd: (result) => emit('onCheckEnd', result),
   })
+  killOrphans()
   const finished = new Date()
   const interrupted = signal.aborted ? { signal: signal.reason === 'SIGTERM' ? ('SIGTERM' as const) : ('SIGINT' as const) } : undefined
   const byId = new Map(results.map((r) => [r.id, r]))

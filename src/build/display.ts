@@ -178,7 +178,8 @@ export function createDisplay(sink: DisplaySink, opts: DisplayOptions): BuildDis
     },
     afterOutput(complete) {
       paused = !complete
-      if (!paused && (now() - lastActivity <= idleMs || opts.progress().running.length > 0)) schedule()
+      // with nothing building the line is not redrawn: a prompt written to /dev/tty may own it
+      if (!paused && opts.progress().running.length > 0) schedule()
     },
     stop() {
       stopped = true

@@ -116,7 +116,11 @@ export async function runBuild(o: RunBuildOptions): Promise<BuildOutcome> {
       ...(run.signal ? { signal: run.signal } : {}),
       recordVersion: 1,
     }
-    const { warnings } = await writeBuildRecord(dir, record)
+    // a full disk must not turn the build's own result into an internal error
+    const warnings = await writeBuildRecord(dir, record).then(
+      (r) => r.warnings,
+      (e: Error) => [`could not write the build record in ${dir}: ${e.message}`],
+    )
     return { record, exitCode, notices: [...notices, ...warnings] }
   } finally {
     await lock.release()
@@ -139,7 +143,13 @@ async function runTool(o: RunBuildOptions, cmd: ReturnType<typeof toolCommand>, 
   let display: BuildDisplay | undefined
   const parser = new BuildLogParser({ onEvent: (e) => display?.event(e) })
   if (!nom) {
-    const sink = { isTTY: io.stderr.isTTY === true, columns: io.stderr.columns, write: (t: string) => void io.stderr.write(t) }
+    const sink = {
+      isTTY: io.stderr.isTTY === true,
+      get columns() {
+        return io.stderr.columns // read on every draw: the terminal may be resized
+      },
+      write: (t: string) => void io.stderr.write(t),
+    }
     display = createDisplay(sink, { progress: () => parser.progress, tail: (drv) => parser.tail(drv), color: io.color })
   }
   const activation: string[] = []

@@ -59,7 +59,10 @@ const commonFields = {
     .array(checkRef)
     .optional()
     .describe('checks to wait for when they run, whatever their result (their data is offered, not required); not pulled in by --only'),
-  timeout: duration.optional().describe('kill the whole process tree and mark the check errored after this long (default 5m)'),
+  timeout: duration
+    .refine((v) => v !== 0 && !/^0+(\.0+)?\s*[a-z]+$/.test(String(v)), 'a timeout must be longer than 0')
+    .optional()
+    .describe('kill the whole process tree and mark the check errored after this long (default 5m)'),
   retries: z.number().int().nonnegative().max(100).optional().describe('re-run a failing check this many more times'),
   retryDelay: duration.optional().describe('wait between attempts'),
   severity: z.enum(['error', 'warning']).optional().describe('a failed warning does not fail the run unless --fail-on warning'),

@@ -1,9 +1,10 @@
-import { existsSync } from 'node:fs'
+import { existsSync, statSync } from 'node:fs'
 import { cpus, hostname } from 'node:os'
 import { dirname, relative, resolve } from 'node:path'
 import { NbsError, describeZodError } from '../errors.js'
 import { importDefault } from '../discovery/import-module.js'
 import { parseDuration } from '../checks/duration.js'
+import { parseFlakeRef } from '../nix/flake.js'
 import type { PluginEntry } from '../plugins/load.js'
 import { assertTrustedFile } from '../plugins/permissions.js'
 import { CHECK_FILE_EXTENSIONS, DEFAULT_INCLUDE, DEFAULT_PHASES, configSchema, type NbsConfig } from './schema.js'
@@ -39,6 +40,8 @@ export async function loadConfig(cwd: string, configFlag?: string): Promise<Load
 
 /** Command-line values that override the config. */
 export interface SettingsFlags {
+  /** where relative flag paths start (default: the working directory) */
+  cwd?: string
   flake?: string
   host?: string
   root?: string
@@ -71,12 +74,18 @@ export interface Settings {
 
 export function resolveSettings(loaded: LoadedConfig, flags: SettingsFlags, env: NodeJS.ProcessEnv = process.env): Settings {
   const c = loaded.config
+  // flags are relative to where the user typed them; config values to the config file
+  const cwd = flags.cwd ?? process.cwd()
+  const ref = flags.flake !== undefined ? resolveFlakeRef(cwd, flags.flake) : c.flake ? resolveFlakeRef(loaded.projectRoot, c.flake) : env.NH_OS_FLAKE || env.NH_FLAKE || '/etc/nixos'
+  // `--flake /etc/nixos#web` names the host, as nixos-rebuild and nh read it
+  const { flake, host: fragmentHost } = parseFlakeRef(ref)
+  if (flags.root !== undefined && !isDirectory(resolve(cwd, flags.root))) throw new NbsError(`--root ${flags.root}: not a directory; give the root of a mounted system, or / (the default)`)
   return {
     projectRoot: loaded.projectRoot,
     configFile: loaded.file,
-    flake: flags.flake ?? (c.flake ? resolveFlakeRef(loaded.projectRoot, c.flake) : env.NH_OS_FLAKE || env.NH_FLAKE || '/etc/nixos'),
-    host: flags.host ?? c.host ?? hostname(),
-    root: resolve(loaded.projectRoot, flags.root ?? c.root ?? '/'),
+    flake,
+    host: flags.host ?? fragmentHost ?? c.host ?? hostname(),
+    root: flags.root !== undefined ? resolve(cwd, flags.root) : resolve(loaded.projectRoot, c.root ?? '/'),
     phases: c.phases ?? [...DEFAULT_PHASES],
     include: c.include ?? DEFAULT_INCLUDE,
     exclude: c.exclude ?? [],
@@ -94,7 +103,17 @@ export function resolveSettings(loaded: LoadedConfig, flags: SettingsFlags, env:
   }
 }
 
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory()
+  } catch {
+    return false
+  }
+}
+
 /** A relative path flake in the config is relative to the config file, as users of nix expect. */
 export function resolveFlakeRef(base: string, ref: string): string {
-  return ref.startsWith('./') || ref.startsWith('../') || ref === '.' ? resolve(base, ref) : ref
+  const { flake, host } = parseFlakeRef(ref)
+  const path = flake.startsWith('./') || flake.startsWith('../') || flake === '.' ? resolve(base, flake) : flake
+  return host ? `${path}#${host}` : path
 }

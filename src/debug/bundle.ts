@@ -2,6 +2,7 @@ import { open } from 'node:fs/promises'
 import type { BuildErrorDetail, BuildRecord } from '../build/record.js'
 import { readNixVersion } from '../build/record.js'
 import { createStatusReport, type StatusOptions, type StatusReport } from '../status/report.js'
+import { parseNixLine, stripAnsi } from '../nix/internal-json.js'
 import { VERSION } from '../version.js'
 import { describeRedactions, redactValue, type Redaction } from './redact.js'
 
@@ -44,6 +45,26 @@ export async function tailFile(path: string, lines = LOG_LINES): Promise<string[
   }
 }
 
+/**
+ * The log as a person read it: last-build.log also keeps Nix's raw `@nix` records, whose JSON
+ * escaping would hide secrets from redaction and clutter the bundle. Build output lines (result
+ * 101/107) and messages are decoded; other records are dropped; plain lines stay.
+ */
+export function readableLog(lines: readonly string[]): string[] {
+  const out: string[] = []
+  for (const line of lines) {
+    if (!line.startsWith('@nix ')) {
+      out.push(line)
+      continue
+    }
+    const r = parseNixLine(line)
+    if (!r) out.push(line)
+    else if (r.action === 'result' && (r.type === 101 || r.type === 107) && typeof r.fields?.[0] === 'string') out.push(stripAnsi(r.fields[0]))
+    else if (r.action === 'msg' && typeof r.msg === 'string') out.push(...stripAnsi(r.msg).split('\n'))
+  }
+  return out
+}
+
 /** Collects the bundle (the status probes run concurrently) and redacts it before anyone sees it. */
 export async function collectDebugBundle(opts: StatusOptions & { logLines?: number }): Promise<DebugBundle> {
   const [status, nixVersion] = await Promise.all([createStatusReport(opts), readNixVersion(opts.exec)])
@@ -55,7 +76,7 @@ export async function collectDebugBundle(opts: StatusOptions & { logLines?: numb
     status,
     lastBuild: last,
     errors: last?.errorDetails ?? [],
-    buildLogTail: last ? await tailFile(last.buildLogPath, opts.logLines ?? LOG_LINES) : [],
+    buildLogTail: last ? readableLog(await tailFile(last.buildLogPath, 20 * (opts.logLines ?? LOG_LINES))).slice(-(opts.logLines ?? LOG_LINES)) : [],
     failedUnits: status.failedUnitDetails,
   }
   const { value, redactions, total } = redactValue(raw)

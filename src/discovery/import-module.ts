@@ -14,7 +14,9 @@ async function createLoader(): Promise<Jiti> {
   const self: unknown = await import('../index.js')
   // loaded on first use: a run of JSON checks never pays for jiti
   const { createJiti } = await import('jiti')
-  return createJiti(import.meta.url, { virtualModules: { nbs: self }, interopDefault: false, fsCache: true })
+  // as root, no transpile cache: it lives in a shared temp folder where another user could plant code
+  const fsCache = process.getuid?.() !== 0
+  return createJiti(import.meta.url, { virtualModules: { nbs: self }, interopDefault: false, fsCache })
 }
 
 const loader = () => (jiti ??= createLoader())
@@ -41,7 +43,7 @@ export async function importDefault(file: string, label: string): Promise<unknow
     throw new NbsError(`${label}: failed to load: ${firstLine(e)}`)
   }
   const value = (mod as { default?: unknown } | null)?.default
-  if (value === undefined) throw new NbsError(`${label}: has no default export; export default defineCheck({...})`)
+  if (value === undefined) throw new NbsError(`${label}: has no default export; export default ${label.startsWith('plugin') ? 'definePlugin' : label.startsWith('config') || label.includes('nbs.config') ? 'defineConfig' : 'defineCheck'}({...})`)
   return value
 }
 

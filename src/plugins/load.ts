@@ -71,9 +71,16 @@ async function resolveEntry(spec: string, projectRoot: string, label: string): P
   throw new NbsError(`${label}: cannot find package "${spec}" from ${projectRoot} or nbs's install; npm install it in the project`)
 }
 
-async function instantiate(file: string, source: string, rawOptions: Record<string, unknown>): Promise<{ plugin: NbsPlugin; options: unknown }> {
+async function instantiate(file: string, source: string, rawOptions: Record<string, unknown>, optional: boolean): Promise<{ plugin: NbsPlugin; options: unknown } | undefined> {
   assertTrustedFile(file, `plugin ${source}`)
-  let value = await importDefault(file, `plugin ${source}`)
+  let value: unknown
+  try {
+    value = await importDefault(file, `plugin ${source}`)
+  } catch (e) {
+    // a helper module beside the plugins (no default export) is not a plugin
+    if (optional && e instanceof NbsError && e.message.includes('has no default export')) return undefined
+    throw e
+  }
   if (typeof value === 'function') {
     try {
       value = await (value as (o: unknown) => unknown)(rawOptions)
@@ -109,7 +116,9 @@ export async function loadPlugins(projectRoot: string, entries: readonly PluginE
   for (const file of files) {
     const inProject = !relative(projectRoot, file).startsWith('..')
     const source = inProject ? relative(projectRoot, file) : file
-    const { plugin, options } = await instantiate(file, source, wanted.get(file) ?? {})
+    const made = await instantiate(file, source, wanted.get(file) ?? {}, !wanted.has(file))
+    if (!made) continue
+    const { plugin, options } = made
     const parts = relative(join(projectRoot, 'plugins'), file).split(sep)
     const folder = inProject && parts.length === 2 && !parts[0]!.startsWith('..') ? parts[0] : undefined
     if (folder && folder !== plugin.name) {

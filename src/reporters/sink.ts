@@ -16,17 +16,25 @@ export interface Terminal {
   write(chunk: string): unknown
   isTTY?: boolean
   columns?: number
+  on?(event: 'error', listener: (e: Error) => void): unknown
 }
 
 export function stdoutSink(stream: Terminal): OutputSink {
   const isTTY = stream.isTTY === true
+  // a reader that goes away (`| head`) must not crash the run or cost the file reports
+  let closed = false
+  stream.on?.('error', () => {
+    closed = true
+  })
   return {
     target: 'stdout',
     isTTY,
     // picocolors honours NO_COLOR / FORCE_COLOR; colour only where a person reads it
     color: pc.isColorSupported && (isTTY || !!process.env.FORCE_COLOR),
     columns: stream.columns ?? 80,
-    write: (chunk) => void stream.write(chunk),
+    write: (chunk) => {
+      if (!closed) stream.write(chunk)
+    },
     close: async () => {},
   }
 }

@@ -66,8 +66,8 @@ export function descendantsOf(pid: number): number[] {
 }
 
 /** Pids whose environment holds `name=value` (processes we may not read are skipped). */
-export function pidsWithEnv(name: string, value: string): number[] {
-  const needle = Buffer.from(`${name}=${value}\0`)
+export function pidsWithEnv(name: string, value: string, prefix = false): number[] {
+  const needle = Buffer.from(prefix ? `${name}=${value}` : `${name}=${value}\0`)
   // match at the start or right after a NUL, so FOO_X=... does not match X=...
   const inner = Buffer.concat([Buffer.from([0]), needle])
   const out: number[] = []

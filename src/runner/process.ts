@@ -3,7 +3,7 @@ import type { Readable, Writable } from 'node:stream'
 import { execa, type ResultPromise } from 'execa'
 import type { CapturedText } from '../report/types.js'
 import { BoundedCapture, DEFAULT_HEAD_BYTES, DEFAULT_TAIL_BYTES } from './capture.js'
-import { groupAlive, killTree } from './kill-tree.js'
+import { groupAlive, killTree, pidsWithEnv } from './kill-tree.js'
 
 export interface RunProcessOptions {
   cwd?: string
@@ -55,6 +55,23 @@ export interface ProcessResult {
 
 /** Every child carries this, so orphans that called setsid can still be found and killed. */
 export const PROCESS_TAG_ENV = 'NBS_PROCESS_TAG'
+
+/**
+ * Kills what any child of this nbs left running after it exited, found by the marker every child
+ * carries (`<our pid>-<n>`): a grandchild that called setsid is neither in the child's process
+ * group nor its tree any more. One /proc scan, so it runs once at the end of a run, not per child.
+ */
+export function killOrphans(): number[] {
+  const pids = pidsWithEnv(PROCESS_TAG_ENV, `${process.pid}-`, true).filter((pid) => pid !== process.pid)
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL')
+    } catch {
+      // already gone
+    }
+  }
+  return pids
+}
 /** How long after the main process exits its pipes may take to drain before leftovers are killed. */
 const DRAIN_MS = 100
 

@@ -45,6 +45,8 @@ class FailSignal {
 }
 
 type AbortReason = 'timeout' | 'interrupted'
+/** Node fires longer timers at once (with a warning): ~24.8 days is the most it can wait. */
+const MAX_TIMER_MS = 2 ** 31 - 1
 
 async function runCommand(def: CommandCheck, env: CheckEnv, signal: AbortSignal): Promise<AttemptOutcome> {
   const [file, ...args] = def.command
@@ -82,6 +84,10 @@ async function runProgrammatic(def: RunCheck, node: PlanNode, env: CheckEnv, dep
     const outcome = await Promise.race([Promise.resolve().then(() => def.run(ctx as CheckContext)), aborted])
     if (signal.aborted) return { status: 'errored' }
     const o: CheckOutcome = outcome ?? {}
+    if (o.status !== undefined && o.status !== 'passed' && o.status !== 'failed') {
+      // a typo must never turn into a pass
+      return { status: 'errored', kind: 'Exception', message: `run() returned status ${JSON.stringify(o.status)}; return "passed" or "failed", or call ctx.fail()/ctx.skip()` }
+    }
     return { status: o.status ?? 'passed', message: o.message, details: o.details, data: o.data, kind: o.status === 'failed' ? 'CheckFailed' : undefined }
   } catch (e) {
     if (signal.aborted) return { status: 'errored' }
@@ -98,7 +104,7 @@ async function runAttempt(node: PlanNode, env: CheckEnv, deps: Record<string, De
   const onInterrupt = () => stop('interrupted')
   if (env.signal.aborted) stop('interrupted')
   env.signal.addEventListener('abort', onInterrupt, { once: true })
-  const timer = setTimeout(() => stop('timeout'), node.timeoutMs)
+  const timer = setTimeout(() => stop('timeout'), Math.min(node.timeoutMs, MAX_TIMER_MS))
   try {
     const def = node.def
     const outcome = def.run ? await runProgrammatic(def, node, env, deps, controller.signal) : await runCommand(def as CommandCheck, env, controller.signal)
@@ -129,7 +135,7 @@ export async function runCheck(node: PlanNode, env: CheckEnv, deps: Record<strin
     attempts.push({ status: outcome.status, durationMs: performance.now() - t0, ...(outcome.message ? { message: outcome.message } : {}) })
     const retryable = outcome.status === 'failed' || (outcome.status === 'errored' && outcome.kind !== 'Interrupted')
     if (!retryable || attempts.length > node.retries || env.signal.aborted) break
-    if (node.retryDelayMs > 0) await sleep(node.retryDelayMs, undefined, { signal: env.signal }).catch(() => {})
+    if (node.retryDelayMs > 0) await sleep(Math.min(node.retryDelayMs, MAX_TIMER_MS), undefined, { signal: env.signal }).catch(() => {})
     if (env.signal.aborted) break
   }
   const result: CheckResult = {

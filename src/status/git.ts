@@ -42,6 +42,8 @@ export type CurrentCommit = CommitInfo | { error: string; notLocal?: boolean }
 
 /** Read-only probes: never take the index lock, and keep git's messages in English for parsing. */
 const GIT_ENV = { GIT_OPTIONAL_LOCKS: '0', LC_ALL: 'C' }
+/** a status probe must answer: a hung git (network filesystem, huge repo) gives up */
+const GIT_TIMEOUT_MS = 20_000
 
 /**
  * The commit a local flake's checkout is at, and whether its tree is dirty: one `git rev-parse HEAD`
@@ -51,12 +53,14 @@ const GIT_ENV = { GIT_OPTIONAL_LOCKS: '0', LC_ALL: 'C' }
 export async function getCurrentCommit(opts: { exec: Exec; flake: string; cwd?: string }): Promise<CurrentCommit> {
   const local = localFlakeDir(opts.flake, opts.cwd)
   if ('error' in local) return local
-  const head = await opts.exec('git', ['-C', local.dir, 'rev-parse', '--verify', 'HEAD'], { env: GIT_ENV })
+  const head = await opts.exec('git', ['-C', local.dir, 'rev-parse', '--is-inside-work-tree', '--verify', 'HEAD'], { env: GIT_ENV, timeoutMs: GIT_TIMEOUT_MS })
   if (head.notFound) return { error: 'git is not installed' }
   if (head.exitCode !== 0) return { error: `${local.dir}: ${gitMessage(head.stderr.text) || 'git rev-parse HEAD failed'}` }
-  const rev = head.stdout.text.trim()
+  const [inWorkTree, rev = ''] = head.stdout.text.trim().split('\n')
+  // Nix reads a plain path inside a git work tree as git+file: untracked files are not part of it
+  if (local.kind === 'path' && !/^path:/.test(opts.flake) && inWorkTree === 'true') local.kind = 'git'
   const untracked = local.kind === 'git' ? 'no' : 'normal'
-  const status = await opts.exec('git', ['-C', local.dir, 'status', '--porcelain', `--untracked-files=${untracked}`], { env: GIT_ENV })
+  const status = await opts.exec('git', ['-C', local.dir, 'status', '--porcelain', `--untracked-files=${untracked}`], { env: GIT_ENV, timeoutMs: GIT_TIMEOUT_MS })
   if (status.exitCode !== 0) return { error: `${local.dir}: ${gitMessage(status.stderr.text) || 'git status failed'}` }
   const changes = status.stdout.text.split('\n').filter((l) => l.trim() !== '')
   return { rev, shortRev: rev.slice(0, 7), dirty: changes.length > 0, changes, dir: local.dir }

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs'
+import { statSync } from 'node:fs'
 import { join } from 'node:path'
 import { logDirCandidates } from '../build/log-dir.js'
 import type { BuildRecord } from '../build/record.js'
@@ -18,8 +18,18 @@ export interface LastBuildStatus {
  */
 export function findLogDir(opts: { configured?: string; env?: NodeJS.ProcessEnv } = {}): string {
   const { primary, fallback } = logDirCandidates(opts)
-  const has = (dir: string) => existsSync(join(dir, LAST_BUILD_JSON)) || existsSync(join(dir, HISTORY_JSON))
-  return has(primary) || !has(fallback) ? primary : fallback
+  // both may hold records (root's in /var/log, a user's fallback): the newer last build wins
+  const written = (dir: string) => {
+    for (const name of [LAST_BUILD_JSON, HISTORY_JSON]) {
+      try {
+        return statSync(join(dir, name)).mtimeMs
+      } catch {
+        // try the next
+      }
+    }
+    return -1
+  }
+  return written(fallback) > written(primary) ? fallback : primary
 }
 
 /** The last build record (`last-build.json`), as the old get_last_build_status read it. */

@@ -117,7 +117,7 @@ export async function createStatusReport(opts: StatusOptions): Promise<StatusRep
   const failed = units?.units ?? []
   const outOfSync = (gen.isNixOS && gen.current !== null && !gen.inSync) || sync.status === 'out-of-sync'
   const overallStatus: OverallStatus =
-    (last.record && !last.record.success) || failed.length > 0 ? 'build-errors' : outOfSync ? 'out-of-sync' : (journal && journal.count > 0) || reboot.needed || (state !== null && state !== 'running') ? 'degraded' : 'success'
+    (last.record && !last.record.success && !last.record.interrupted) || failed.length > 0 ? 'build-errors' : outOfSync ? 'out-of-sync' : (journal && journal.count > 0) || reboot.needed || (state !== null && state !== 'running') ? 'degraded' : 'success'
   return {
     version: VERSION,
     timestamp: new Date().toISOString(),

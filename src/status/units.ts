@@ -103,7 +103,8 @@ async function lastJournalLines(
   const lines = new Map<string, string[]>(units.map((u) => [u, []]))
   if (units.length === 0 || keep <= 0) return { lines }
   const fields = [...UNIT_FIELDS, 'MESSAGE', 'SYSLOG_IDENTIFIER', '_COMM'].join(',')
-  const args = ['-o', 'json', '--no-pager', '-b', `--output-fields=${fields}`, ...units.flatMap((u) => ['-u', u])]
+  // bounded: a crash-looping unit must not stream its whole boot
+  const args = ['-o', 'json', '--no-pager', '-b', '-n', String(Math.max(1000, units.length * 200)), `--output-fields=${fields}`, ...units.flatMap((u) => ['-u', u])]
   const r = await streamJournal(exec, args, (e) => {
     // systemd's own "Failed to start x" lines come from init.scope with UNIT=x: attribute them to x
     const unit = UNIT_FIELDS.map((f) => journalText(e[f])).find((u) => u !== undefined && lines.has(u))

@@ -224,6 +224,8 @@ describe.skipIf(!hasNix())(`nbs status${hasNix() ? '' : ` — ${NIX_SKIP_REASON}
       // the failed build's log also carries secrets a builder printed
       const token = ['gh', 'p_', 'A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8'].join('')
       appendFileSync(join(m.logs, 'last-build.log'), `curl -H "Authorization: Bearer ${token}" https://example.org\npassword=hunter2-not-real\n`)
+      // and one inside a raw @nix record, where JSON escaping would hide it from a naive redactor
+      appendFileSync(join(m.logs, 'last-build.log'), `@nix ${JSON.stringify({ action: 'result', fields: ['{"password": "json-secret-xyz"}'], id: 1, type: 101 })}\n`)
       const md = await m.debug()
       expect(md.exitCode).toBe(0)
       expect(md.stdout).toMatch(/^# nbs debug bundle: /)
@@ -233,6 +235,8 @@ describe.skipIf(!hasNix())(`nbs status${hasNix() ? '' : ` — ${NIX_SKIP_REASON}
       expect(md.stdout).toMatch(/Nix 2\.\d+/)
       expect(md.stdout).not.toContain(token)
       expect(md.stdout).not.toContain('hunter2-not-real')
+      expect(md.stdout).not.toContain('json-secret-xyz')
+      expect(md.stdout).not.toContain('@nix {') // the log tail is what a person read, not raw records
       expect(md.stdout).toMatch(/Redaction: \d+ secrets? redacted/)
       const json = JSON.parse((await m.debug('--json')).stdout)
       expect(json.redactions.total).toBeGreaterThanOrEqual(2)

@@ -48,7 +48,14 @@ describe('getCurrentCommit', () => {
     const spy: Exec = (f, a = [], o) => (calls.push([f, ...a]), exec(f, a, o))
     const commit = await getCurrentCommit({ exec: spy, flake: r.dir })
     expect(commit).toEqual({ rev: r.rev, shortRev: r.rev.slice(0, 7), dirty: false, changes: [], dir: r.dir })
-    expect(calls.map((c) => c.slice(3, 5))).toEqual([['rev-parse', '--verify'], ['status', '--porcelain']])
+    expect(calls.map((c) => c.slice(3, 5))).toEqual([['rev-parse', '--is-inside-work-tree'], ['status', '--porcelain']])
+  })
+
+  it('a plain path inside a git work tree is read as Nix reads it (git+file): untracked files do not count', async () => {
+    const r = await repo('plainpath', { 'flake.nix': '{ outputs = _: { }; }\n' })
+    writeFileSync(join(r.dir, 'scratch.txt'), 'notes\n')
+    expect(await getCurrentCommit({ exec, flake: r.dir })).toMatchObject({ dirty: false })
+    expect(await getCurrentCommit({ exec, flake: `path:${r.dir}` })).toMatchObject({ dirty: true })
   })
 
   it('is dirty with a modified tracked file; untracked files count for path: flakes only (what Nix copies)', async () => {
