@@ -221,10 +221,13 @@ const SEP = String.raw`["']?(?<sep>[ \t]*(?:=>|[:=])[ \t]*|[ \t]+)`
 
 /** Key names (the END of a key: `DB_PASSWORD`, `githubToken`, `client_secret`) per kind. */
 const KEY_WORDS = {
-  password: String.raw`pass(?:word|wd|phrase)`,
+  // also the env-file short forms DB_PASS= and MYSQL_PWD= (a whole word after _ or at the start)
+  password: String.raw`pass(?:word|wd|phrase)|(?<![a-z])pass|(?<![a-z])pwd`,
   secret: String.raw`secret[_-]?key|private[_-]?key|secret`,
   token: String.raw`token`,
   'api-key': String.raw`api[_-]?key|apikey|access[_-]?key`,
+  // `Cookie: session=…` headers and `session_cookie=…` values carry a login
+  cookie: String.raw`cookie`,
 } as const
 
 const keyRule = (kind: keyof typeof KEY_WORDS): PatternRule => ({
@@ -492,6 +495,7 @@ const RULES: Rule[] = [
   keyRule('secret'),
   keyRule('token'),
   keyRule('api-key'),
+  keyRule('cookie'),
   // Any other `…key` (`signing_key`, `PresharedKey`, `encryptionKey`, not `publicKey`/`pubkey`):
   // only a high-entropy value, so `key = "name"` and cache keys of words survive.
   {

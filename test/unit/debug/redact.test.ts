@@ -77,6 +77,8 @@ interface SecretSample {
 }
 
 const SECRETS: SecretSample[] = [
+  { name: 'env-file short password keys', text: `DB_PASS=${rnd(16, 90)}\nMYSQL_PWD=${rnd(12, 91)}`, secrets: [rnd(16, 90), rnd(12, 91)], kind: 'password', keep: ['DB_PASS=', 'MYSQL_PWD='] },
+  { name: 'Cookie header', text: `> Cookie: session=${rnd(24, 92)}; theme=dark`, secrets: [rnd(24, 92)], kind: 'cookie', keep: ['> Cookie: '] },
   { name: 'OpenSSH private key block', text: `writing key:\n${openssh.block}\ndone`, secrets: openssh.body.split('\n'), kind: 'private-key', keep: ['writing key:\n', '\ndone'] },
   { name: 'RSA PEM key in a build log', text: `building '/nix/store/${rnd(32, 44, NIX32)}-x.drv'...\n${rsa.block}\nerror: builder failed`, secrets: rsa.body.split('\n'), kind: 'private-key', keep: ['error: builder failed', 'building'] },
   { name: 'PGP private key block', text: pgp, secrets: pgpBody.split('\n'), kind: 'private-key' },
@@ -139,6 +141,8 @@ const SRI2 = `sha256-${rnd(43, 103, BASE64)}=`
 
 /** Innocent look-alikes: all must survive byte-exact. */
 const INNOCENT: [string, string][] = [
+  ['words that end in pass', 'compass: north\nbypass=true\nsurpass the limit'],
+  ['a cookie setting name', 'services.nginx.cookieFile = "/etc/nginx/cookie"'],
   ['Nix store path', `${STORE}-hello-2.12.1/bin/hello`],
   ['drv path', `building '${STORE}-nixos-system-host-24.05.20240601.${GIT_REV.slice(0, 7)}.drv'...`],
   ['nix log hint', `error: builder for '${STORE}-foo-1.0.drv' failed with exit code 2;\n       For full logs, run 'nix log ${STORE}-foo-1.0.drv'.`],
