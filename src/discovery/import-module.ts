@@ -1,5 +1,8 @@
 import { fileURLToPath } from 'node:url'
+import { lstatSync, mkdirSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import type { Jiti } from 'jiti'
 import { NbsError } from '../errors.js'
 
@@ -14,9 +17,29 @@ async function createLoader(): Promise<Jiti> {
   const self: unknown = await import('../index.js')
   // loaded on first use: a run of JSON checks never pays for jiti
   const { createJiti } = await import('jiti')
-  // as root, no transpile cache: it lives in a shared temp folder where another user could plant code
-  const fsCache = process.getuid?.() !== 0
-  return createJiti(import.meta.url, { virtualModules: { nbs: self }, interopDefault: false, fsCache })
+  return createJiti(import.meta.url, { virtualModules: { nbs: self }, interopDefault: false, fsCache: privateCacheDir() })
+}
+
+/**
+ * jiti's cache of compiled TS, in a folder only this user can write: the default, a shared
+ * `/tmp/jiti`, would let another local user plant code that a root run of nbs then executes.
+ * When the folder is not ours (or not private), nbs compiles afresh instead.
+ */
+function privateCacheDir(): string | false {
+  const uid = process.getuid?.()
+  if (uid === undefined) return false
+  const dir = join(tmpdir(), `nbs-jiti-${uid}`)
+  try {
+    mkdirSync(dir, { mode: 0o700 })
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') return false
+  }
+  try {
+    const st = lstatSync(dir)
+    return st.isDirectory() && st.uid === uid && (st.mode & 0o077) === 0 ? dir : false
+  } catch {
+    return false
+  }
 }
 
 const loader = () => (jiti ??= createLoader())

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs'
+import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { execa } from 'execa'
@@ -85,5 +85,23 @@ describe('edge cases found in review', () => {
     const r = await nbs(['check'], { cwd: dir })
     expect(r.exitCode).toBe(1)
     expect(Date.now() - t0).toBeLessThan(8000)
+  })
+
+  it.skipIf(process.getuid?.() !== 0)('as root, compiled TS is cached only in a private folder; a planted one is not used', async () => {
+    const dir = project({ 'checks/a.check.ts': `export default { id: 'ts', run: () => ({ message: 'compiled' }) }\n` })
+    const tmp = join(dir, 'tmp')
+    mkdirSync(tmp)
+    const ok = await nbs(['check', '--reporter', 'json'], { cwd: dir, env: { TMPDIR: tmp } })
+    expect(JSON.parse(ok.stdout).phases.at(-1).checks[0].message).toBe('compiled')
+    const cache = join(tmp, 'nbs-jiti-0')
+    expect(statSync(cache).mode & 0o777).toBe(0o700)
+    expect(readdirSync(cache).length).toBeGreaterThan(0)
+    // another user's folder at that name is never read or written
+    const planted = join(dir, 'tmp2')
+    mkdirSync(join(planted, 'nbs-jiti-0'), { recursive: true, mode: 0o777 })
+    chownSync(join(planted, 'nbs-jiti-0'), 65534, 65534)
+    const r = await nbs(['check', '--reporter', 'json'], { cwd: dir, env: { TMPDIR: planted } })
+    expect(JSON.parse(r.stdout).phases.at(-1).checks[0].message).toBe('compiled')
+    expect(readdirSync(join(planted, 'nbs-jiti-0'))).toEqual([])
   })
 })
