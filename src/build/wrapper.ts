@@ -60,7 +60,11 @@ export interface BuildOutcome {
   notices: string[]
 }
 
-const defaultExec: Exec = (file, args = [], options = {}) => runProcess(file, args, options)
+/** the probes around the build (snapshots, nix --version): bounded, and stopped by Ctrl-C too */
+const probeExec =
+  (signal?: AbortSignal): Exec =>
+  (file, args = [], options = {}) =>
+    runProcess(file, args, { timeoutMs: 30_000, ...(signal ? { signal } : {}), ...options })
 /** nom is fed only while it keeps up; past this backlog build log lines are dropped for it. */
 const NOM_BACKLOG = 4 * 1024 * 1024
 /** plain lines that tell an activation failed (nixos-rebuild, switch-to-configuration, nh) */
@@ -78,7 +82,7 @@ export async function runBuild(o: RunBuildOptions): Promise<BuildOutcome> {
   if (notice) notices.push(notice)
   const lock = await acquireBuildLock(dir)
   try {
-    const exec = o.exec ?? defaultExec
+    const exec = o.exec ?? probeExec(o.signal)
     const user = defaultUser(env) ?? 'unknown'
     const flakePath = parseFlakeRef(o.flake).flake
     const snap = () => snapshotGeneration({ root: o.root, exec, flake: flakePath, target: o.target, user })
