@@ -1,5 +1,12 @@
+import { z } from 'zod'
+
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
 const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)$/
+
+/** A duration in config and check files: milliseconds, or `"500ms"`, `"90s"`, `"2m"`, `"1h"`, `"1d"`. */
+export const durationSchema = z
+  .union([z.number().nonnegative(), z.string().regex(DURATION, 'a duration like "500ms", "90s" or "2m"')])
+  .describe('milliseconds, or a duration such as "90s" or "2m"')
 
 /** Parses `500`, `"500ms"`, `"90s"`, `"2m"`, `"1h"` into milliseconds; undefined when malformed. */
 export function parseDuration(value: number | string): number | undefined {

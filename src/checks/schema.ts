@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { parseDuration } from './duration.js'
+import { durationSchema, parseDuration } from './duration.js'
 
 /**
  * The check definition schema. `declarativeCheckSchema` is what a JSON check file may hold (and what
@@ -9,9 +9,7 @@ import { parseDuration } from './duration.js'
 
 export const CHECK_ID = /^[a-z0-9]+(?:-[a-z0-9]+)*$/
 
-const duration = z
-  .union([z.number().nonnegative(), z.string().regex(/^\d+(\.\d+)?\s*(ms|s|m|h|d)$/, 'a duration like "500ms", "90s" or "2m"')])
-  .describe('milliseconds, or a duration such as "90s" or "2m"')
+const duration = durationSchema
 
 const checkId = z.string().regex(CHECK_ID, 'kebab-case: lowercase letters, digits and single dashes')
 /** a reference to another check: `id` or `plugin/id` */

@@ -1,11 +1,11 @@
 import { z } from 'zod'
+import { durationSchema } from '../checks/duration.js'
 
 export const DEFAULT_PHASES = ['pre-build', 'build', 'post-build', 'health'] as const
 export const CHECK_FILE_EXTENSIONS = ['ts', 'mts', 'js', 'mjs', 'json'] as const
 const CHECK_GLOB_SUFFIX = `**/*.check.{${CHECK_FILE_EXTENSIONS.join(',')}}`
 export const DEFAULT_INCLUDE = [`checks/${CHECK_GLOB_SUFFIX}`, `plugins/${CHECK_GLOB_SUFFIX}`]
 
-const duration = z.union([z.number().nonnegative(), z.string().regex(/^\d+(\.\d+)?\s*(ms|s|m|h|d)$/, 'a duration like "90s" or "2m"')])
 
 /** `nbs.config.ts`: every field optional; flags override it, it overrides the defaults. */
 export const configSchema = z.strictObject({
@@ -34,7 +34,7 @@ export const configSchema = z.strictObject({
     .describe('nix.conf settings for the Nix calls of the built-in checks, e.g. { substituters: "" } to stay offline'),
   reporters: z.array(z.string().min(1)).optional().describe('reporters as NAME[:PATH], used when no --reporter is given'),
   concurrency: z.number().int().positive().optional().describe('checks run at once; default CPUs × 2'),
-  timeout: duration.optional().describe('default per-check timeout (default "5m")'),
+  timeout: durationSchema.optional().describe('default per-check timeout (default "5m")'),
   failOn: z.enum(['error', 'warning']).optional().describe('"warning" makes failed warnings fail the run'),
   logDir: z.string().min(1).optional().describe('where nbs build keeps its records'),
   debug: z
