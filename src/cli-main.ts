@@ -1,7 +1,6 @@
 /**
  * The command line: parse flags, call one library function, map its result to an exit code.
  */
-import { resolve } from 'node:path'
 import { cac } from 'cac'
 import pc from 'picocolors'
 import { NbsError } from './errors.js'
@@ -117,7 +116,6 @@ export async function main(argv: string[]): Promise<void> {
       // nh's own variables: NH_HOME_FLAKE for home, NH_OS_FLAKE for os, then NH_FLAKE
       const env = target === 'home' ? { ...process.env, NH_OS_FLAKE: process.env.NH_HOME_FLAKE } : process.env
       const settings = resolveSettings(loaded, { flake: o.flake as string | undefined, host: o.host as string | undefined, root: o.root as string | undefined }, env)
-      const logDir = loaded.config.logDir
       const homeFragment = parseFlakeRef(String(o.flake ?? loaded.config.flake ?? '')).host
       const controller = new AbortController()
       let signals = 0
@@ -137,7 +135,7 @@ export async function main(argv: string[]): Promise<void> {
         flake: target === 'home' && homeFragment ? `${settings.flake}#${homeFragment}` : settings.flake,
         host: settings.host,
         extraArgs: ((o['--'] as unknown[] | undefined) ?? []).map(String),
-        logDir: logDir && !logDir.startsWith('~') ? resolve(loaded.projectRoot, logDir) : logDir,
+        logDir: settings.logDir,
         root: settings.root,
         io: { stdout: process.stdout, stderr: process.stderr, color },
         json: o.json === true,
@@ -160,10 +158,9 @@ export async function main(argv: string[]): Promise<void> {
       if (limit !== undefined && !(Number.isInteger(limit) && limit > 0)) {
         throw new NbsError(`--limit ${String(o.limit)}: expected a whole number of at least 1`)
       }
-      const loaded = await loadConfig(process.cwd(), o.config as string | undefined)
-      const logDir = loaded.config.logDir
+      const settings = resolveSettings(await loadConfig(process.cwd(), o.config as string | undefined), {})
       const result = await showHistory({
-        logDir: logDir && !logDir.startsWith('~') ? resolve(loaded.projectRoot, logDir) : logDir,
+        logDir: settings.logDir,
         json: o.json === true,
         limit,
         failed: o.failed === true,

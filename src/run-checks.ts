@@ -10,7 +10,6 @@ import { loadPlugins, pluginReporters, type LoadedPlugin } from './plugins/load.
 import type { PluginContext, PluginHooks } from './plugins/define.js'
 import { relative, resolve } from 'node:path'
 import { setMaxListeners } from 'node:events'
-import { statSync } from 'node:fs'
 import { killOrphans } from './runner/process.js'
 import { buildPlan, plannedCheck, type Plan, type PlanFilters } from './runner/graph.js'
 import { schedule } from './runner/scheduler.js'
@@ -66,8 +65,7 @@ function createReporters(specs: string[], opts: CheckRunOptions, extra: Record<s
       const clash = targets.get(file)
       if (clash) throw new NbsError(`--reporter ${spec.spec}: ${clash} writes the same file; give each report its own path`)
       targets.set(file, spec.spec)
-      if (isDirectory(file)) throw new NbsError(`--reporter ${spec.spec}: ${file} is a directory; name a file in it`)
-      assertWritable(spec.path, `--reporter ${spec.spec}`)
+      assertWritable(file, `--reporter ${spec.spec}`)
     }
     const sink = spec.path === undefined ? stdoutSink(opts.stdout) : fileSink(spec.path, opts.cwd)
     let reporter: Reporter | undefined
@@ -79,14 +77,6 @@ function createReporters(specs: string[], opts: CheckRunOptions, extra: Record<s
     if (!reporter || typeof reporter !== 'object') throw new NbsError(`--reporter ${spec.spec}: the reporter factory returned ${String(reporter)}, not a reporter object`)
     return { name: spec.name, reporter, sink }
   })
-}
-
-function isDirectory(path: string): boolean {
-  try {
-    return statSync(path).isDirectory()
-  } catch {
-    return false
-  }
 }
 
 /** Hooks and reporters get this long per event; one that never settles must not eat the reports. */

@@ -39,8 +39,15 @@ export function stdoutSink(stream: Terminal): OutputSink {
   }
 }
 
-/** Fails before the run, not after it, when a report could not be written. */
+/** Fails before the run, not after it, when a report could not be written (`path` absolute). */
 export function assertWritable(path: string, label: string): void {
+  let target: boolean
+  try {
+    target = statSync(path).isDirectory()
+  } catch {
+    target = false // not there yet: fine
+  }
+  if (target) throw new NbsError(`${label}: ${path} is a directory; name a file in it`)
   const dir = dirname(path)
   let isDir = false
   try {
