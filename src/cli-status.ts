@@ -8,7 +8,7 @@ import { collectDebugBundle, renderDebugMarkdown, type DebugBundle } from './deb
 import { askLlm } from './debug/llm.js'
 import { atomicWrite } from './fs/atomic-write.js'
 import { NbsError } from './errors.js'
-import { runProcess } from './runner/process.js'
+import { probeExec } from './runner/process.js'
 import { formatStatus } from './status/format.js'
 import { createStatusReport, statusExitCode, type StatusOptions } from './status/report.js'
 
@@ -31,8 +31,7 @@ export function statusOptions(settings: Settings, noEval: boolean): StatusOption
   const journal = settings.options['journal-errors'] as StatusOptions['journal']
   const units = settings.options['failed-units'] as StatusOptions['units']
   return {
-    // every probe answers within a minute, or is reported as timed out
-    exec: (file, args = [], opts = {}) => runProcess(file, args, { timeoutMs: 60_000, ...opts }),
+    exec: probeExec({ timeoutMs: 60_000 }),
     root: settings.root,
     flake: settings.flake,
     host: settings.host,

@@ -11,7 +11,7 @@ import { NbsError } from '../errors.js'
 import { BuildLogParser } from '../nix/build-log.js'
 import type { NixError } from '../nix/errors.js'
 import { parseFlakeRef } from '../nix/flake.js'
-import { runProcess } from '../runner/process.js'
+import { probeExec, runProcess } from '../runner/process.js'
 import { createDisplay, type BuildDisplay } from './display.js'
 import { acquireBuildLock } from './lock.js'
 import { resolveLogDir } from './log-dir.js'
@@ -60,11 +60,6 @@ export interface BuildOutcome {
   notices: string[]
 }
 
-/** the probes around the build (snapshots, nix --version): bounded, and stopped by Ctrl-C too */
-const probeExec =
-  (signal?: AbortSignal): Exec =>
-  (file, args = [], options = {}) =>
-    runProcess(file, args, { timeoutMs: 30_000, ...(signal ? { signal } : {}), ...options })
 /** nom is fed only while it keeps up; past this backlog build log lines are dropped for it. */
 const NOM_BACKLOG = 4 * 1024 * 1024
 /** plain lines that tell an activation failed (nixos-rebuild, switch-to-configuration, nh) */
@@ -82,7 +77,8 @@ export async function runBuild(o: RunBuildOptions): Promise<BuildOutcome> {
   if (notice) notices.push(notice)
   const lock = await acquireBuildLock(dir)
   try {
-    const exec = o.exec ?? probeExec(o.signal)
+    // the probes around the build (snapshots, nix --version) stop with Ctrl-C too
+    const exec = o.exec ?? probeExec({ timeoutMs: 30_000, signal: o.signal })
     const user = defaultUser(env) ?? 'unknown'
     const flakePath = parseFlakeRef(o.flake).flake
     const snap = () => snapshotGeneration({ root: o.root, exec, flake: flakePath, target: o.target, user })

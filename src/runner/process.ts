@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs'
 import type { Readable, Writable } from 'node:stream'
 import { execa, type ResultPromise } from 'execa'
+import type { Exec } from '../checks/types.js'
 import type { CapturedText } from '../report/types.js'
 import { BoundedCapture, DEFAULT_HEAD_BYTES, DEFAULT_TAIL_BYTES } from './capture.js'
 import { groupAlive, killTree, pidsWithEnv } from './kill-tree.js'
@@ -232,4 +233,13 @@ function within(p: Promise<unknown>, ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined
   const late = new Promise<boolean>((r) => (timer = setTimeout(() => r(false), ms)))
   return Promise.race([p.then(() => true), late]).finally(() => clearTimeout(timer))
+}
+
+/**
+ * An `Exec` for the status probes (git, systemctl, journalctl, nix --version): every call is
+ * bounded, so a hung probe is reported as timed out instead of holding the command, and it stops
+ * with `signal` (Ctrl-C). A caller's own options win.
+ */
+export function probeExec(opts: { timeoutMs: number; signal?: AbortSignal }): Exec {
+  return (file, args = [], options = {}) => runProcess(file, args, { timeoutMs: opts.timeoutMs, ...(opts.signal ? { signal: opts.signal } : {}), ...options })
 }
