@@ -3,6 +3,7 @@
  * streaming build parser can sit on top. Tolerant by design: unknown actions, activity/result types
  * and extra keys pass through (nom's strict decoder breaks on every new Nix release).
  */
+import { stripVTControlCharacters } from 'node:util'
 
 /** One position in an error's `trace` (only with `--show-trace`). */
 export interface NixTraceRecord {
@@ -41,12 +42,9 @@ const PREFIX = '@nix '
 // A key position in compact JSON always follows `{` or `,`; inside a string the quote is escaped,
 // so this cannot touch text that merely mentions "id":1.
 const ID_NUMBER = /(?<=[{,])"(id|parent)":(-?\d+)/g
-// SGR colours plus other CSI sequences (Nix only emits SGR, wrappers may emit more).
-const ANSI = /\u001b\[[0-?]*[ -/]*[@-~]|\u001b[@-Z\\-_]/g
-
-/** Removes ANSI escape sequences. */
+/** Removes ANSI escape sequences (Node's own stripper, the one the reporters use too). */
 export function stripAnsi(text: string): string {
-  return text.replace(ANSI, '')
+  return text.includes('\u001b') || text.includes('\u009b') ? stripVTControlCharacters(text) : text
 }
 
 /** Decodes one stderr line; `undefined` for anything that is not a well-formed `@nix` record. */
