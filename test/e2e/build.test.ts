@@ -64,6 +64,20 @@ async function waitFor(what: string, cond: () => boolean, ms = 30_000): Promise<
   }
 }
 
+/** `nbs build` of the fixture's `slow` host in the background, once its builder has started. */
+async function startSlowBuild(s: ReturnType<typeof sandbox>, action: 'build' | 'switch') {
+  const child = execa(process.execPath, [CLI, 'build', 'os', action, '--flake', freshFlake('good'), '--host', 'slow', '--root', s.root], {
+    cwd: s.cwd,
+    env: s.env,
+    stdin: 'ignore',
+    reject: false,
+  })
+  let err = ''
+  child.stderr!.on('data', (c: Buffer) => (err += c.toString()))
+  await waitFor('the slow build to start', () => err.includes('nbs: started nixos-system-slow'))
+  return { child } // wrapped: the child is a thenable, and an async function would wait for it to end
+}
+
 const SKIP = hasNix() ? '' : ` — ${NIX_SKIP_REASON}`
 
 describe.skipIf(!hasNix())(`nbs build through the nixos-rebuild double (no nh on PATH)${SKIP}`, () => {
@@ -312,15 +326,7 @@ describe.skipIf(!hasNix())(`records and history${SKIP}`, () => {
 
   it('two builds at once: the second is refused with the first one\'s pid', async () => {
     const s = sandbox({ nh: false })
-    const first = execa(process.execPath, [CLI, 'build', 'os', 'build', '--flake', freshFlake('good'), '--host', 'slow', '--root', s.root], {
-      cwd: s.cwd,
-      env: s.env,
-      stdin: 'ignore',
-      reject: false,
-    })
-    let err = ''
-    first.stderr!.on('data', (c: Buffer) => (err += c.toString()))
-    await waitFor('the slow build to start', () => err.includes('nbs: started nixos-system-slow'))
+    const { child: first } = await startSlowBuild(s, 'build')
     const second = await s.build(['os', 'build', '--flake', freshFlake('good'), '--host', 'demo'])
     expect(second.exitCode).toBe(3)
     expect(second.stderr).toContain(`another nbs build is running (pid ${first.pid})`)
@@ -333,15 +339,7 @@ describe.skipIf(!hasNix())(`records and history${SKIP}`, () => {
     ['SIGTERM', 143],
   ] as const)('%s is forwarded to the build, the record is still written (interrupted), exit %i', async (signal, code) => {
     const s = sandbox({ nh: false })
-    const child = execa(process.execPath, [CLI, 'build', 'os', 'switch', '--flake', freshFlake('good'), '--host', 'slow', '--root', s.root], {
-      cwd: s.cwd,
-      env: s.env,
-      stdin: 'ignore',
-      reject: false,
-    })
-    let err = ''
-    child.stderr!.on('data', (c: Buffer) => (err += c.toString()))
-    await waitFor('the slow build to start', () => err.includes('nbs: started nixos-system-slow'))
+    const { child } = await startSlowBuild(s, 'switch')
     let builder = false
     for (let i = 0; i < 250 && !builder; i++) builder = (await pidsMatching('sleep 120')).length > 0 || (await sleep(20), false)
     expect(builder).toBe(true)

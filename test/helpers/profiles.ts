@@ -13,9 +13,10 @@ import { fileURLToPath } from 'node:url'
 import { execa } from 'execa'
 import type { Exec } from '../../src/checks/types.js'
 import { runProcess } from '../../src/runner/process.js'
+import { NIX_ENV } from './nix.js'
 
 /** Offline Nix: flakes on, and no substituters (there is no network; Nix would retry for seconds). */
-export const NIX_ENV = { NIX_CONFIG: 'experimental-features = nix-command flakes\nsubstituters =' }
+export { NIX_ENV }
 export const SYSTEM_FIXTURES = fileURLToPath(new URL('../fixtures/system/', import.meta.url))
 
 /** `ctx.exec` for tests: the real process runner. */
