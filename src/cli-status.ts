@@ -8,6 +8,7 @@ import { collectDebugBundle, renderDebugMarkdown, type DebugBundle } from './deb
 import { askLlm } from './debug/llm.js'
 import { atomicWrite } from './fs/atomic-write.js'
 import { NbsError } from './errors.js'
+import { parseReporterSpec } from './reporters/index.js'
 import { probeExec } from './runner/process.js'
 import { formatStatus } from './status/format.js'
 import { createStatusReport, statusExitCode, type StatusOptions } from './status/report.js'
@@ -84,7 +85,7 @@ export async function debugAction(flags: DebugFlags): Promise<number> {
  */
 export async function debugAfterFailedCheck(flags: StatusFlags & { reporters?: string[] }): Promise<{ path: string; answer?: string }> {
   const settings = await settingsFor(flags)
-  const file = (flags.reporters ?? []).map((r) => r.split(':').slice(1).join(':')).find((p) => p && p !== '-')
+  const file = (flags.reporters ?? []).map((r) => parseReporterSpec(r).path).find((p) => p !== undefined)
   const path = resolve(file ? dirname(resolve(file)) : process.cwd(), 'nbs-debug.md')
   const { answer } = await writeDebugBundle(settings, { output: path, llm: settings.llmCommand !== undefined })
   return { path, ...(answer === undefined ? {} : { answer }) }

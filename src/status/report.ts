@@ -116,8 +116,16 @@ export async function createStatusReport(opts: StatusOptions): Promise<StatusRep
   const sync = gen.current ? compareRevision({ configurationRevision: version?.configurationRevision, commit, currentPath: gen.current.path, evaluatedToplevel: evaluated }) : { status: 'unknown' as const, reason: 'no-current-system', message: gen.reason ?? 'no /run/current-system' }
   const failed = units?.units ?? []
   const outOfSync = (gen.isNixOS && gen.current !== null && !gen.inSync) || sync.status === 'out-of-sync'
+  // worst first: build errors (exit 2), out of sync (1), then what is only worth a look
+  const buildFailed = last.record !== null && !last.record.success && !last.record.interrupted
   const overallStatus: OverallStatus =
-    (last.record && !last.record.success && !last.record.interrupted) || failed.length > 0 ? 'build-errors' : outOfSync ? 'out-of-sync' : (journal && journal.count > 0) || reboot.needed || (state !== null && state !== 'running') ? 'degraded' : 'success'
+    buildFailed || failed.length > 0
+      ? 'build-errors'
+      : outOfSync
+        ? 'out-of-sync'
+        : (journal?.count ?? 0) > 0 || reboot.needed || (state !== null && state !== 'running')
+          ? 'degraded'
+          : 'success'
   return {
     version: VERSION,
     timestamp: new Date().toISOString(),
