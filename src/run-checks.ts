@@ -106,31 +106,27 @@ export async function runChecks(opts: CheckRunOptions): Promise<CheckRunResult> 
 
   // one ordered event stream; a slow or broken reporter never stalls or kills the run
   let events = Promise.resolve()
+  /** queues one listener call; a throw or a missed deadline becomes a reported error */
+  const queue = (label: string, call: () => unknown) => {
+    events = events.then(async () => {
+      try {
+        await withDeadline(call())
+      } catch (e) {
+        reporterErrors.push(`${label}: ${(e as Error).message}`)
+      }
+    })
+  }
   const emit = <K extends keyof Reporter>(hook: K, arg: Parameters<NonNullable<Reporter[K]>>[0]) => {
     // plugin hooks first, in plugin order, so a reporter sees the event after every hook did
     if (hook !== 'onCheckStart') {
       for (const p of plugins) {
         const fn = p.plugin.hooks?.[hook as keyof PluginHooks] as ((a: typeof arg, ctx: PluginContext) => unknown) | undefined
-        if (!fn) continue
-        events = events.then(async () => {
-          try {
-            await withDeadline(fn.call(p.plugin.hooks, arg, { name: p.name, options: p.options }))
-          } catch (e) {
-            reporterErrors.push(`plugin ${p.name} (${hook}): ${(e as Error).message}`)
-          }
-        })
+        if (fn) queue(`plugin ${p.name} (${hook})`, () => fn.call(p.plugin.hooks, arg, { name: p.name, options: p.options }))
       }
     }
     for (const r of reporters) {
       const fn = r.reporter[hook] as ((a: typeof arg) => unknown) | undefined
-      if (!fn) continue
-      events = events.then(async () => {
-        try {
-          await withDeadline(fn.call(r.reporter, arg))
-        } catch (e) {
-          reporterErrors.push(`reporter ${r.name} (${hook}): ${(e as Error).message}`)
-        }
-      })
+      if (fn) queue(`reporter ${r.name} (${hook})`, () => fn.call(r.reporter, arg))
     }
   }
 
