@@ -1,6 +1,8 @@
-import { defineCheck, evalToplevel, nixOptionArgs } from 'nbs'
+import { defineCheck, evalToplevel, nixOptionArgs, notAFlakeReason } from 'nbs'
 
-// The flake's NixOS configuration evaluates: the first thing to know before any build.
+// The flake's NixOS configuration evaluates: the first thing to know before any build. Its data
+// (toplevel, platform, networking.hostName) tells later checks what to build and whether the
+// host is this machine.
 export default defineCheck({
   id: 'flake-eval',
   title: "the flake's NixOS configuration evaluates",
@@ -8,12 +10,15 @@ export default defineCheck({
   tags: ['nix'],
   timeout: '10m',
   async run(ctx) {
+    const notAFlake = notAFlakeReason(ctx.flake)
+    if (notAFlake) ctx.skip(notAFlake)
     const result = await evalToplevel({ exec: ctx.exec, flake: ctx.flake, host: ctx.host, extraArgs: nixOptionArgs(ctx.nixOptions) })
     if ('notFound' in result) ctx.skip('nix is not on PATH')
     if (!result.ok) {
       const [first, ...rest] = result.errors
       ctx.fail(first?.message ?? 'nix eval failed', { ...first, errors: rest.length ? result.errors : undefined, flake: ctx.flake, host: ctx.host })
     }
-    return { message: result.drvPath, details: { drvPath: result.drvPath, outPath: result.outPath }, data: { drvPath: result.drvPath, outPath: result.outPath } }
+    const { ok: _ok, ...data } = result
+    return { message: result.drvPath, details: data, data }
   },
 })

@@ -11,7 +11,7 @@ import type { Exec } from '../checks/types.js'
 import { getCurrentGeneration, SYSTEM_PROFILES } from '../status/generation.js'
 import { getCurrentCommit } from '../status/git.js'
 import { getHomeManagerGeneration } from '../status/home-manager.js'
-import { storeTargetInRoot } from '../status/root-path.js'
+import { storeTargetInRoot } from '../machine/root-path.js'
 
 export interface GenerationSnapshot {
   /** `g42`: what the system profile points at */

@@ -65,6 +65,11 @@ const commonFields = {
   retryDelay: duration.optional().describe('wait between attempts'),
   severity: z.enum(['error', 'warning']).optional().describe('a failed warning does not fail the run unless --fail-on warning'),
   tags: z.array(z.string().min(1)).optional().describe('labels for --tag'),
+  runsOn: z
+    .enum(['local', 'machine'])
+    .optional()
+    .describe('"local": about the flake, runs where nbs runs (default for pre-build, build); "machine": about the host (default for later phases)'),
+  optIn: z.boolean().optional().describe('run only when enabled in the config (enable: [id]) or selected with --only'),
 }
 
 const commandFields = {

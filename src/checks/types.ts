@@ -1,5 +1,6 @@
 import type { z } from 'zod'
 import type { CheckStatus } from '../report/types.js'
+import type { Machine } from '../machine/types.js'
 import type { ProcessResult, RunProcessOptions } from '../runner/process.js'
 
 /** Options for `ctx.exec`: the runner adds the check's abort signal and output bounds itself. */
@@ -29,6 +30,11 @@ export interface CheckContext<Options = Record<string, unknown>> {
   signal: AbortSignal
   /** run a program (argv, never a shell); output is bounded and the call dies with the check */
   exec: Exec
+  /**
+   * where this check looks: the host's machine for `runsOn: 'machine'` checks (this machine, or
+   * its `--root`), the machine running nbs for `'local'` ones; read files and links through it
+   */
+  machine: Machine
   /** end the check as skipped: it does not apply here */
   skip(reason: string): never
   /** end the check as failed */
@@ -73,6 +79,13 @@ interface CommonCheckFields {
   retryDelay?: Duration
   severity?: 'error' | 'warning'
   tags?: string[]
+  /**
+   * `'local'`: about the flake, runs on the machine running nbs (default for pre-build and build);
+   * `'machine'`: about the host, runs there (default for post-build, health and custom phases)
+   */
+  runsOn?: 'local' | 'machine'
+  /** runs only when enabled in the config or selected with --only (e.g. a full system build) */
+  optIn?: boolean
 }
 
 export interface CommandCheck extends CommonCheckFields {

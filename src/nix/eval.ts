@@ -1,8 +1,9 @@
 /**
- * Evaluates a host's NixOS toplevel: `nix eval --json --apply` yields both the derivation and its
- * output path in one invocation, and internal-json puts the error position in fields (Nix ≥ 2.4).
+ * Evaluates a host's NixOS configuration once: `nix eval --json --apply` yields the toplevel's
+ * derivation and output path, the platform it is for and the configured host name in one
+ * invocation, and internal-json puts the error position in fields (Nix ≥ 2.4).
  */
-import { flakeInstallable, NIX_FLAKE_ARGS } from './flake.js'
+import { attrPathElement, NIX_FLAKE_ARGS, parseFlakeRef } from './flake.js'
 import { runNix, unexpected, type NixCallOptions, type NixFailure } from './run.js'
 
 export interface EvalToplevelOptions extends NixCallOptions {
@@ -10,14 +11,28 @@ export interface EvalToplevelOptions extends NixCallOptions {
   host: string
 }
 
-export type EvalToplevelResult = { ok: true; drvPath: string; outPath?: string } | NixFailure
+export interface EvaluatedToplevel {
+  ok: true
+  drvPath: string
+  outPath?: string
+  /** the platform the toplevel is built for (`x86_64-linux`), when the derivation says */
+  system?: string
+  /** `networking.hostName`, when the configuration sets one: how nbs knows a host is this machine */
+  hostName?: string
+}
+
+export type EvalToplevelResult = EvaluatedToplevel | NixFailure
 
 // Keys other than outPath: Nix prints any attrset with an `outPath` as that string in --json.
-const APPLY = 't: { drv = t.drvPath; out = t.outPath; }'
+// `or null`: a configuration without networking (or a test fixture) still evaluates.
+const APPLY = `c: let t = c.config.system.build.toplevel; in {
+  drv = t.drvPath; out = t.outPath; system = t.system or null; hostName = c.config.networking.hostName or null;
+}`
 
-/** Runs `nix eval` on `<flake>#nixosConfigurations.<host>.config.system.build.toplevel`. */
+/** Runs `nix eval` on `<flake>#nixosConfigurations.<host>` for its toplevel, platform and host name. */
 export async function evalToplevel(opts: EvalToplevelOptions): Promise<EvalToplevelResult> {
-  const installable = flakeInstallable(opts.flake, opts.host)
+  if (opts.host === '') throw new Error('host name is empty')
+  const installable = `${parseFlakeRef(opts.flake).flake}#nixosConfigurations.${attrPathElement(opts.host)}`
   const args = [...NIX_FLAKE_ARGS, 'eval', '--json', '--apply', APPLY, '--log-format', 'internal-json']
   const result = await runNix(opts, [...args, ...(opts.extraArgs ?? []), installable])
   if ('ok' in result) return result
@@ -27,7 +42,13 @@ export async function evalToplevel(opts: EvalToplevelOptions): Promise<EvalTople
   } catch {
     return unexpected(result, `nix eval printed no JSON: ${result.stdout.text.slice(0, 200)}`)
   }
-  const { drv, out } = (value ?? {}) as { drv?: unknown; out?: unknown }
+  const { drv, out, system, hostName } = (value ?? {}) as Record<string, unknown>
   if (typeof drv !== 'string' || !drv.endsWith('.drv')) return unexpected(result, 'nix eval printed no drvPath')
-  return typeof out === 'string' ? { ok: true, drvPath: drv, outPath: out } : { ok: true, drvPath: drv }
+  return {
+    ok: true,
+    drvPath: drv,
+    ...(typeof out === 'string' ? { outPath: out } : {}),
+    ...(typeof system === 'string' && system ? { system } : {}),
+    ...(typeof hostName === 'string' && hostName ? { hostName } : {}),
+  }
 }

@@ -1,3 +1,6 @@
+import { existsSync } from 'node:fs'
+import { isAbsolute, join, resolve } from 'node:path'
+
 /**
  * Flake references and the NixOS toplevel attribute. Installables are passed to Nix as one argv
  * element (never through a shell), so only Nix's own attribute-path syntax needs care here.
@@ -57,3 +60,41 @@ export function nixOptionArgs(options: Record<string, string> = {}): string[] {
 }
 
 export const NIX_FLAKE_ARGS: readonly string[] = ['--extra-experimental-features', 'nix-command flakes']
+
+export interface LocalFlake {
+  /** the flake's directory (with `?dir=` applied) */
+  dir: string
+  /** `git`: a git+file flake (Nix sees tracked files only); `path`: path: or a plain path (Nix copies everything) */
+  kind: 'git' | 'path'
+}
+
+/** The directory of a local flake reference, or why it is not one (github:, git+https:, registry names…). */
+export function localFlakeDir(flake: string, cwd = process.cwd()): LocalFlake | { error: string; notLocal: true } {
+  const ref = flake.split('#')[0]!
+  const [location = '', query = ''] = ref.split('?', 2)
+  const sub = new URLSearchParams(query).get('dir')
+  const at = (p: string, kind: LocalFlake['kind']): LocalFlake => {
+    const dir = isAbsolute(p) ? p : resolve(cwd, p)
+    return { dir: sub ? join(dir, sub) : dir, kind }
+  }
+  const decode = (s: string) => decodeURIComponent(s)
+  if (location.startsWith('git+file:')) return at(decode(location.slice('git+file:'.length).replace(/^\/\/(?=\/)/, '')), 'git')
+  if (location.startsWith('path:')) return at(decode(location.slice('path:'.length).replace(/^\/\/(?=\/)/, '')), 'path')
+  // Nix's own rule: no scheme and path-like (`/x`, `./x`, `a/b`, `.`) is a path; a bare word is a registry name.
+  if (!/^[a-z][a-z0-9+.-]*:/i.test(location) && (location.includes('/') || location === '.' || location === '..')) {
+    return at(location, 'path')
+  }
+  return { error: `not a local flake: ${flake} (only path:, git+file: and filesystem paths have a checkout to read)`, notLocal: true }
+}
+
+
+/**
+ * Why a local flake reference cannot be a flake: a folder without flake.nix, as a channel-based
+ * `/etc/nixos` (configuration.nix) is. Undefined for a flake, and for references that are not local.
+ */
+export function notAFlakeReason(flake: string, cwd?: string): string | undefined {
+  const local = localFlakeDir(flake, cwd)
+  if ('error' in local || !existsSync(local.dir) || existsSync(join(local.dir, 'flake.nix'))) return undefined
+  const channel = existsSync(join(local.dir, 'configuration.nix')) ? ' (a channel-based configuration.nix)' : ''
+  return `${local.dir} has no flake.nix${channel}: nbs checks flakes; point --flake (or flake in the config) at your flake`
+}

@@ -21,7 +21,12 @@ export interface PlanNode extends PlannedCheck {
   pluginOptions?: unknown
   /** set when the check is left out on purpose; it is reported as skipped with this reason */
   excluded?: string
+  /** where it runs: `local` (about the flake) or `machine` (about the host), from its phase unless it says */
+  runsOn: 'local' | 'machine'
 }
+
+/** Phases whose checks are about the flake, and so run where nbs runs; every other phase is about the host. */
+export const LOCAL_PHASES: readonly string[] = ['pre-build', 'build']
 
 /** The part of a node that reports see. */
 export function plannedCheck(n: PlanNode): PlannedCheck {
@@ -110,6 +115,7 @@ function toNode(check: DiscoveredCheck, settings: Settings, ids: Set<string>): P
     tags: def.tags ?? [],
     needs,
     after,
+    runsOn: def.runsOn ?? (LOCAL_PHASES.includes(phase) ? 'local' : 'machine'),
     source: check.source,
     def,
     file: check.file,

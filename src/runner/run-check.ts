@@ -5,6 +5,7 @@ import { formatDuration } from '../checks/duration.js'
 import type { CheckContext, CheckOutcome, CommandCheck, RunCheck } from '../checks/types.js'
 import type { Attempt, CapturedText, CheckResult, CheckStatus, ErrorKind } from '../report/types.js'
 import { plannedCheck, type PlanNode } from './graph.js'
+import { localMachine } from '../machine/local.js'
 import { runProcess } from './process.js'
 
 /** What a check's dependents see of it. */
@@ -61,6 +62,7 @@ async function runCommand(def: CommandCheck, env: CheckEnv, signal: AbortSignal)
 }
 
 async function runProgrammatic(def: RunCheck, node: PlanNode, env: CheckEnv, deps: Record<string, DependencyOutcome>, signal: AbortSignal): Promise<AttemptOutcome> {
+  const exec: CheckContext['exec'] = (file, args = [], opts = {}) => runProcess(file, args, { cwd: env.projectRoot, ...opts, signal })
   const ctx: CheckContext<unknown> = {
     options: node.options,
     flake: env.flake,
@@ -70,7 +72,9 @@ async function runProgrammatic(def: RunCheck, node: PlanNode, env: CheckEnv, dep
     pluginOptions: node.pluginOptions,
     needs: deps,
     signal,
-    exec: (file, args = [], opts = {}) => runProcess(file, args, { cwd: env.projectRoot, ...opts, signal }),
+    exec,
+    // a local check looks at this machine; a machine check at the host (`--root` honoured)
+    machine: localMachine({ root: node.runsOn === 'local' ? '/' : env.root, exec }),
     skip: (reason) => {
       throw new SkipSignal(reason)
     },

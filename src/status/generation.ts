@@ -1,7 +1,7 @@
 import { lstat, readFile, readdir, stat } from 'node:fs/promises'
 import { posix, resolve } from 'node:path'
 import type { Exec } from '../checks/types.js'
-import { hostPath, lexistsInRoot, readLinkInRoot, storeTargetInRoot, tryResolveInRoot } from './root-path.js'
+import { hostPath, lexistsInRoot, readLinkInRoot, storeTargetInRoot, tryResolveInRoot } from '../machine/root-path.js'
 
 export const SYSTEM_PROFILES = '/nix/var/nix/profiles'
 export const CURRENT_SYSTEM = '/run/current-system'

@@ -1,32 +1,9 @@
 import { readFile } from 'node:fs/promises'
-import { isAbsolute, join, resolve } from 'node:path'
+import { join } from 'node:path'
 import type { Exec } from '../checks/types.js'
+import { localFlakeDir } from '../nix/flake.js'
 
-export interface LocalFlake {
-  /** the flake's directory (with `?dir=` applied) */
-  dir: string
-  /** `git`: a git+file flake (Nix sees tracked files only); `path`: path: or a plain path (Nix copies everything) */
-  kind: 'git' | 'path'
-}
-
-/** The directory of a local flake reference, or why it is not one (github:, git+https:, registry names…). */
-export function localFlakeDir(flake: string, cwd = process.cwd()): LocalFlake | { error: string; notLocal: true } {
-  const ref = flake.split('#')[0]!
-  const [location = '', query = ''] = ref.split('?', 2)
-  const sub = new URLSearchParams(query).get('dir')
-  const at = (p: string, kind: LocalFlake['kind']): LocalFlake => {
-    const dir = isAbsolute(p) ? p : resolve(cwd, p)
-    return { dir: sub ? join(dir, sub) : dir, kind }
-  }
-  const decode = (s: string) => decodeURIComponent(s)
-  if (location.startsWith('git+file:')) return at(decode(location.slice('git+file:'.length).replace(/^\/\/(?=\/)/, '')), 'git')
-  if (location.startsWith('path:')) return at(decode(location.slice('path:'.length).replace(/^\/\/(?=\/)/, '')), 'path')
-  // Nix's own rule: no scheme and path-like (`/x`, `./x`, `a/b`, `.`) is a path; a bare word is a registry name.
-  if (!/^[a-z][a-z0-9+.-]*:/i.test(location) && (location.includes('/') || location === '.' || location === '..')) {
-    return at(location, 'path')
-  }
-  return { error: `not a local flake: ${flake} (only path:, git+file: and filesystem paths have a checkout to read)`, notLocal: true }
-}
+export { localFlakeDir, type LocalFlake } from '../nix/flake.js'
 
 export interface CommitInfo {
   rev: string

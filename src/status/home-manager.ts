@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises'
 import { userInfo } from 'node:os'
 import { posix } from 'node:path'
 import { listProfileGenerations, profileNumber, SYSTEM_PROFILES, type ProfileGeneration } from './generation.js'
-import { hostPath, tryResolveInRoot } from './root-path.js'
+import { hostPath, tryResolveInRoot } from '../machine/root-path.js'
 
 export interface HomeManagerGeneration extends ProfileGeneration {
   /** seed-compatible `hm12` */

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { getCurrentGeneration, isGenerationInSync, isNixOSRoot, listSystemGenerations, parseNixosVersionScript, readNixosVersion, rebootNeeded } from '../../../src/status/generation.js'
 import { compareRevision, getCurrentCommit } from '../../../src/status/git.js'
 import { getHomeManagerGeneration } from '../../../src/status/home-manager.js'
-import { readLinkInRoot, resolveInRoot } from '../../../src/status/root-path.js'
+import { readLinkInRoot, resolveInRoot } from '../../../src/machine/root-path.js'
 import { buildHomeGeneration, buildSystem, evalSystem, exec, makeMachine, requireNix, SYSTEM_FIXTURES, type FakeMachine, type StoreMode } from '../../helpers/profiles.js'
 
 const cleanups: (() => unknown)[] = []
