@@ -1,47 +1,51 @@
-import { compareRevision, defineCheck, getCurrentCommit, getCurrentGeneration, getHomeManagerGeneration, isNixOSRoot, readNixosVersion, rebootNeeded, z } from 'nbs'
+import { compareRevision, defineCheck, describeHomeManager, envStateHome, getCurrentCommit, getCurrentGeneration, getHomeManagerState, readNixosVersion, rebootNeeded, z } from 'nbs'
 
-// The running system is the newest generation and was built from the flake's checkout.
+// What runs is what the system profile points to (a rollback counts, a specialisation of that
+// generation counts), and the flake still says so: its evaluated toplevel, else the git revision
+// the configuration recorded.
 export default defineCheck({
   id: 'generation-sync',
-  title: 'the running system is the newest generation, built from the flake HEAD',
+  title: 'the machine runs what its profile points to, and what the flake says',
   phase: 'post-build',
-  // uses flake-eval's out path when the configuration records no git revision, but runs without it
+  // uses flake-eval's out path when it ran (exact, whatever the checkout's state), but runs without it
   after: ['flake-eval'],
   tags: ['nixos'],
   timeout: '1m',
   options: z.object({
-    user: z.string().optional().describe('whose Home Manager generation to report (default: the current user)'),
+    user: z.string().optional().describe('whose Home Manager to report (default: the user running nbs, or SUDO_USER)'),
   }),
   async run(ctx) {
-    const nixos = await isNixOSRoot(ctx.root)
-    if (!nixos.isNixOS) ctx.skip(nixos.reason ?? `${ctx.root} is not a NixOS root`)
-    const gen = await getCurrentGeneration({ root: ctx.root })
-    if (!gen.current) ctx.skip(`${ctx.root === '/' ? '' : ctx.root}/run/current-system does not exist: no running system to compare`)
-    const [version, commit, reboot] = await Promise.all([
-      readNixosVersion({ root: ctx.root, exec: ctx.exec }),
+    const machine = ctx.machine
+    const gen = await getCurrentGeneration({ machine, profile: ctx.profile })
+    if (!gen.isNixOS) ctx.skip(gen.reason ?? `${machine.description} is not NixOS`)
+    if (!gen.current) ctx.skip(`no /run/current-system on ${machine.description}: nothing runs to compare`)
+    const user = ctx.options.user ?? (process.env.SUDO_USER || process.env.USER)
+    const [version, commit, reboot, homeManager] = await Promise.all([
+      readNixosVersion({ machine }),
       getCurrentCommit({ exec: ctx.exec, flake: ctx.flake }),
-      rebootNeeded({ root: ctx.root }),
+      rebootNeeded({ machine, profile: ctx.profile, ...(gen.bootedSystem?.specialisation ? { bootedSpecialisation: gen.bootedSystem.specialisation } : {}) }),
+      user ? getHomeManagerState({ machine, user, stateHome: envStateHome(user, ctx.root) }) : null,
     ])
     const evaluated = ctx.needs['flake-eval']?.data as { outPath?: string } | undefined
     const revision = compareRevision({
       configurationRevision: version.configurationRevision,
       commit,
-      currentPath: gen.current.path,
+      runningToplevel: gen.current.toplevel ?? gen.current.path,
       evaluatedToplevel: evaluated?.outPath,
     })
-    const user = ctx.options.user ?? process.env.USER
-    const homeManager = user ? await getHomeManagerGeneration({ root: ctx.root, user }) : null
-    const details = { generation: gen, revision, nixos: version, rebootNeeded: reboot, homeManager, commit }
-    const running = gen.current.number === undefined ? gen.current.path : `generation ${gen.current.number}`
-    const problems: string[] = []
-    if (!gen.inSync) problems.push(`running ${running}, but generation ${gen.newest?.number} is newer`)
-    if (revision.status === 'out-of-sync') problems.push(revision.message)
+    const details = { state: gen.state, generation: gen, revision, nixos: version, rebootNeeded: reboot, homeManager, commit }
+    const problems = [
+      ...(gen.state === 'pending' || gen.state === 'drifted' ? [`${gen.state}: ${gen.message}`] : []),
+      ...(revision.status === 'differs' ? [`revision differs: ${revision.message}`] : []),
+    ]
     const notes = [
-      revision.status === 'unknown' ? revision.message : '',
-      reboot.needed ? `reboot needed: ${reboot.differs.join(', ')} differ from the booted system` : '',
-      homeManager ? `home-manager generation ${homeManager.number}` : '',
-    ].filter(Boolean)
+      ...(problems.length ? [] : [`${gen.state}: ${gen.message}`]),
+      `revision ${revision.status}${revision.status === 'differs' ? '' : `: ${revision.message}`}`,
+      ...revision.notes,
+      ...(reboot.needed ? [`reboot needed: ${reboot.differs.join(', ')} differ from the booted system`] : []),
+      ...(homeManager ? [`home manager: ${describeHomeManager(homeManager)}`] : []),
+    ]
     if (problems.length) ctx.fail([...problems, ...notes].join('; '), details)
-    return { message: [`${running} (newest), ${revision.message}`, ...notes].join('; '), details }
+    return { message: notes.join('; '), details }
   },
 })

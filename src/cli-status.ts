@@ -28,7 +28,7 @@ async function settingsFor(flags: StatusFlags): Promise<Settings> {
 }
 
 /** The probes' options from the settings, reusing the built-in checks' options from the config. */
-export function statusOptions(settings: Settings, noEval: boolean): StatusOptions {
+export function statusOptions(settings: Settings, evaluate: boolean): StatusOptions {
   const journal = settings.options['journal-errors'] as StatusOptions['journal']
   const units = settings.options['failed-units'] as StatusOptions['units']
   return {
@@ -36,7 +36,9 @@ export function statusOptions(settings: Settings, noEval: boolean): StatusOption
     root: settings.root,
     flake: settings.flake,
     host: settings.host,
-    noEval,
+    hostLocal: settings.hostLocal,
+    profile: settings.profile,
+    eval: evaluate,
     logDir: settings.logDir,
     nixOptions: settings.nixOptions,
     ...(journal ? { journal } : {}),
@@ -46,7 +48,7 @@ export function statusOptions(settings: Settings, noEval: boolean): StatusOption
 
 export async function statusAction(flags: StatusFlags): Promise<number> {
   const settings = await settingsFor(flags)
-  const report = await createStatusReport(statusOptions(settings, flags.eval === false))
+  const report = await createStatusReport(statusOptions(settings, flags.eval === true))
   process.stdout.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report, { verbose: flags.verbose, color: pc.isColorSupported && process.stdout.isTTY === true }))
   return statusExitCode(report.overallStatus)
 }
@@ -58,7 +60,7 @@ export interface DebugFlags extends StatusFlags {
 
 /** Writes the bundle (atomically when to a file) and, with --llm, prints the configured command's answer. */
 export async function writeDebugBundle(settings: Settings, opts: { json?: boolean; output?: string; llm?: boolean; noEval?: boolean }): Promise<{ bundle: DebugBundle; text: string; answer?: string }> {
-  const status = statusOptions(settings, opts.noEval ?? false)
+  const status = statusOptions(settings, !(opts.noEval ?? true))
   const bundle = await collectDebugBundle(status)
   const text = opts.json ? `${JSON.stringify(bundle, null, 2)}\n` : renderDebugMarkdown(bundle)
   if (opts.output) {

@@ -10,7 +10,13 @@ import { loadPlugins, pluginReporters, type LoadedPlugin } from './plugins/load.
 import type { PluginContext, PluginHooks } from './plugins/define.js'
 import { relative, resolve } from 'node:path'
 import { setMaxListeners } from 'node:events'
-import { killOrphans } from './runner/process.js'
+import { killOrphans, probeExec } from './runner/process.js'
+import { localMachine } from './machine/local.js'
+import { hostLocality, quickLocality, type Locality } from './machine/locality.js'
+import { evalHostName } from './nix/eval.js'
+import { nixOptionArgs } from './nix/flake.js'
+import { findCycle } from './runner/graph.js'
+import type { DependencyOutcome } from './runner/run-check.js'
 import { buildPlan, plannedCheck, type Plan, type PlanFilters } from './runner/graph.js'
 import { schedule } from './runner/scheduler.js'
 import { VERSION } from './version.js'
@@ -95,6 +101,43 @@ async function withDeadline(value: unknown): Promise<void> {
   }
 }
 
+const FLAKE_EVAL = 'flake-eval'
+
+/**
+ * Decides once whether the host is this machine, for the machine checks. When the names do not
+ * settle it, the machine checks wait for flake-eval (which evaluates networking.hostName in the
+ * same evaluation as the toplevel); without flake-eval in the run, one small evaluation of the
+ * host name is made the first time a machine check asks.
+ */
+async function localityResolver(settings: Settings, plan: Plan): Promise<(deps: Record<string, DependencyOutcome>) => Promise<Locality>> {
+  const hostname = await localMachine({ root: settings.root, exec: probeExec({ timeoutMs: 10_000 }) }).hostname().catch(() => null)
+  const inputs = { host: settings.host, hostname, configLocal: settings.hostLocal }
+  const quick = quickLocality(inputs)
+  if (quick) return async () => quick
+  const machineNodes = plan.nodes.filter((n) => n.runsOn === 'machine' && !n.excluded)
+  const flakeEval = plan.nodes.find((n) => n.id === FLAKE_EVAL && !n.excluded)
+  if (flakeEval) {
+    for (const n of machineNodes) {
+      if (n.after.includes(FLAKE_EVAL) || n.needs.includes(FLAKE_EVAL) || n.phaseIndex < flakeEval.phaseIndex) continue
+      const edges = plan.nodes.map((m) => ({ id: m.id, needs: [...m.needs, ...m.after, ...(m === n ? [FLAKE_EVAL] : [])] }))
+      if (!findCycle(edges)) n.after = [...n.after, FLAKE_EVAL]
+    }
+  }
+  let own: Promise<Locality> | undefined
+  return (deps) => {
+    const evaluated = deps[FLAKE_EVAL]
+    if (evaluated) {
+      const hostName = (evaluated.data as { hostName?: string } | undefined)?.hostName
+      const unavailable = evaluated.status === 'passed' ? 'it sets no networking.hostName' : `flake-eval ${evaluated.status}, so its networking.hostName is unknown`
+      return Promise.resolve(hostLocality({ ...inputs, ...(hostName ? { evaluatedHostName: hostName } : { unavailable }) }))
+    }
+    own ??= evalHostName({ exec: probeExec({ timeoutMs: 120_000 }), flake: settings.flake, host: settings.host, extraArgs: nixOptionArgs(settings.nixOptions) }).then((r) =>
+      hostLocality({ ...inputs, ...(r.hostName ? { evaluatedHostName: r.hostName } : { unavailable: r.error ? `its networking.hostName could not be evaluated: ${r.error}` : 'it sets no networking.hostName' }) }),
+    )
+    return own
+  }
+}
+
 /** `nbs check`: plan, run, report. Throws NbsError (exit 3) for anything invalid before the run. */
 export async function runChecks(opts: CheckRunOptions): Promise<CheckRunResult> {
   const { settings, plan, plugins } = await prepareRun(opts)
@@ -131,6 +174,7 @@ export async function runChecks(opts: CheckRunOptions): Promise<CheckRunResult> 
   }
 
   const host = settings.host
+  const locality = await localityResolver(settings, plan)
   const started = new Date()
   emit('onRunStart', {
     startedAt: started.toISOString(),
@@ -143,7 +187,7 @@ export async function runChecks(opts: CheckRunOptions): Promise<CheckRunResult> 
     concurrency: settings.concurrency,
     bail: opts.bail ?? false,
     failOn: settings.failOn,
-    env: { flake: settings.flake, host: settings.host, root: settings.root, projectRoot: settings.projectRoot, nixOptions: settings.nixOptions, signal },
+    env: { flake: settings.flake, host: settings.host, root: settings.root, profile: settings.profile, projectRoot: settings.projectRoot, nixOptions: settings.nixOptions, signal, locality },
     onCheckStart: (check) => emit('onCheckStart', check),
     onCheckEnd: (result) => emit('onCheckEnd', result),
   })

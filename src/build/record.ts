@@ -10,7 +10,7 @@ import { z } from 'zod'
 import type { Exec } from '../checks/types.js'
 import { getCurrentGeneration, SYSTEM_PROFILES } from '../status/generation.js'
 import { getCurrentCommit } from '../status/git.js'
-import { getHomeManagerGeneration } from '../status/home-manager.js'
+import { envStateHome, getHomeManagerGeneration } from '../status/home-manager.js'
 import { storeTargetInRoot } from '../machine/root-path.js'
 
 export interface GenerationSnapshot {
@@ -149,7 +149,7 @@ export async function snapshotGeneration(opts: {
   const user = opts.user ?? defaultUser()
   const [sys, hm, commit] = await Promise.all([
     getCurrentGeneration({ root }).catch(() => null),
-    user ? getHomeManagerGeneration({ root, user }).catch(() => null) : null,
+    user ? getHomeManagerGeneration({ root, user, stateHome: envStateHome(user, root) }).catch(() => null) : null,
     opts.flake ? getCurrentCommit({ exec: opts.exec, flake: opts.flake }).catch(() => null) : null,
   ])
   // After a Home Manager rollback the active link is older than the newest: the active one is what runs.

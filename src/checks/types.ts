@@ -20,6 +20,8 @@ export interface CheckContext<Options = Record<string, unknown>> {
   host: string
   /** the filesystem root to read the machine's state from (`--root`, default `/`) */
   root: string
+  /** the system profile the machine boots from: `system`, or `system-profiles/NAME` (config `profile`) */
+  profile: string
   /** the options of the plugin this check belongs to, validated by the plugin's schema */
   pluginOptions: unknown
   /** nix.conf settings from the config (`nixOptions`), for checks that call Nix */

@@ -56,6 +56,10 @@ export interface Settings {
   flake: string
   host: string
   root: string
+  /** the system profile: `system` or `system-profiles/NAME` */
+  profile: string
+  /** the config marks the host as this machine */
+  hostLocal: boolean
   phases: string[]
   include: string[]
   exclude: string[]
@@ -80,11 +84,14 @@ export function resolveSettings(loaded: LoadedConfig, flags: SettingsFlags, env:
   // `--flake /etc/nixos#web` names the host, as nixos-rebuild and nh read it
   const { flake, host: fragmentHost } = parseFlakeRef(ref)
   if (flags.root !== undefined && !isDirectory(resolve(cwd, flags.root))) throw new NbsError(`--root ${flags.root}: not a directory; give the root of a mounted system, or / (the default)`)
+  const host = flags.host ?? fragmentHost ?? c.host ?? hostname()
   return {
     projectRoot: loaded.projectRoot,
     configFile: loaded.file,
     flake,
-    host: flags.host ?? fragmentHost ?? c.host ?? hostname(),
+    host,
+    profile: c.profile ?? 'system',
+    hostLocal: c.hosts?.[host]?.local === true,
     root: flags.root !== undefined ? resolve(cwd, flags.root) : resolve(loaded.projectRoot, c.root ?? '/'),
     phases: c.phases ?? [...DEFAULT_PHASES],
     include: c.include ?? DEFAULT_INCLUDE,

@@ -13,6 +13,20 @@ export const configSchema = z.strictObject({
   flake: z.string().min(1).optional().describe('flake reference; default $NH_OS_FLAKE, $NH_FLAKE, then /etc/nixos'),
   host: z.string().min(1).optional().describe('nixosConfigurations attribute; default the hostname'),
   root: z.string().min(1).optional().describe('filesystem root the machine state is read from; default /'),
+  profile: z
+    .string()
+    .regex(/^(system|system-profiles\/[A-Za-z0-9._+-]+|\/\S+)$/, '"system", "system-profiles/NAME" or an absolute profile path')
+    .optional()
+    .describe('the system profile the machine boots from: "system" (default), or "system-profiles/NAME" for nixos-rebuild --profile-name NAME and comin'),
+  hosts: z
+    .record(
+      z.string().min(1),
+      z.strictObject({
+        local: z.boolean().optional().describe('this host is the machine nbs runs on, whatever its names say'),
+      }),
+    )
+    .optional()
+    .describe('per-host settings, by nixosConfigurations name'),
   phases: z
     .array(z.string().regex(/^[a-z0-9]+(?:-[a-z0-9]+)*$/, 'kebab-case'))
     .min(1)

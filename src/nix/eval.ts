@@ -52,3 +52,20 @@ export async function evalToplevel(opts: EvalToplevelOptions): Promise<EvalTople
     ...(typeof hostName === 'string' && hostName ? { hostName } : {}),
   }
 }
+
+/**
+ * Only `networking.hostName` of a host: what tells whether it is this machine when no flake-eval
+ * runs. Cheaper than the toplevel (no derivation is instantiated). Undefined when unset or on failure.
+ */
+export async function evalHostName(opts: EvalToplevelOptions): Promise<{ hostName?: string; error?: string }> {
+  const installable = `${parseFlakeRef(opts.flake).flake}#nixosConfigurations.${attrPathElement(opts.host)}`
+  const args = [...NIX_FLAKE_ARGS, 'eval', '--json', '--apply', 'c: c.config.networking.hostName or null', ...(opts.extraArgs ?? []), installable]
+  const result = await runNix(opts, args)
+  if ('ok' in result) return { error: 'notFound' in result ? 'nix is not on PATH' : (result.errors[0]?.message ?? 'nix eval failed') }
+  try {
+    const value: unknown = JSON.parse(result.stdout.text)
+    return typeof value === 'string' && value ? { hostName: value } : {}
+  } catch {
+    return { error: 'nix eval printed no JSON' }
+  }
+}

@@ -53,6 +53,7 @@ export const checkResultSchema = z
     attempts: z.array(attemptSchema).describe('every attempt in order; empty when the check never started'),
     stdout: capturedTextSchema.optional(),
     stderr: capturedTextSchema.optional(),
+    skip: z.enum(['not-this-machine']).optional().describe('set when the check was skipped because the host is not this machine'),
   })
   .describe('the result of one check')
 
@@ -66,6 +67,7 @@ export const runSummarySchema = z
     errored: count('checks that could not be evaluated'),
     skipped: count('checks that were skipped'),
     warnings: count('failed or errored checks of severity warning (included in failed/errored)'),
+    notThisMachine: count('machine checks skipped because the host is not this machine (included in skipped)'),
   })
   .describe('counts of check outcomes')
 

@@ -7,10 +7,11 @@ export function failsRun(result: Pick<CheckResult, 'status' | 'severity'>, failO
 }
 
 export function summarize(results: readonly CheckResult[]): RunSummary {
-  const summary: RunSummary = { total: results.length, passed: 0, failed: 0, errored: 0, skipped: 0, warnings: 0 }
+  const summary: RunSummary = { total: results.length, passed: 0, failed: 0, errored: 0, skipped: 0, warnings: 0, notThisMachine: 0 }
   for (const r of results) {
     summary[r.status]++
     if (r.severity === 'warning' && (r.status === 'failed' || r.status === 'errored')) summary.warnings++
+    if (r.skip === 'not-this-machine') summary.notThisMachine++
   }
   return summary
 }

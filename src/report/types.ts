@@ -54,6 +54,8 @@ export interface CheckResult extends PlannedCheck {
   attempts: Attempt[]
   stdout?: CapturedText
   stderr?: CapturedText
+  /** why a skip happened, when it is one nbs counts apart: the host is not this machine */
+  skip?: 'not-this-machine'
 }
 
 export interface RunSummary {
@@ -64,6 +66,8 @@ export interface RunSummary {
   skipped: number
   /** failed or errored checks of severity `warning` (included in failed/errored) */
   warnings: number
+  /** machine checks skipped because the host is not this machine (included in skipped) */
+  notThisMachine: number
 }
 
 export interface RunStart {

@@ -104,7 +104,7 @@ export const prettyReporter: ReporterFactory = ({ sink }) => {
         s.passed && c.green(`${s.passed} passed`),
         s.failed && c.red(`${s.failed} failed`),
         s.errored && c.red(`${s.errored} errored`),
-        s.skipped && c.dim(`${s.skipped} skipped`),
+        s.skipped && c.dim(`${s.skipped} skipped${s.notThisMachine ? ` (${s.notThisMachine} not on this machine)` : ''}`),
         s.warnings && c.yellow(`${s.warnings} warning${s.warnings === 1 ? '' : 's'}`),
       ].filter(Boolean)
       if (total === 0) out.push(c.dim('no checks selected'))

@@ -6,6 +6,7 @@ import type { CheckContext, CheckOutcome, CommandCheck, RunCheck } from '../chec
 import type { Attempt, CapturedText, CheckResult, CheckStatus, ErrorKind } from '../report/types.js'
 import { plannedCheck, type PlanNode } from './graph.js'
 import { localMachine } from '../machine/local.js'
+import type { Locality } from '../machine/locality.js'
 import { runProcess } from './process.js'
 
 /** What a check's dependents see of it. */
@@ -19,10 +20,17 @@ export interface CheckEnv {
   flake: string
   host: string
   root: string
+  /** the system profile (config `profile`), default `system` */
+  profile?: string
   projectRoot: string
   nixOptions: Record<string, string>
   /** aborted when the whole run is interrupted */
   signal: AbortSignal
+  /**
+   * Whether the host is this machine, asked before each `runsOn: 'machine'` check (memoized by the
+   * caller); `deps` carries flake-eval's data when it ran. Absent: always this machine.
+   */
+  locality?: (deps: Record<string, DependencyOutcome>) => Promise<Locality>
 }
 
 interface AttemptOutcome {
@@ -68,6 +76,7 @@ async function runProgrammatic(def: RunCheck, node: PlanNode, env: CheckEnv, dep
     flake: env.flake,
     host: env.host,
     root: env.root,
+    profile: env.profile ?? 'system',
     nixOptions: env.nixOptions,
     pluginOptions: node.pluginOptions,
     needs: deps,
@@ -130,6 +139,10 @@ async function runAttempt(node: PlanNode, env: CheckEnv, deps: Record<string, De
 
 /** Runs one check with its retries; returns its result and the data it hands to dependents. */
 export async function runCheck(node: PlanNode, env: CheckEnv, deps: Record<string, DependencyOutcome>): Promise<{ result: CheckResult; data?: unknown }> {
+  if (node.runsOn === 'machine' && env.locality) {
+    const where = await env.locality(deps)
+    if (!where.local) return { result: { ...skippedResult(node, where.reason), skip: 'not-this-machine' } }
+  }
   const startedAt = new Date()
   const attempts: Attempt[] = []
   let outcome: AttemptOutcome

@@ -1,57 +1,95 @@
-import { existsSync } from 'node:fs'
-import { hostname as osHostname } from 'node:os'
 import { join } from 'node:path'
 import { z } from 'zod'
 import type { Exec } from '../checks/types.js'
 import { buildRecordSchema, defaultUser, type BuildRecord } from '../build/record.js'
+import { readHistory } from '../build/store.js'
+import { localMachine } from '../machine/local.js'
+import { hostLocality, quickLocality, type Locality } from '../machine/locality.js'
+import type { Machine } from '../machine/types.js'
 import { evalToplevel } from '../nix/eval.js'
 import { nixOptionArgs } from '../nix/flake.js'
 import { VERSION } from '../version.js'
-import { getCurrentGeneration, readNixosVersion, rebootNeeded } from './generation.js'
-import { compareRevision, getCurrentCommit, getCurrentNixpkgsRev } from './git.js'
-import { getHomeManagerGeneration } from './home-manager.js'
+import { getCurrentGeneration, rebootNeeded, type CurrentGeneration } from './generation.js'
+import { getCurrentCommit, getCurrentNixpkgsRev } from './git.js'
+import { envStateHome, getHomeManagerState } from './home-manager.js'
 import { checkJournalErrors } from './journal.js'
 import { getLastBuildStatus } from './last-build.js'
+import { readNixosVersion } from './nixos-version.js'
+import { compareRevision } from './revision.js'
 import { systemdIsPid1 } from './systemd.js'
 import { checkFailedUnits } from './units.js'
 
+const located = z.object({
+  path: z.string(),
+  generation: z.number().optional(),
+  specialisation: z.string().optional().describe('the specialisation of that generation, when one runs'),
+})
+
 /**
  * The seed's status report (`version`, `timestamp`, `hostname`, `generation`, `failedUnits`,
- * `journalErrors`, `lastBuild`, `commit`, `nixpkgsRev`) plus `overallStatus`, `rebootNeeded`,
- * `homeManager` and the details behind them. Built from the same probes as the built-in checks.
+ * `journalErrors`, `lastBuild`, `commit`, `nixpkgsRev`) plus `overallStatus` and the facts behind
+ * it: the generation state, the flake revision, reboot, Home Manager, the journal verdict. Built
+ * from the same probes as the built-in checks.
  */
 export const statusReportSchema = z.object({
   version: z.string().describe('nbs version that wrote the report'),
   timestamp: z.string(),
-  hostname: z.string(),
+  hostname: z.string().describe("the machine's host name"),
+  host: z.object({ name: z.string(), local: z.boolean(), reason: z.string() }).describe('the configuration compared with, and whether it is this machine'),
   generation: z
     .object({
-      generation: z.string().nullable().describe('the profile generation, g42'),
+      generation: z.string().nullable().describe('what the system profile points to, g42'),
       generationRaw: z.string().nullable(),
-      running: z.number().nullable().describe('the generation /run/current-system is, when it is one'),
+      state: z.enum(['in-sync', 'rolled-back', 'pending', 'drifted', 'unknown']),
+      message: z.string(),
+      profile: z.object({ link: z.string(), number: z.number(), path: z.string() }).nullable(),
+      running: z.number().nullable().describe('the generation /run/current-system is (or belongs to, for a specialisation)'),
+      runningSpecialisation: z.string().nullable(),
       newest: z.number().nullable(),
       currentSystem: z.string().nullable(),
+      activatedAt: z.string().nullable().describe('when /run/current-system was last linked'),
       bootedSystem: z.string().nullable(),
-      inSync: z.boolean().describe('running the newest generation'),
+      booted: located.nullable(),
+      inSync: z.boolean().describe('running what the profile points to (in-sync or rolled-back)'),
       isNixOS: z.boolean(),
       reason: z.string().optional(),
     })
     .describe('NixOS generations'),
-  sync: z.object({ status: z.enum(['in-sync', 'out-of-sync', 'unknown']), reason: z.string(), message: z.string() }).describe('running system against the flake checkout'),
+  revision: z
+    .object({ status: z.enum(['equal', 'differs', 'unknown']), reason: z.string(), message: z.string(), notes: z.array(z.string()) })
+    .describe('the running system against the flake'),
   failedUnits: z.array(z.string()),
   failedUnitDetails: z.array(z.object({ unit: z.string(), description: z.string(), journal: z.array(z.string()) })),
   systemState: z.string().nullable().describe('systemctl is-system-running, or null when systemd is not PID 1'),
   journalErrors: z.number().int().nonnegative(),
   journalRead: z.boolean().describe('false when the journal could not be read (no systemd, no journal files): journalErrors is then 0'),
+  journal: z.object({ read: z.boolean(), reason: z.string().optional(), since: z.string(), maxErrors: z.number(), ok: z.boolean() }),
   journalTop: z.array(z.object({ unit: z.string(), message: z.string(), count: z.number() })),
   lastBuild: buildRecordSchema.nullable(),
+  failedBuild: z
+    .object({ buildEnd: z.string(), action: z.string(), exitCode: z.number(), errors: z.string() })
+    .nullable()
+    .describe('the newest os build of this machine, when it failed after the running system was activated'),
   commit: z.string().nullable(),
   commitDirty: z.boolean().nullable(),
   nixpkgsRev: z.string().nullable(),
   nixosVersion: z.string().nullable(),
+  nixosLabel: z.string().nullable().describe("the toplevel's nixos-version file: system.nixos.label"),
+  configurationRevision: z.string().nullable(),
   rebootNeeded: z.object({ needed: z.boolean(), differs: z.array(z.string()) }),
-  homeManager: z.object({ generation: z.string(), number: z.number(), path: z.string() }).nullable(),
+  homeManager: z
+    .object({
+      mode: z.enum(['standalone', 'nixos-module']),
+      user: z.string(),
+      generation: z.string().nullable(),
+      number: z.number().nullable(),
+      path: z.string().nullable(),
+      unit: z.string().optional(),
+      staleLinks: z.object({ newest: z.number(), path: z.string() }).optional(),
+    })
+    .nullable(),
   overallStatus: z.enum(['success', 'out-of-sync', 'build-errors', 'degraded']),
+  reasons: z.array(z.string()).describe('what made overallStatus what it is, worst first'),
   notes: z.array(z.string()).describe('probes that could not answer, and why'),
 })
 
@@ -63,8 +101,12 @@ export interface StatusOptions {
   root?: string
   flake: string
   host: string
-  /** skip everything that evaluates the flake */
-  noEval?: boolean
+  /** the config marks the host as this machine */
+  hostLocal?: boolean
+  /** the system profile: `system` or `system-profiles/NAME` */
+  profile?: string
+  /** evaluate the flake to compare toplevels (`nbs status --eval`) */
+  eval?: boolean
   logDir?: string
   nixOptions?: Record<string, string>
   journal?: { since?: string; maxErrors?: number; ignore?: string[] }
@@ -72,7 +114,11 @@ export interface StatusOptions {
   env?: NodeJS.ProcessEnv
 }
 
-/** The seed's exit codes: 0 healthy and in sync, 1 out of sync, 2 build errors (last build failed, failed units). */
+/**
+ * The one table of states, worst first (README, DESIGN.md): 2 `build-errors` (failed units, or a
+ * failed os build newer than the running activation), 1 `out-of-sync` (pending, drifted, revision
+ * differs), 0 `degraded` (journal over maxErrors, reboot needed, systemd not running), 0 `success`.
+ */
 export function statusExitCode(status: OverallStatus): 0 | 1 | 2 {
   return status === 'build-errors' ? 2 : status === 'out-of-sync' ? 1 : 0
 }
@@ -83,22 +129,32 @@ const settle = <T>(p: Promise<T>, notes: string[], what: string): Promise<T | nu
     return null
   })
 
+/** The newest `os` build of this machine, when it failed after the running system was activated. */
+async function failedBuildSinceActivation(dir: string, hostname: string | null, gen: CurrentGeneration): Promise<BuildRecord | null> {
+  const { records } = await readHistory(dir).catch(() => ({ records: [] as BuildRecord[] }))
+  const newest = records.find((r) => r.target === 'os' && (hostname === null || r.hostname === hostname))
+  if (!newest || newest.success || newest.interrupted) return null
+  const activated = gen.activatedAt === null ? 0 : Date.parse(gen.activatedAt)
+  return Date.parse(newest.buildEnd) > activated ? newest : null
+}
+
 /** Runs every probe concurrently and composes the report; a probe that fails becomes a note, not a crash. */
 export async function createStatusReport(opts: StatusOptions): Promise<StatusReport> {
   const root = opts.root ?? '/'
+  const machine: Machine = localMachine({ root, exec: opts.exec })
   const notes: string[] = []
   const pid1 = root === '/' ? await systemdIsPid1({ root }) : ({ ok: false, reason: 'offline root' } as const)
   const journalDir = join(root, 'var/log/journal')
-  const journalReadable = pid1.ok || (root !== '/' && existsSync(journalDir))
-  if (root !== '/' && !journalReadable) notes.push(`no journal at ${journalDir}`)
+  const journalReadable = pid1.ok || (root !== '/' && (await machine.stat('/var/log/journal')) !== null)
+  const journalReason = journalReadable ? undefined : root === '/' ? pid1.reason : `no journal at ${journalDir} (volatile journal)`
   const user = defaultUser(opts.env)
-  const [gen, version, commit, nixpkgs, reboot, hm, units, journal, state, last] = await Promise.all([
-    getCurrentGeneration({ root }),
-    readNixosVersion({ root, exec: opts.exec }).catch(() => null),
+  const [hostname, gen, version, commit, nixpkgs, hm, units, journal, state, last] = await Promise.all([
+    machine.hostname().catch(() => null),
+    getCurrentGeneration({ machine, profile: opts.profile }),
+    settle(readNixosVersion({ machine }), notes, 'nixos-version'),
     getCurrentCommit({ exec: opts.exec, flake: opts.flake }),
     getCurrentNixpkgsRev({ flake: opts.flake }),
-    rebootNeeded({ root }),
-    user ? settle(getHomeManagerGeneration({ root, user }), notes, 'home manager') : null,
+    user ? settle(getHomeManagerState({ machine, user, stateHome: envStateHome(user, root, opts.env) }), notes, 'home manager') : null,
     pid1.ok ? settle(checkFailedUnits({ exec: opts.exec, ignore: opts.units?.ignore }), notes, 'failed units') : null,
     journalReadable ? settle(checkJournalErrors({ exec: opts.exec, root, ...opts.journal }), notes, 'journal') : null,
     pid1.ok ? opts.exec('systemctl', ['is-system-running']).then((r) => r.stdout.text.trim() || null) : null,
@@ -106,56 +162,93 @@ export async function createStatusReport(opts: StatusOptions): Promise<StatusRep
   ])
   if (!pid1.ok && root === '/') notes.push(pid1.reason)
   if (last.warning) notes.push(last.warning)
-  // without a recorded revision, the flake's evaluated toplevel is the only way to compare
+  const [reboot, failedBuild] = await Promise.all([
+    rebootNeeded({ machine, profile: opts.profile, ...(gen.bootedSystem?.specialisation ? { bootedSpecialisation: gen.bootedSystem.specialisation } : {}) }),
+    failedBuildSinceActivation(last.dir, hostname, gen),
+  ])
+
+  // only a host that is this machine can be compared with what this machine runs
+  const localityInputs = { host: opts.host, hostname, configLocal: opts.hostLocal }
+  let where: Locality = quickLocality(localityInputs) ?? hostLocality({ ...localityInputs, unavailable: 'not evaluated; nbs status --eval reads its networking.hostName' })
   let evaluated: string | undefined
-  if (!opts.noEval && gen.current && !version?.configurationRevision) {
+  if (opts.eval && gen.current) {
     const r = await evalToplevel({ exec: opts.exec, flake: opts.flake, host: opts.host, extraArgs: nixOptionArgs(opts.nixOptions) })
-    if (r.ok) evaluated = r.outPath
-    else notes.push(`flake evaluation: ${'notFound' in r ? 'nix is not on PATH' : (r.errors[0]?.message ?? 'failed')}`)
+    if (r.ok) {
+      evaluated = r.outPath
+      if (!where.local) where = hostLocality({ ...localityInputs, ...(r.hostName ? { evaluatedHostName: r.hostName } : { unavailable: 'it sets no networking.hostName' }) })
+    } else notes.push(`flake evaluation: ${'notFound' in r ? 'nix is not on PATH' : (r.errors[0]?.message ?? 'failed')}`)
   }
-  const sync = gen.current ? compareRevision({ configurationRevision: version?.configurationRevision, commit, currentPath: gen.current.path, evaluatedToplevel: evaluated }) : { status: 'unknown' as const, reason: 'no-current-system', message: gen.reason ?? 'no /run/current-system' }
+  const revision = !where.local
+    ? { status: 'unknown' as const, reason: 'not-this-machine', message: where.reason, notes: [] }
+    : gen.current
+      ? compareRevision({ configurationRevision: version?.configurationRevision, commit, runningToplevel: gen.current.toplevel ?? gen.current.path, evaluatedToplevel: evaluated })
+      : { status: 'unknown' as const, reason: 'no-current-system', message: gen.reason ?? 'no /run/current-system', notes: [] }
+
   const failed = units?.units ?? []
-  const outOfSync = (gen.isNixOS && gen.current !== null && !gen.inSync) || sync.status === 'out-of-sync'
-  // worst first: build errors (exit 2), out of sync (1), then what is only worth a look
-  const buildFailed = last.record !== null && !last.record.success && !last.record.interrupted
-  const overallStatus: OverallStatus =
-    buildFailed || failed.length > 0
-      ? 'build-errors'
-      : outOfSync
-        ? 'out-of-sync'
-        : (journal?.count ?? 0) > 0 || reboot.needed || (state !== null && state !== 'running')
-          ? 'degraded'
-          : 'success'
+  const maxErrors = opts.journal?.maxErrors ?? 0
+  const journalOk = journal === null || journal.count <= maxErrors
+  // worst first; each reason names its state
+  const buildErrors = [
+    ...(failed.length ? [`${failed.length} failed unit${failed.length === 1 ? '' : 's'}: ${failed.map((u) => u.unit).join(', ')}`] : []),
+    ...(failedBuild ? [`os ${failedBuild.action} failed at ${failedBuild.buildEnd} (exit ${failedBuild.exitCode}), after the running system was activated`] : []),
+  ]
+  const outOfSync = [
+    ...(gen.state === 'pending' || gen.state === 'drifted' ? [`${gen.state}: ${gen.message}`] : []),
+    ...(revision.status === 'differs' ? [`revision differs: ${revision.message}`] : []),
+  ]
+  const degraded = [
+    ...(!journalOk ? [`${journal!.count} journal errors (max ${maxErrors})`] : []),
+    ...(reboot.needed ? [`reboot needed: ${reboot.differs.join(', ')} differ from the booted system`] : []),
+    ...(state !== null && state !== 'running' && failed.length === 0 ? [`systemd is ${state}`] : []),
+  ]
+  const overallStatus: OverallStatus = buildErrors.length ? 'build-errors' : outOfSync.length ? 'out-of-sync' : degraded.length ? 'degraded' : 'success'
+  if (revision.status === 'unknown') notes.push(`revision unknown: ${revision.message}`)
   return {
     version: VERSION,
     timestamp: new Date().toISOString(),
-    hostname: osHostname(),
+    hostname: hostname ?? 'unknown',
+    host: { name: opts.host, local: where.local, reason: where.local ? where.why : where.reason },
     generation: {
       generation: gen.generation,
       generationRaw: gen.generationRaw,
-      running: gen.current?.number ?? null,
+      state: gen.state,
+      message: gen.message,
+      profile: gen.profile,
+      running: gen.current?.generation ?? null,
+      runningSpecialisation: gen.current?.specialisation ?? null,
       newest: gen.newest?.number ?? null,
       currentSystem: gen.current?.path ?? null,
+      activatedAt: gen.activatedAt,
       bootedSystem: gen.booted,
+      booted: gen.bootedSystem,
       inSync: gen.inSync,
       isNixOS: gen.isNixOS,
       ...(gen.reason ? { reason: gen.reason } : {}),
     },
-    sync: { status: sync.status, reason: sync.reason, message: sync.message },
+    revision,
     failedUnits: failed.map((u) => u.unit),
     failedUnitDetails: failed.map((u) => ({ unit: u.unit, description: u.description, journal: u.journal })),
     systemState: state,
     journalErrors: journal?.count ?? 0,
     journalRead: journal !== null,
+    journal: { read: journal !== null, ...(journalReason ? { reason: journalReason } : {}), since: opts.journal?.since ?? 'boot', maxErrors, ok: journalOk },
     journalTop: journal?.top ?? [],
     lastBuild: last.record,
+    failedBuild: failedBuild ? { buildEnd: failedBuild.buildEnd, action: failedBuild.action, exitCode: failedBuild.exitCode, errors: failedBuild.errors } : null,
     commit: 'error' in commit ? null : commit.shortRev,
     commitDirty: 'error' in commit ? null : commit.dirty,
     nixpkgsRev: 'error' in nixpkgs ? null : nixpkgs.rev,
     nixosVersion: version?.nixosVersion ?? null,
+    nixosLabel: version?.label ?? null,
+    configurationRevision: version?.configurationRevision ?? null,
     rebootNeeded: { needed: reboot.needed, differs: reboot.differs },
-    homeManager: hm ? { generation: hm.generation, number: hm.number, path: hm.path } : null,
+    homeManager: hm
+      ? hm.mode === 'standalone'
+        ? { mode: hm.mode, user: hm.user, generation: hm.generation.generation, number: hm.generation.active ?? hm.generation.number, path: hm.generation.path }
+        : { mode: hm.mode, user: hm.user, generation: null, number: null, path: hm.path, unit: hm.unit, ...(hm.staleLinks ? { staleLinks: hm.staleLinks } : {}) }
+      : null,
     overallStatus,
+    reasons: [...buildErrors, ...outOfSync, ...degraded],
     notes,
   }
 }

@@ -45,7 +45,7 @@ describe('nbs CLI basics', () => {
 describe('config', () => {
   it('loads nbs.config.ts importing from "nbs" in a project without node_modules', async () => {
     const dir = project({
-      'nbs.config.ts': `import { defineConfig } from 'nbs'\nconst phases: string[] = ['only']\nexport default defineConfig({ builtins: false, phases, options: { typed: { greeting: 'hi' } } })\n`,
+      'nbs.config.ts': `import { defineConfig } from 'nbs'\nconst phases: string[] = ['only']\nexport default defineConfig({ builtins: false, phases, hosts: { box: { local: true } }, options: { typed: { greeting: 'hi' } } })\n`,
       'checks/typed.check.ts': `import { defineCheck, z } from 'nbs'\nexport default defineCheck({ id: 'typed', phase: 'only', options: z.object({ greeting: z.string() }), run: (ctx) => ({ message: ctx.options.greeting + ' ' + ctx.host }) })\n`,
     })
     const r = await nbs(['check', '--host', 'box', '--reporter', 'json'], { cwd: dir })
@@ -178,7 +178,7 @@ describe('running checks', () => {
     expect(checks['after-bad']).toMatchObject({ status: 'skipped', message: 'dependency bad failed' })
     expect(checks.soft).toMatchObject({ status: 'failed', severity: 'warning' })
     expect(checks.ghost).toMatchObject({ status: 'errored', kind: 'CommandNotFound', message: 'command not found: definitely-not-a-command-nbs' })
-    expect(report.summary).toEqual({ total: 5, passed: 1, failed: 2, errored: 1, skipped: 1, warnings: 1 })
+    expect(report.summary).toEqual({ total: 5, passed: 1, failed: 2, errored: 1, skipped: 1, warnings: 1, notThisMachine: 0 })
     expect(report.status).toBe('failed')
   })
 

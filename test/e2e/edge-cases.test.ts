@@ -30,7 +30,8 @@ describe('edge cases found in review', () => {
   })
 
   it('--flake REF#host names the host for check, and relative --flake/--root start at the working directory', async () => {
-    const dir = project({ 'checks/a.check.mjs': `export default { id: 'where', run: (ctx) => ({ message: ctx.host + ' ' + ctx.flake + ' ' + ctx.root }) }\n` })
+    // a machine check: the root's /etc/hostname says it is web
+    const dir = project({ 'checks/a.check.mjs': `export default { id: 'where', run: (ctx) => ({ message: ctx.host + ' ' + ctx.flake + ' ' + ctx.root }) }\n`, 'etc/hostname': 'web\n' })
     const r = await nbs(['check', '--reporter', 'json', '--flake', './sub#web', '--root', '.'], { cwd: dir })
     expect(JSON.parse(r.stdout).phases.at(-1).checks[0].message).toBe(`web ${join(dir, 'sub')} ${dir}`)
     const bad = await nbs(['check', '--root', 'missing'], { cwd: dir })

@@ -43,10 +43,17 @@ export interface SystemArgs {
   nixpkgsRev?: string
   /** changes the toplevel and nothing else */
   salt?: string
+  /** `specialisation/<name>` links to child toplevels: "gaming,work" */
+  specialisations?: string
+  /** the Home Manager NixOS module's `home-manager-<user>.service` in the toplevel's etc */
+  hmUser?: string
+  hmSalt?: string
+  /** false: no sw/bin/nixos-version (system.disableInstallerTools) */
+  versionTool?: boolean
 }
 
-function argstrs(args: Record<string, string | undefined>): string[] {
-  return Object.entries(args).flatMap(([k, v]) => (v === undefined ? [] : ['--argstr', k, v]))
+function argstrs(args: Record<string, string | boolean | undefined>): string[] {
+  return Object.entries(args).flatMap(([k, v]) => (v === undefined ? [] : typeof v === 'boolean' ? ['--arg', k, String(v)] : ['--argstr', k, v]))
 }
 
 /** Builds a NixOS-toplevel-shaped store path with real nix-build; returns its store path. */
@@ -74,8 +81,10 @@ export interface FakeMachine {
   root: string
   /** how store paths got into the root; decided by the first one added */
   storeMode: StoreMode | undefined
-  /** `nix-env -p ROOT/nix/var/nix/profiles/system --set PATH`; returns the generation number */
-  addGeneration(storePath: string): Promise<number>
+  /** `nix-env -p ROOT/nix/var/nix/profiles/<profile> --set PATH` (default profile `system`); returns the generation number */
+  addGeneration(storePath: string, profile?: string): Promise<number>
+  /** `nix-env -p … --rollback`, as `nixos-rebuild switch --rollback` does to the profile */
+  rollback(profile?: string): Promise<number>
   /** `/run/current-system` → storePath (also copies it into the root's store) */
   setCurrent(storePath: string): Promise<void>
   setBooted(storePath: string): Promise<void>
@@ -92,12 +101,17 @@ export function makeMachine(opts: { store?: StoreMode } = {}): FakeMachine {
   const m: FakeMachine = {
     root,
     storeMode: opts.store,
-    async addGeneration(storePath) {
+    async addGeneration(storePath, name = 'system') {
       await intoStore(storePath)
-      const profile = join(root, 'nix/var/nix/profiles/system')
+      const profile = join(root, 'nix/var/nix/profiles', name)
       mkdirSync(dirname(profile), { recursive: true })
       await nix('nix-env', ['-p', profile, '--set', storePath])
-      return Number(/system-(\d+)-link/.exec(readlinkSync(profile))![1])
+      return Number(/-(\d+)-link$/.exec(readlinkSync(profile))![1])
+    },
+    async rollback(name = 'system') {
+      const profile = join(root, 'nix/var/nix/profiles', name)
+      await nix('nix-env', ['-p', profile, '--rollback'])
+      return Number(/-(\d+)-link$/.exec(readlinkSync(profile))![1])
     },
     async setCurrent(storePath) {
       await intoStore(storePath)

@@ -3,9 +3,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { execa } from 'execa'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { getCurrentGeneration, isGenerationInSync, isNixOSRoot, listSystemGenerations, parseNixosVersionScript, readNixosVersion, rebootNeeded } from '../../../src/status/generation.js'
-import { compareRevision, getCurrentCommit } from '../../../src/status/git.js'
-import { getHomeManagerGeneration } from '../../../src/status/home-manager.js'
+import { getCurrentGeneration, isGenerationInSync, isNixOSRoot, listSystemGenerations, rebootNeeded } from '../../../src/status/generation.js'
+import { parseNixosVersionScript, readNixosVersion } from '../../../src/status/nixos-version.js'
+import { getCurrentCommit } from '../../../src/status/git.js'
+import { compareRevision } from '../../../src/status/revision.js'
+import { getHomeManagerGeneration, getHomeManagerState } from '../../../src/status/home-manager.js'
+import { localMachine } from '../../../src/machine/local.js'
 import { readLinkInRoot, resolveInRoot } from '../../../src/machine/root-path.js'
 import { buildHomeGeneration, buildSystem, evalSystem, exec, makeMachine, requireNix, SYSTEM_FIXTURES, type FakeMachine, type StoreMode } from '../../helpers/profiles.js'
 
@@ -47,6 +50,9 @@ beforeAll(async () => {
   sys.headNewInitrd = await buildSystem({ rev: rev2, initrd: '2' })
   sys.unrecorded = await buildSystem({ salt: 'no-rev' }) // configurationRevision not recorded
   sys.home = await buildHomeGeneration('alice')
+  sys.withSpecs = await buildSystem({ rev: rev2, specialisations: 'gaming,work' })
+  sys.hmModule = await buildSystem({ rev: rev2, hmUser: 'alice', hmSalt: 'module' })
+  sys.noTool = await buildSystem({ versionTool: false, label: 'my-custom-label', salt: 'no-tool' })
   console.log(`built fixtures in ${Math.round(performance.now() - t)} ms`)
 })
 
@@ -67,7 +73,7 @@ describe('a NixOS root in sync with the flake', () => {
 
     const gen = await getCurrentGeneration({ root: m.root })
     expect(gen).toMatchObject({ generation: 'g2', generationRaw: '2', current: { number: 2, path: sys.head }, booted: sys.head })
-    expect(gen).toMatchObject({ profile: { number: 2, path: sys.head }, newest: { number: 2 }, generations: 2, isNixOS: true, inSync: true })
+    expect(gen).toMatchObject({ profile: { number: 2, path: sys.head }, newest: { number: 2 }, generations: 2, isNixOS: true, inSync: true, state: 'in-sync' })
     expect(await isGenerationInSync({ root: m.root })).toBe(true)
     expect(await rebootNeeded({ root: m.root })).toEqual({ needed: false, differs: [] })
 
@@ -75,7 +81,7 @@ describe('a NixOS root in sync with the flake', () => {
     expect(version).toMatchObject({ source: 'files', configurationRevision: rev2, nixosVersion: '24.05.20240101.0123abc', codeName: 'Uakari' })
     expect(version.nixpkgsRevision).toMatch(/^0123abc/)
     const commit = await getCurrentCommit({ exec, flake: repo })
-    expect(compareRevision({ configurationRevision: version.configurationRevision, commit })).toMatchObject({ status: 'in-sync', reason: 'match' })
+    expect(compareRevision({ configurationRevision: version.configurationRevision, commit })).toMatchObject({ status: 'equal', reason: 'revision-match', notes: [] })
   })
 
   it('runs nixos-version --json through exec on a live root, with the same answer as the files', async () => {
@@ -84,11 +90,11 @@ describe('a NixOS root in sync with the flake', () => {
     await m.setCurrent(sys.head!)
     const calls: string[] = []
     const spy: typeof exec = (f, a, o) => (calls.push([f, ...(a ?? [])].join(' ')), exec(f, a, o))
-    const live = await readNixosVersion({ root: m.root, exec: spy, live: true })
+    // a live machine whose current system is the root's (the store paths are the same on this host)
+    const live = await readNixosVersion({ machine: { ...localMachine({ exec: spy }), realPath: localMachine({ root: m.root, exec: spy }).realPath }, system: '/run/current-system' })
     expect(live.source).toBe('exec')
-    // the script resolved inside the root (its absolute links would otherwise leave it)
-    expect(calls).toEqual([expect.stringMatching(new RegExp(`^${m.root}/nix/store/[^/]+-nixos-version/bin/nixos-version --json$`))])
-    const files = await readNixosVersion({ root: m.root, exec: spy }) // another root: never runs its programs
+    expect(calls).toEqual([expect.stringMatching(/^\/nix\/store\/[^/]+-nixos-version\/bin\/nixos-version --json$/)])
+    const files = await readNixosVersion({ machine: localMachine({ root: m.root, exec: spy }) }) // another root: never runs its programs
     expect(calls).toHaveLength(1)
     // --json has no codeName; the rest must agree
     const strip = ({ source: _s, codeName: _c, ...rest }: typeof live) => rest
@@ -98,16 +104,20 @@ describe('a NixOS root in sync with the flake', () => {
 })
 
 describe('out of sync', () => {
-  it('is behind when a newer generation exists than the running one', async () => {
+  it('is pending after nixos-rebuild boot: the profile points to a newer generation than what runs', async () => {
     const m = machine()
     m.markNixOS()
     await m.addGeneration(sys.old!)
-    await m.addGeneration(sys.head!)
-    await m.setCurrent(sys.old!) // e.g. after `nixos-rebuild boot`
+    await m.setCurrent(sys.old!)
     await m.setBooted(sys.old!)
+    await m.addGeneration(sys.headNewKernel!) // `nixos-rebuild boot`: the profile moves, nothing is activated
     const gen = await getCurrentGeneration({ root: m.root })
-    expect(gen).toMatchObject({ current: { number: 1, path: sys.old }, profile: { number: 2 }, newest: { number: 2 }, inSync: false })
+    expect(gen).toMatchObject({ current: { number: 1, path: sys.old }, profile: { number: 2 }, newest: { number: 2 }, inSync: false, state: 'pending' })
+    expect(gen.message).toContain('generation 2 is set to boot next')
     expect(await isGenerationInSync({ root: m.root })).toBe(false)
+    // the kernel that boots next is new: a reboot is needed, though the running system is the booted one
+    expect(await rebootNeeded({ root: m.root })).toEqual({ needed: true, differs: ['kernel', 'initrd', 'kernel-modules'] })
+    expect(await rebootNeeded({ root: m.root, against: '/run/current-system' })).toMatchObject({ needed: false })
   })
 
   it('reports a revision mismatch when the running system was built from an older commit', async () => {
@@ -117,17 +127,36 @@ describe('out of sync', () => {
     const version = await readNixosVersion({ root: m.root })
     expect(version.configurationRevision).toBe(rev1)
     const sync = compareRevision({ configurationRevision: version.configurationRevision, commit: await getCurrentCommit({ exec, flake: repo }) })
-    expect(sync).toMatchObject({ status: 'out-of-sync', reason: 'mismatch' })
+    expect(sync).toMatchObject({ status: 'differs', reason: 'revision-differs' })
     expect(sync.message).toContain(rev1)
   })
 
-  it('treats a dirty flake tree as out of sync even when HEAD matches', async () => {
+  it('a dirty tree is a note, not a verdict: HEAD matches, or the evaluated toplevel equals the running one', async () => {
     const dirty = tempDir()
     await git(dirty, 'clone', '-q', repo, dirty)
-    writeFileSync(join(dirty, 'flake.nix'), '{ outputs = _: { x = 2; }; }\n')
+    writeFileSync(join(dirty, 'README.md'), 'an edit that changes no system\n')
+    await git(dirty, 'add', 'README.md')
     const commit = await getCurrentCommit({ exec, flake: `git+file://${dirty}` })
     expect(commit).toMatchObject({ rev: rev2, dirty: true })
-    expect(compareRevision({ configurationRevision: rev2, commit })).toMatchObject({ status: 'out-of-sync', reason: 'dirty-tree' })
+    const byRev = compareRevision({ configurationRevision: rev2, commit })
+    expect(byRev).toMatchObject({ status: 'equal', reason: 'revision-match' })
+    expect(byRev.notes.join()).toContain('uncommitted changes (1 file)')
+    // the flake evaluated with the edit still gives the running toplevel: equal wins
+    const running = await evalSystem({ salt: 'no-rev' })
+    const byEval = compareRevision({ configurationRevision: `${rev2}-dirty`, commit, runningToplevel: running, evaluatedToplevel: running })
+    expect(byEval).toMatchObject({ status: 'equal', reason: 'toplevel-match' })
+    expect(byEval.notes.join()).toContain('uncommitted changes')
+  })
+
+  it('reads each configurationRevision idiom: self.rev, self.dirtyRev, "dirty", self.shortRev', async () => {
+    const commit = await getCurrentCommit({ exec, flake: repo })
+    expect(compareRevision({ configurationRevision: rev2, commit }).status).toBe('equal')
+    expect(compareRevision({ configurationRevision: rev2.slice(0, 7), commit }).status).toBe('equal')
+    expect(compareRevision({ configurationRevision: rev1.slice(0, 7), commit }).status).toBe('differs')
+    expect(compareRevision({ configurationRevision: `${rev2}-dirty`, commit })).toMatchObject({ status: 'unknown', reason: 'dirty-build' })
+    expect(compareRevision({ configurationRevision: 'dirty', commit })).toMatchObject({ status: 'unknown', reason: 'dirty-build' })
+    expect(compareRevision({ configurationRevision: rev2, commit: { error: 'git is not installed' } })).toMatchObject({ status: 'unknown', reason: 'no-commit' })
+    expect(compareRevision({ commit })).toMatchObject({ status: 'unknown', reason: 'unrecorded' })
   })
 
   it('says when the configuration does not record its revision, and falls back to the evaluated toplevel', async () => {
@@ -145,15 +174,121 @@ describe('out of sync', () => {
     const { current } = await getCurrentGeneration({ root: m.root })
     const same = await evalSystem({ salt: 'no-rev' })
     const other = await evalSystem({ salt: 'edited' })
-    expect(compareRevision({ commit, currentPath: current!.path, evaluatedToplevel: same })).toMatchObject({ status: 'in-sync', reason: 'toplevel-match' })
-    expect(compareRevision({ commit, currentPath: current!.path, evaluatedToplevel: other })).toMatchObject({ status: 'out-of-sync', reason: 'toplevel-differs' })
+    expect(compareRevision({ commit, runningToplevel: current!.toplevel, evaluatedToplevel: same })).toMatchObject({ status: 'equal', reason: 'toplevel-match' })
+    expect(compareRevision({ commit, runningToplevel: current!.toplevel, evaluatedToplevel: other })).toMatchObject({ status: 'differs', reason: 'toplevel-differs' })
+  })
+})
+
+describe('real machine states (nixpkgs activation, nixos-rebuild, reference/nix.md §10)', () => {
+  it('rolled back: `nix-env --rollback` moves the profile to N-1, N-1 runs, N still exists: healthy, named', async () => {
+    const m = machine()
+    m.markNixOS()
+    await m.addGeneration(sys.old!)
+    await m.addGeneration(sys.head!)
+    expect(await m.rollback()).toBe(1)
+    await m.setCurrent(sys.old!) // what `nixos-rebuild switch --rollback` activates
+    await m.setBooted(sys.head!)
+    const gen = await getCurrentGeneration({ root: m.root })
+    expect(gen).toMatchObject({ generation: 'g1', current: { number: 1 }, profile: { number: 1 }, newest: { number: 2 }, state: 'rolled-back', inSync: true })
+    expect(gen.message).toBe('running generation 1, rolled back from generation 2')
+    // a rebuild after the rollback makes generation 3, the newest again
+    expect(await m.addGeneration(sys.headNewInitrd!)).toBe(3)
+    await m.setCurrent(sys.headNewInitrd!)
+    expect(await getCurrentGeneration({ root: m.root })).toMatchObject({ state: 'in-sync', current: { number: 3 } })
+  })
+
+  it('a specialisation runs: /run/current-system is its own toplevel, found under its generation and named', async () => {
+    const m = machine()
+    m.markNixOS()
+    await m.addGeneration(sys.old!)
+    expect(await m.addGeneration(sys.withSpecs!)).toBe(2)
+    const gaming = realpathSync(join(sys.withSpecs!, 'specialisation/gaming'))
+    expect(gaming).not.toBe(sys.withSpecs)
+    await m.setCurrent(gaming) // `switch-to-configuration` of specialisation/gaming links its own toplevel
+    await m.setBooted(gaming)
+    const gen = await getCurrentGeneration({ root: m.root })
+    expect(gen).toMatchObject({ state: 'in-sync', inSync: true, current: { path: gaming, number: 2, specialisation: 'gaming', toplevel: sys.withSpecs } })
+    expect(gen.bootedSystem).toMatchObject({ generation: 2, specialisation: 'gaming' })
+    expect(gen.message).toBe('running generation 2, specialisation gaming, the newest')
+    // the booted specialisation boots again: compared with the profile's own gaming, no reboot
+    expect(await rebootNeeded({ root: m.root, bootedSpecialisation: 'gaming' })).toEqual({ needed: false, differs: [] })
+    // the flake comparison goes through the parent toplevel
+    const commit = await getCurrentCommit({ exec, flake: repo })
+    expect(compareRevision({ commit, runningToplevel: gen.current!.toplevel, evaluatedToplevel: sys.withSpecs })).toMatchObject({ status: 'equal' })
+    // a specialisation of an older generation that is not the profile's: pending
+    await m.setCurrent(realpathSync(join(sys.withSpecs!, 'specialisation/work')))
+    await m.addGeneration(sys.head!)
+    expect(await getCurrentGeneration({ root: m.root })).toMatchObject({ state: 'pending', current: { number: 2, specialisation: 'work' }, profile: { number: 3 } })
+  })
+
+  it('drifted: `nixos-rebuild test` activated a system that is in no generation', async () => {
+    const m = machine()
+    m.markNixOS()
+    await m.addGeneration(sys.old!)
+    await m.setCurrent(sys.unrecorded!)
+    const gen = await getCurrentGeneration({ root: m.root })
+    expect(gen).toMatchObject({ state: 'drifted', inSync: false, current: { path: sys.unrecorded }, profile: { number: 1 } })
+    expect(gen.current!.number).toBeUndefined()
+    expect(gen.message).toContain('in no generation of the system profile (nixos-rebuild test')
+  })
+
+  it('another system profile (`nixos-rebuild --profile-name work`, comin): system-profiles/work-N-link', async () => {
+    const m = machine()
+    m.markNixOS()
+    await m.addGeneration(sys.old!) // the default profile, not the one this machine boots from
+    expect(await m.addGeneration(sys.old!, 'system-profiles/work')).toBe(1)
+    expect(await m.addGeneration(sys.head!, 'system-profiles/work')).toBe(2)
+    await m.setCurrent(sys.head!)
+    expect(await getCurrentGeneration({ root: m.root })).toMatchObject({ state: 'drifted' })
+    const gen = await getCurrentGeneration({ root: m.root, profile: 'system-profiles/work' })
+    expect(gen).toMatchObject({ state: 'in-sync', profile: { number: 2, link: '/nix/var/nix/profiles/system-profiles/work' }, newest: { link: '/nix/var/nix/profiles/system-profiles/work-2-link' } })
+    expect((await listSystemGenerations({ root: m.root }, 'system-profiles/work')).map((g) => g.number)).toEqual([1, 2])
+  })
+
+  it('NixOS without /etc/NIXOS is recognised by ID=nixos in /etc/os-release', async () => {
+    const root = tempDir()
+    mkdirSync(join(root, 'etc'))
+    writeFileSync(join(root, 'etc/os-release'), 'NAME=NixOS\nID=nixos\nVERSION_ID="24.05"\n')
+    expect(await isNixOSRoot(root)).toMatchObject({ isNixOS: true, found: ['/etc/os-release'] })
+    writeFileSync(join(root, 'etc/os-release'), 'NAME="Debian GNU/Linux"\nID=debian\n')
+    expect(await isNixOSRoot(root)).toMatchObject({ isNixOS: false })
+  })
+
+  it('without nixos-version (disableInstallerTools) the label is reported as the label, not as the version', async () => {
+    const m = machine()
+    await m.addGeneration(sys.noTool!)
+    await m.setCurrent(sys.noTool!)
+    const v = await readNixosVersion({ root: m.root })
+    expect(v).toMatchObject({ source: 'label', label: 'my-custom-label' })
+    expect(v.nixosVersion).toBeUndefined()
+    expect(v.reason).toContain('disableInstallerTools')
+    // with the tool, the version comes from it, and the label file stays the label
+    expect(await readNixosVersion({ root: (await (async () => { const n = machine(); await n.addGeneration(sys.head!); await n.setCurrent(sys.head!); return n })()).root })).toMatchObject({ nixosVersion: '24.05.20240101.0123abc', label: '24.05.20240101.0123abc' })
+  })
+
+  it('Home Manager as a NixOS module: the unit names the active generation; old profile links are stale', async () => {
+    const m = machine()
+    m.addPasswd('alice', '/home/alice')
+    await m.addGeneration(sys.hmModule!)
+    await m.setCurrent(sys.hmModule!)
+    const module = await getHomeManagerState({ root: m.root, user: 'alice' })
+    const unitGeneration = /\/nix\/store\/\S+-home-manager-generation/.exec(readFileSync(join(sys.hmModule!, 'etc/systemd/system/home-manager-alice.service'), 'utf8'))![0]
+    expect(module).toEqual({ mode: 'nixos-module', user: 'alice', unit: 'home-manager-alice.service', path: unitGeneration })
+    // links made before 25.11 stay behind: reported as stale, not as what is active
+    await m.addHomeGeneration('alice', '/home/alice', sys.home!, 'per-user')
+    expect(await getHomeManagerState({ root: m.root, user: 'alice' })).toMatchObject({ mode: 'nixos-module', staleLinks: { newest: 1, path: sys.home } })
+    // standalone: links only, no unit in the running system
+    await m.addHomeGeneration('bob', '/home/bob', sys.home!, 'per-user')
+    expect(await getHomeManagerState({ root: m.root, user: 'bob' })).toMatchObject({ mode: 'standalone', generation: { generation: 'hm1' } })
+    expect(await getHomeManagerState({ root: m.root, user: 'carol' })).toBeNull()
   })
 })
 
 describe('reboot needed', () => {
-  it('names kernel, initrd and modules when the booted kernel differs from the running one', async () => {
+  it('names kernel, initrd and modules when the booted kernel differs from what the profile boots', async () => {
     const m = machine()
     await m.setBooted(sys.head!)
+    await m.addGeneration(sys.headNewKernel!)
     await m.setCurrent(sys.headNewKernel!)
     expect(await rebootNeeded({ root: m.root })).toEqual({ needed: true, differs: ['kernel', 'initrd', 'kernel-modules'] })
   })
@@ -161,9 +296,9 @@ describe('reboot needed', () => {
   it('names only what changed; no reboot for a new toplevel with the same kernel, nor without /run/booted-system', async () => {
     const m = machine()
     await m.setBooted(sys.old!)
-    await m.setCurrent(sys.headNewInitrd!)
+    await m.addGeneration(sys.headNewInitrd!)
     expect(await rebootNeeded({ root: m.root })).toEqual({ needed: true, differs: ['initrd'] })
-    await m.setCurrent(sys.head!)
+    await m.addGeneration(sys.head!)
     expect(await rebootNeeded({ root: m.root })).toEqual({ needed: false, differs: [] })
     rmSync(join(m.root, 'run/booted-system')) // cannot tell without it
     const r = await rebootNeeded({ root: m.root })
@@ -195,7 +330,7 @@ describe('not a NixOS root', () => {
     expect(info).toMatchObject({ isNixOS: false, found: [] })
     expect(info.reason).toContain('/etc/NIXOS')
     const gen = await getCurrentGeneration({ root })
-    expect(gen).toMatchObject({ isNixOS: false, current: null, profile: null, newest: null, generations: 0, inSync: false })
+    expect(gen).toMatchObject({ isNixOS: false, current: null, profile: null, newest: null, generations: 0, inSync: false, state: 'unknown' })
     expect(gen.reason).toBe(info.reason)
     expect(await readNixosVersion({ root })).toMatchObject({ source: 'none' })
     expect((await isNixOSRoot(join(root, 'missing'))).reason).toContain('not a directory')

@@ -4,7 +4,8 @@ import { join } from 'node:path'
 import { execa } from 'execa'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Exec } from '../../../src/checks/types.js'
-import { compareRevision, getCurrentCommit, getCurrentNixpkgsRev, localFlakeDir, type CommitInfo } from '../../../src/status/git.js'
+import { getCurrentCommit, getCurrentNixpkgsRev, localFlakeDir, type CommitInfo } from '../../../src/status/git.js'
+import { compareRevision } from '../../../src/status/revision.js'
 import { exec, NIX_ENV, requireNix } from '../../helpers/profiles.js'
 
 const work = mkdtempSync(join(tmpdir(), 'nbs-git-'))
@@ -66,7 +67,8 @@ describe('getCurrentCommit', () => {
     writeFileSync(join(r.dir, 'flake.nix'), '{ outputs = _: { x = 1; }; }\n')
     const commit = (await getCurrentCommit({ exec, flake: `git+file://${r.dir}` })) as CommitInfo
     expect(commit).toMatchObject({ rev: r.rev, dirty: true, changes: [' M flake.nix'] })
-    expect(compareRevision({ configurationRevision: r.rev, commit })).toMatchObject({ status: 'out-of-sync', reason: 'dirty-tree' })
+    // built from HEAD: equal, with the uncommitted change as a note
+    expect(compareRevision({ configurationRevision: r.rev, commit })).toMatchObject({ status: 'equal', notes: [expect.stringContaining('uncommitted changes (1 file)')] })
   })
 
   it('explains a directory that is not a repository, a repository without commits, a remote flake and a missing git', async () => {
@@ -125,10 +127,10 @@ describe('getCurrentNixpkgsRev', () => {
 
 describe('compareRevision', () => {
   const commit: CommitInfo = { rev: 'a'.repeat(40), shortRev: 'aaaaaaa', dirty: false, changes: [], dir: '/cfg' }
-  it('matches HEAD, a recorded shortRev, and flags dirty builds and unknown commits', () => {
-    expect(compareRevision({ configurationRevision: 'a'.repeat(40), commit }).status).toBe('in-sync')
-    expect(compareRevision({ configurationRevision: 'aaaaaaa', commit }).status).toBe('in-sync')
-    expect(compareRevision({ configurationRevision: 'b'.repeat(40), commit }).reason).toBe('mismatch')
+  it('matches HEAD, a recorded shortRev, and leaves dirty builds and unknown commits unknown', () => {
+    expect(compareRevision({ configurationRevision: 'a'.repeat(40), commit }).status).toBe('equal')
+    expect(compareRevision({ configurationRevision: 'aaaaaaa', commit }).status).toBe('equal')
+    expect(compareRevision({ configurationRevision: 'b'.repeat(40), commit }).reason).toBe('revision-differs')
     expect(compareRevision({ configurationRevision: `${'a'.repeat(40)}-dirty`, commit }).reason).toBe('dirty-build')
     expect(compareRevision({ configurationRevision: 'a'.repeat(40), commit: { error: 'git is not installed' } })).toMatchObject({
       status: 'unknown',
@@ -136,5 +138,12 @@ describe('compareRevision', () => {
       message: 'git is not installed',
     })
     expect(compareRevision({ commit }).reason).toBe('unrecorded')
+  })
+
+  it('an evaluated toplevel decides over the recorded revision, both ways', () => {
+    const x = '/nix/store/' + 'x'.repeat(32) + '-nixos-system-a'
+    const y = '/nix/store/' + 'y'.repeat(32) + '-nixos-system-a'
+    expect(compareRevision({ configurationRevision: 'b'.repeat(40), commit, runningToplevel: x, evaluatedToplevel: x })).toMatchObject({ status: 'equal', reason: 'toplevel-match' })
+    expect(compareRevision({ configurationRevision: 'a'.repeat(40), commit, runningToplevel: x, evaluatedToplevel: y })).toMatchObject({ status: 'differs', reason: 'toplevel-differs' })
   })
 })
