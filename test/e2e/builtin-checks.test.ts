@@ -1,11 +1,11 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { execa } from 'execa'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { BOOT_A, writeJournalRoot } from '../helpers/journal.js'
 import { fixtureFlake, hasNix, NIX_ENV, NIX_SKIP_REASON } from '../helpers/nix.js'
-import { buildSystem, makeMachine, type FakeMachine } from '../helpers/profiles.js'
+import { buildSystem, makeMachine, ROOT_HOSTNAME, type FakeMachine } from '../helpers/profiles.js'
 import { nbs } from '../helpers/project.js'
 
 // The five built-in checks through the real CLI: real Nix on fixture flakes, real profiles made by
@@ -75,7 +75,9 @@ describe('skips where a check cannot apply', () => {
 
   it('an offline root: failed-units says systemd is not running there; generation-sync that it is not NixOS', async () => {
     const root = tempDir()
-    const { checks } = await check(['--root', root, '--only', 'failed-units', '--only', 'generation-sync'])
+    mkdirSync(join(root, 'etc'))
+    writeFileSync(join(root, 'etc/hostname'), 'box\n')
+    const { checks } = await check(['--root', root, '--host', 'box', '--only', 'failed-units', '--only', 'generation-sync'])
     expect(checks['failed-units']).toMatchObject({ status: 'skipped', message: expect.stringMatching(/^systemd is not running as PID 1 \(.* is not the running system\)$/) })
     expect(checks['generation-sync']).toMatchObject({ status: 'skipped', message: expect.stringMatching(/^not a NixOS system/) })
   })
@@ -139,33 +141,66 @@ describe.skipIf(!hasNix())(`generation-sync on real profiles under --root${hasNi
     await m.setBooted(booted)
     return m
   }
-  const run = (m: FakeMachine) => check(['--root', m.root, '--flake', repo, '--only', 'generation-sync'])
+  const run = (m: FakeMachine, ...more: string[]) => check(['--root', m.root, '--flake', repo, '--host', ROOT_HOSTNAME, '--only', 'generation-sync', ...more])
 
   it('in sync: running the newest generation, built from HEAD', async () => {
     const m = await machine([sys.old!, sys.head!], sys.head!)
     const { exitCode, checks } = await run(m)
     expect(exitCode).toBe(0)
     expect(checks['generation-sync'].status).toBe('passed')
-    expect(checks['generation-sync'].message).toMatch(/^generation 2 \(newest\), running system built from \w{7} \(HEAD\)$/)
+    expect(checks['generation-sync'].message).toMatch(/^in-sync: running generation 2, the newest; revision equal: running system built from \w{7} \(HEAD\)/)
   })
 
-  it('behind: a newer generation exists than the running one, and it was built from an older commit', async () => {
+  it('rolled back: the profile points to generation 1 and it runs: passes, and says so', async () => {
+    const m = await machine([sys.head!, sys.headNewKernel!], sys.head!)
+    await m.rollback()
+    const { exitCode, checks } = await run(m)
+    expect(exitCode).toBe(0)
+    expect(checks['generation-sync']).toMatchObject({ status: 'passed', details: { state: 'rolled-back' } })
+    expect(checks['generation-sync'].message).toMatch(/^rolled-back: running generation 1, rolled back from generation 2; revision equal/)
+    // rolled back to a system built from an older commit: the state is fine, the revision differs from HEAD
+    const older = await machine([sys.old!, sys.head!], sys.old!)
+    await older.rollback()
+    const r = await run(older)
+    expect(r.checks['generation-sync']).toMatchObject({ status: 'failed', details: { state: 'rolled-back' } })
+    expect(r.checks['generation-sync'].message).toMatch(/^revision differs: running system built from \w{40}, flake HEAD is/)
+  })
+
+  it('a specialisation of the newest generation runs: in sync, and named', async () => {
+    const withSpecs = await buildSystem({ rev: head, specialisations: 'gaming' })
+    const m = await machine([sys.old!, withSpecs], realpathSync(join(withSpecs, 'specialisation/gaming')))
+    const { exitCode, checks } = await run(m)
+    expect(exitCode).toBe(0)
+    expect(checks['generation-sync'].message).toMatch(/^in-sync: running generation 2, specialisation gaming, the newest; revision equal/)
+  })
+
+  it('pending: nixos-rebuild boot made generation 2 the default, generation 1 runs, built from an older commit', async () => {
     const m = await machine([sys.old!, sys.head!], sys.old!)
     const { exitCode, checks } = await run(m)
     expect(exitCode).toBe(1)
-    expect(checks['generation-sync'].status).toBe('failed')
-    expect(checks['generation-sync'].message).toContain('running generation 1, but generation 2 is newer')
+    expect(checks['generation-sync']).toMatchObject({ status: 'failed', details: { state: 'pending' } })
+    expect(checks['generation-sync'].message).toContain('pending: running generation 1, but generation 2 is set to boot next')
     expect(checks['generation-sync'].message).toContain(`flake HEAD is ${head}`)
   })
 
-  it('dirty: uncommitted changes in the flake are out of sync', async () => {
+  it('drifted: nixos-rebuild test activated a system in no generation', async () => {
+    const m = await machine([sys.old!], sys.head!)
+    const { exitCode, checks } = await run(m)
+    expect(exitCode).toBe(1)
+    expect(checks['generation-sync']).toMatchObject({ status: 'failed', details: { state: 'drifted' } })
+  })
+
+  it('a dirty checkout whose HEAD built the running system passes, with the uncommitted files as a note', async () => {
     const m = await machine([sys.head!], sys.head!)
-    writeFileSync(join(repo, 'flake.nix'), '{ outputs = _: { x = 2; }; }\n')
+    writeFileSync(join(repo, 'README.md'), 'an edit\n')
+    await git('add', 'README.md')
     try {
-      const { checks } = await run(m)
-      expect(checks['generation-sync']).toMatchObject({ status: 'failed', message: expect.stringContaining('has uncommitted changes') })
+      const { exitCode, checks } = await run(m)
+      expect(exitCode).toBe(0)
+      expect(checks['generation-sync']).toMatchObject({ status: 'passed', message: expect.stringContaining('has uncommitted changes (1 file)') })
     } finally {
-      await git('checkout', '--', 'flake.nix')
+      await git('rm', '-q', '--cached', 'README.md')
+      rmSync(join(repo, 'README.md'))
     }
   })
 
@@ -174,7 +209,32 @@ describe.skipIf(!hasNix())(`generation-sync on real profiles under --root${hasNi
     const { exitCode, checks } = await run(m)
     expect(exitCode).toBe(0)
     expect(checks['generation-sync'].status).toBe('passed')
-    expect(checks['generation-sync'].message).toMatch(/; reboot needed: kernel, .*differ from the booted system$/)
+    expect(checks['generation-sync'].message).toMatch(/; reboot needed: kernel, .*differ from the booted system/)
     expect(checks['generation-sync'].details.rebootNeeded).toMatchObject({ needed: true })
+  })
+
+  it('a host that is not this machine: machine checks are skipped with the reason, and counted', async () => {
+    const m = await machine([sys.head!], sys.head!)
+    const { exitCode, checks, report } = await check(['--root', m.root, '--flake', repo, '--host', 'web', '--only', 'generation-sync', '--only', 'failed-units'])
+    expect(exitCode).toBe(0)
+    for (const id of ['generation-sync', 'failed-units']) {
+      expect(checks[id]).toMatchObject({ status: 'skipped', skip: 'not-this-machine', message: expect.stringMatching(/^web is not this machine \(testhost\).*give it a targetHost/) })
+    }
+    expect(report.summary).toMatchObject({ skipped: 2, notThisMachine: 2 })
+  })
+
+  it('a host named differently from the machine is this machine when its networking.hostName says so (one evaluation, with flake-eval)', async () => {
+    const m = await machine([sys.head!], sys.head!)
+    const flake = fixtureFlake('named-host')
+    const local = await check(['--root', m.root, '--flake', flake, '--host', 'web', '--only', 'generation-sync', '--only', 'flake-eval'])
+    expect(local.checks['flake-eval']).toMatchObject({ status: 'passed', details: { hostName: 'testhost', system: 'x86_64-linux' } })
+    expect(local.checks['generation-sync'].status).not.toBe('skipped')
+    // without flake-eval in the run, the host name is evaluated on its own
+    const alone = await check(['--root', m.root, '--flake', flake, '--host', 'web', '--only', 'generation-sync'])
+    expect(alone.checks['generation-sync'].status).not.toBe('skipped')
+    // another machine (its /etc/hostname says so): skipped, naming both names
+    writeFileSync(join(m.root, 'etc/hostname'), 'ci-runner\n')
+    const other = await check(['--root', m.root, '--flake', flake, '--host', 'web', '--only', 'generation-sync', '--only', 'flake-eval'])
+    expect(other.checks['generation-sync']).toMatchObject({ status: 'skipped', message: expect.stringContaining('web is not this machine (ci-runner) (its networking.hostName is testhost)') })
   })
 })

@@ -95,9 +95,14 @@ export interface FakeMachine {
   cleanup(): Promise<void>
 }
 
-/** An empty machine root in a temp dir; add what the test needs. `store: 'cp'` skips nix copy. */
-export function makeMachine(opts: { store?: StoreMode } = {}): FakeMachine {
+/** The host name fixture roots have in /etc/hostname: what `--host` must say for machine checks to run there. */
+export const ROOT_HOSTNAME = 'testhost'
+
+/** A machine root in a temp dir, holding only /etc/hostname (`testhost`); add what the test needs. `store: 'cp'` skips nix copy. */
+export function makeMachine(opts: { store?: StoreMode; hostname?: string } = {}): FakeMachine {
   const root = mkdtempSync(join(tmpdir(), 'nbs-root-'))
+  mkdirSync(join(root, 'etc'), { recursive: true })
+  writeFileSync(join(root, 'etc/hostname'), `${opts.hostname ?? ROOT_HOSTNAME}\n`)
   const m: FakeMachine = {
     root,
     storeMode: opts.store,
