@@ -23,6 +23,7 @@ const located = z.object({
   path: z.string(),
   generation: z.number().optional(),
   specialisation: z.string().optional().describe('the specialisation of that generation, when one runs'),
+  toplevel: z.string().optional().describe("the generation's own toplevel (the parent of a specialisation)"),
 })
 
 /**
@@ -164,7 +165,8 @@ export async function createStatusReport(opts: StatusOptions): Promise<StatusRep
   if (last.warning) notes.push(last.warning)
   const [reboot, failedBuild] = await Promise.all([
     rebootNeeded({ machine, profile: opts.profile, ...(gen.bootedSystem?.specialisation ? { bootedSpecialisation: gen.bootedSystem.specialisation } : {}) }),
-    failedBuildSinceActivation(last.dir, hostname, gen),
+    // records name the machine that built; an offline root's state is not theirs to filter by
+    failedBuildSinceActivation(last.dir, machine.live ? hostname : null, gen),
   ])
 
   // only a host that is this machine can be compared with what this machine runs

@@ -29,6 +29,7 @@ function machine() {
   const m = { root: join(dir, 'root'), flake: join(dir, 'flake'), logs: join(dir, 'logs'), cwd: join(dir, 'cwd') }
   for (const d of [m.root, m.logs, m.cwd, join(m.root, 'etc')]) mkdirSync(d, { recursive: true })
   writeFileSync(join(m.root, 'etc/NIXOS'), '')
+  writeFileSync(join(m.root, 'etc/hostname'), 'demo\n') // the root is the machine the host `demo` describes
   const env = { ...NIX_ENV, PATH, NBS_LOG_DIR: m.logs, NBS_DOUBLE_ROOT: m.root }
   const useFlake = (name: string) => {
     rmSync(m.flake, { recursive: true, force: true })
@@ -78,6 +79,7 @@ describe.skipIf(!hasNix())(`nbs status${hasNix() ? '' : ` — ${NIX_SKIP_REASON}
         NixOS generation:   g1 (running g1, newest g1)
         Home Manager:       none
         Status:             in-sync
+        Flake revision:     equal
         Commit:             unknown
         Nixpkgs:            unknown
         Reboot needed:      no
@@ -87,7 +89,7 @@ describe.skipIf(!hasNix())(`nbs status${hasNix() ? '' : ` — ${NIX_SKIP_REASON}
 
       Boot Status:
         systemd state not read (no running systemd as PID 1 for this root)
-        journal not read
+        journal not read: no journal at <root>/var/log/journal (volatile journal)
 
       === Summary ===
       ✓ System is healthy and in sync"
@@ -119,7 +121,9 @@ describe.skipIf(!hasNix())(`nbs status${hasNix() ? '' : ` — ${NIX_SKIP_REASON}
       Generation Information:
         NixOS generation:   g2 (running g1, newest g2)
         Home Manager:       none
-        Status:             out-of-sync (a newer generation exists)
+        Status:             pending
+                            running generation 1, but generation 2 is set to boot next (nixos-rebuild boot): reboot or switch to it
+        Flake revision:     differs
                             the flake evaluates to /nix/store/<hash>-nixos-system-demo-24.05.test, running /nix/store/<hash>-nixos-system-demo-24.05.test
         Commit:             unknown
         Nixpkgs:            unknown
@@ -130,10 +134,12 @@ describe.skipIf(!hasNix())(`nbs status${hasNix() ? '' : ` — ${NIX_SKIP_REASON}
 
       Boot Status:
         systemd state not read (no running systemd as PID 1 for this root)
-        journal not read
+        journal not read: no journal at <root>/var/log/journal (volatile journal)
 
       === Summary ===
-      ✗ System is out of sync with the flake"
+      ✗ System is out of sync with the flake
+        pending: running generation 1, but generation 2 is set to boot next (nixos-rebuild boot): reboot or switch to it
+        revision differs: the flake evaluates to /nix/store/<hash>-nixos-system-demo-24.05.test, running /nix/store/<hash>-nixos-system-demo-24.05.test"
     `)
     expect(JSON.parse((await m.status('--json')).stdout)).toMatchObject({ overallStatus: 'out-of-sync', generation: { running: 1, newest: 2, inSync: false } })
   })
@@ -152,7 +158,9 @@ describe.skipIf(!hasNix())(`nbs status${hasNix() ? '' : ` — ${NIX_SKIP_REASON}
       Generation Information:
         NixOS generation:   g2 (running g1, newest g2)
         Home Manager:       none
-        Status:             out-of-sync (a newer generation exists)
+        Status:             pending
+                            running generation 1, but generation 2 is set to boot next (nixos-rebuild boot): reboot or switch to it
+        Flake revision:     differs
                             the flake evaluates to /nix/store/<hash>-nixos-system-demo-build-fail, running /nix/store/<hash>-nixos-system-demo-24.05.test
         Commit:             unknown
         Nixpkgs:            unknown
@@ -167,13 +175,13 @@ describe.skipIf(!hasNix())(`nbs status${hasNix() ? '' : ` — ${NIX_SKIP_REASON}
 
       Boot Status:
         systemd state not read (no running systemd as PID 1 for this root)
-        journal not read
-
-      Notes:
-        no journal at <root>/var/log/journal
+        journal not read: no journal at <root>/var/log/journal (volatile journal)
 
       === Summary ===
-      ✗ Build errors detected"
+      ✗ Build errors detected
+        os switch failed at 2026-11-30T05:18:34.903Z (exit 1), after the running system was activated
+        pending: running generation 1, but generation 2 is set to boot next (nixos-rebuild boot): reboot or switch to it
+        revision differs: the flake evaluates to /nix/store/<hash>-nixos-system-demo-build-fail, running /nix/store/<hash>-nixos-system-demo-24.05.test"
     `)
     expect(JSON.parse((await m.status('--json')).stdout).overallStatus).toBe('build-errors')
   })
@@ -192,6 +200,8 @@ describe.skipIf(!hasNix())(`nbs status${hasNix() ? '' : ` — ${NIX_SKIP_REASON}
         NixOS generation:   none (running unknown, newest —)
         Home Manager:       none
         Status:             unknown
+                            no /run/current-system: nothing is running to compare
+        Flake revision:     unknown
                             no /run/current-system
         Commit:             unknown
         Nixpkgs:            unknown
@@ -206,7 +216,8 @@ describe.skipIf(!hasNix())(`nbs status${hasNix() ? '' : ` — ${NIX_SKIP_REASON}
           nginx.service: bind() failed
 
       === Summary ===
-      ! System is degraded"
+      ! System is degraded
+        1 journal errors (max 0)"
     `)
   })
 
