@@ -99,15 +99,16 @@ describe.skipIf(!hasNix())(`nbs status${hasNix() ? '' : ` — ${NIX_SKIP_REASON}
     expect(validateStatus(report), JSON.stringify(validateStatus.errors)).toBe(true)
     expect(report).toMatchObject({
       overallStatus: 'success',
-      generation: { generation: 'g1', running: 1, newest: 1, inSync: true, isNixOS: true },
-      sync: { status: 'in-sync', reason: 'toplevel-match' },
+      generation: { generation: 'g1', running: 1, newest: 1, inSync: true, isNixOS: true, state: 'in-sync' },
+      revision: { status: 'equal', reason: 'toplevel-match' },
+      host: { name: 'demo', local: true },
       lastBuild: { success: true, action: 'switch', tool: 'nixos-rebuild' },
       failedUnits: [],
       rebootNeeded: { needed: false },
     })
     // --no-eval: nothing to compare with, the configuration records no revision
     const noEval = JSON.parse((await m.status('--json', '--no-eval')).stdout)
-    expect(noEval.sync).toMatchObject({ status: 'unknown', reason: 'unrecorded' })
+    expect(noEval.revision).toMatchObject({ status: 'unknown', reason: 'unrecorded' })
   })
 
   it('exit 1: a newer generation was built for the next boot but is not running', async () => {
