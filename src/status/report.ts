@@ -11,6 +11,7 @@ import { getCurrentGeneration, readNixosVersion, rebootNeeded } from './generati
 import { compareRevision, getCurrentCommit, getCurrentNixpkgsRev } from './git.js'
 import { getHomeManagerGeneration } from './home-manager.js'
 import { checkJournalErrors } from './journal.js'
+import { localMachine } from '../machine/local.js'
 import { getLastBuildStatus } from './last-build.js'
 import { systemdIsPid1 } from './systemd.js'
 import { checkFailedUnits } from './units.js'
@@ -87,7 +88,8 @@ const settle = <T>(p: Promise<T>, notes: string[], what: string): Promise<T | nu
 export async function createStatusReport(opts: StatusOptions): Promise<StatusReport> {
   const root = opts.root ?? '/'
   const notes: string[] = []
-  const pid1 = root === '/' ? await systemdIsPid1({ root }) : ({ ok: false, reason: 'offline root' } as const)
+  const machine = localMachine({ root, exec: opts.exec })
+  const pid1 = root === '/' ? await systemdIsPid1(machine) : ({ ok: false, reason: 'offline root' } as const)
   const journalDir = join(root, 'var/log/journal')
   const journalReadable = pid1.ok || (root !== '/' && existsSync(journalDir))
   if (root !== '/' && !journalReadable) notes.push(`no journal at ${journalDir}`)
@@ -99,8 +101,8 @@ export async function createStatusReport(opts: StatusOptions): Promise<StatusRep
     getCurrentNixpkgsRev({ flake: opts.flake }),
     rebootNeeded({ root }),
     user ? settle(getHomeManagerGeneration({ root, user }), notes, 'home manager') : null,
-    pid1.ok ? settle(checkFailedUnits({ exec: opts.exec, ignore: opts.units?.ignore }), notes, 'failed units') : null,
-    journalReadable ? settle(checkJournalErrors({ exec: opts.exec, root, ...opts.journal }), notes, 'journal') : null,
+    pid1.ok ? settle(checkFailedUnits({ machine, ignore: opts.units?.ignore }), notes, 'failed units') : null,
+    journalReadable ? settle(checkJournalErrors({ machine, ...opts.journal }), notes, 'journal') : null,
     pid1.ok ? opts.exec('systemctl', ['is-system-running']).then((r) => r.stdout.text.trim() || null) : null,
     getLastBuildStatus({ configured: opts.logDir, env: opts.env }),
   ])
