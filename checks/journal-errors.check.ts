@@ -14,7 +14,7 @@ export default defineCheck({
   async run(ctx) {
     // volatile storage, no systemd, or a reader who would see only their own entries: a skip, never a pass
     const access = await journalAccess(ctx.machine)
-    if (!access.ok) ctx.skip(access.reason)
+    if (!access.ok) return ctx.skip(access.reason)
     const { since, maxErrors, ignore } = ctx.options
     const result = await checkJournalErrors({ machine: ctx.machine, access, since, maxErrors, ignore }).catch((e: unknown) => {
       if (e instanceof JournalUnavailableError) ctx.skip(`${describeWindow(since)}: ${e.message}`)
