@@ -12,9 +12,9 @@ export default defineCheck({
     journalLines: z.number().int().min(0).max(1000).default(10),
   }),
   async run(ctx) {
-    const pid1 = await systemdIsPid1({ root: ctx.root })
+    const pid1 = await systemdIsPid1(ctx.machine)
     if (!pid1.ok) ctx.skip(pid1.reason)
-    const result = await checkFailedUnits({ exec: ctx.exec, ignore: ctx.options.ignore, journalLines: ctx.options.journalLines })
+    const result = await checkFailedUnits({ machine: ctx.machine, ignore: ctx.options.ignore, journalLines: ctx.options.journalLines })
     const message = describeFailedUnits(result)
     if (result.units.length > 0) ctx.fail(message, result)
     return { message, details: result }

@@ -1,7 +1,7 @@
 /**
  * `nbs status` and `nbs debug`: flags → settings → one library call → output and exit code.
  */
-import { dirname, resolve } from 'node:path'
+import { dirname, relative, resolve } from 'node:path'
 import pc from 'picocolors'
 import { loadConfig, resolveSettings, type Settings } from './config/load.js'
 import { collectDebugBundle, renderDebugMarkdown, type DebugBundle } from './debug/bundle.js'
@@ -11,6 +11,7 @@ import { NbsError } from './errors.js'
 import { parseReporterSpec } from './reporters/index.js'
 import { probeExec } from './runner/process.js'
 import { formatStatus } from './status/format.js'
+import { journalOptionsFrom } from './status/journal-options.js'
 import { createStatusReport, statusExitCode, type StatusOptions } from './status/report.js'
 
 export interface StatusFlags {
@@ -29,7 +30,9 @@ async function settingsFor(flags: StatusFlags): Promise<Settings> {
 
 /** The probes' options from the settings, reusing the built-in checks' options from the config. */
 export function statusOptions(settings: Settings, evaluate: boolean): StatusOptions {
-  const journal = settings.options['journal-errors'] as StatusOptions['journal']
+  // the check's own schema: a bad ignore regex is exit 3 here too, and the same window and threshold apply
+  const { since, maxErrors, ignore } = journalOptionsFrom(settings.options, settings.configFile ? relative(process.cwd(), settings.configFile) || settings.configFile : 'config')
+  const journal = { since, maxErrors, ignore }
   const units = settings.options['failed-units'] as StatusOptions['units']
   return {
     exec: probeExec({ timeoutMs: 60_000 }),
@@ -41,7 +44,7 @@ export function statusOptions(settings: Settings, evaluate: boolean): StatusOpti
     eval: evaluate,
     logDir: settings.logDir,
     nixOptions: settings.nixOptions,
-    ...(journal ? { journal } : {}),
+    journal,
     ...(units ? { units } : {}),
   }
 }

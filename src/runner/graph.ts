@@ -98,11 +98,16 @@ function toNode(check: DiscoveredCheck, settings: Settings, ids: Set<string>): P
   const needs = refs('needs')
   const after = refs('after')
   let options: unknown = settings.options[check.id]
+  let severity = def.severity ?? 'error'
   const schema = (def as { options?: z.ZodType }).options
   if (schema) {
     const parsed = schema.safeParse(options ?? {})
     if (!parsed.success) throw new NbsError(`${configLabel(settings)}: ${describeZodError(parsed.error, ['options', check.id])}`)
     options = parsed.data
+    // A check whose options carry a `severity` lets the config decide whether it gates the run
+    // (journal-errors: a warning by default, `severity: 'error'` to gate); it wins over the file's.
+    const chosen = (options as { severity?: unknown } | null)?.severity
+    if (chosen === 'error' || chosen === 'warning') severity = chosen
   } else if (options !== undefined) {
     throw new NbsError(`${configLabel(settings)}: options.${check.id}: check "${check.id}" takes no options; remove them`)
   }
@@ -111,7 +116,7 @@ function toNode(check: DiscoveredCheck, settings: Settings, ids: Set<string>): P
     title: def.title ?? check.id,
     phase,
     phaseIndex,
-    severity: def.severity ?? 'error',
+    severity,
     tags: def.tags ?? [],
     needs,
     after,

@@ -1,4 +1,3 @@
-import { join } from 'node:path'
 import { z } from 'zod'
 import type { Exec } from '../checks/types.js'
 import { buildRecordSchema, defaultUser, type BuildRecord } from '../build/record.js'
@@ -13,6 +12,7 @@ import { getCurrentGeneration, rebootNeeded, type CurrentGeneration } from './ge
 import { getCurrentCommit, getCurrentNixpkgsRev } from './git.js'
 import { envStateHome, getHomeManagerState } from './home-manager.js'
 import { checkJournalErrors } from './journal.js'
+import { journalAccess } from './journal-access.js'
 import { getLastBuildStatus } from './last-build.js'
 import { readNixosVersion } from './nixos-version.js'
 import { compareRevision } from './revision.js'
@@ -144,10 +144,12 @@ export async function createStatusReport(opts: StatusOptions): Promise<StatusRep
   const root = opts.root ?? '/'
   const machine: Machine = localMachine({ root, exec: opts.exec })
   const notes: string[] = []
-  const pid1 = root === '/' ? await systemdIsPid1({ root }) : ({ ok: false, reason: 'offline root' } as const)
-  const journalDir = join(root, 'var/log/journal')
-  const journalReadable = pid1.ok || (root !== '/' && (await machine.stat('/var/log/journal')) !== null)
-  const journalReason = journalReadable ? undefined : root === '/' ? pid1.reason : `no journal at ${journalDir} (volatile journal)`
+  // one answer each, reused by every probe: is systemd running there, may this reader see its journal
+  const [pid1, access] = await Promise.all([
+    machine.live ? systemdIsPid1(machine) : ({ ok: false, reason: `systemd is not running as PID 1 (${machine.description} is not the running system)` } as const),
+    journalAccess(machine).catch((e: Error) => ({ ok: false as const, reason: e.message })),
+  ])
+  const journalReason = access.ok ? undefined : access.reason
   const user = defaultUser(opts.env)
   const [hostname, gen, version, commit, nixpkgs, hm, units, journal, state, last] = await Promise.all([
     machine.hostname().catch(() => null),
@@ -156,12 +158,12 @@ export async function createStatusReport(opts: StatusOptions): Promise<StatusRep
     getCurrentCommit({ exec: opts.exec, flake: opts.flake }),
     getCurrentNixpkgsRev({ flake: opts.flake }),
     user ? settle(getHomeManagerState({ machine, user, stateHome: envStateHome(user, root, opts.env) }), notes, 'home manager') : null,
-    pid1.ok ? settle(checkFailedUnits({ exec: opts.exec, ignore: opts.units?.ignore }), notes, 'failed units') : null,
-    journalReadable ? settle(checkJournalErrors({ exec: opts.exec, root, ...opts.journal }), notes, 'journal') : null,
+    pid1.ok ? settle(checkFailedUnits({ machine, ignore: opts.units?.ignore }), notes, 'failed units') : null,
+    access.ok ? settle(checkJournalErrors({ machine, access, ...opts.journal }), notes, 'journal') : null,
     pid1.ok ? opts.exec('systemctl', ['is-system-running']).then((r) => r.stdout.text.trim() || null) : null,
     getLastBuildStatus({ configured: opts.logDir, env: opts.env }),
   ])
-  if (!pid1.ok && root === '/') notes.push(pid1.reason)
+  if (!pid1.ok && machine.live) notes.push(pid1.reason)
   if (last.warning) notes.push(last.warning)
   const [reboot, failedBuild] = await Promise.all([
     rebootNeeded({ machine, profile: opts.profile, ...(gen.bootedSystem?.specialisation ? { bootedSpecialisation: gen.bootedSystem.specialisation } : {}) }),

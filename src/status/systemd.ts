@@ -1,42 +1,24 @@
-import { readFile, stat } from 'node:fs/promises'
-import { join, resolve } from 'node:path'
 import type { Exec } from '../checks/types.js'
+import type { Machine } from '../machine/types.js'
 import type { ProcessResult } from '../runner/process.js'
 
 export type Pid1Result = { ok: true } | { ok: false; reason: string }
 
 /**
- * Whether the machine at `root` is running under systemd, by sd_booted()'s test: the directory
+ * Whether the machine is running under systemd, by sd_booted()'s test: the directory
  * `/run/systemd/system` exists only while systemd is PID 1 (it is not created inside a chroot or
- * by merely installing systemd). A `root` other than `/` is an offline or mounted system, whose
- * units cannot be queried. With `exec`, the test runs through it (a remote target, a container).
+ * by merely installing systemd). An offline root (`--root`) has no running units to query.
  */
-export async function systemdIsPid1(opts: { exec?: Exec; root?: string } = {}): Promise<Pid1Result> {
-  const root = resolve(opts.root ?? '/')
-  if (root !== '/') {
-    return { ok: false, reason: `systemd is not running as PID 1 (${root} is not the running system)` }
+export async function systemdIsPid1(machine: Machine): Promise<Pid1Result> {
+  if (!machine.live) {
+    return { ok: false, reason: `systemd is not running as PID 1 (${machine.description} is not the running system)` }
   }
   const marker = '/run/systemd/system'
-  if (opts.exec) {
-    const r = await opts.exec('test', ['-d', marker])
-    if (r.exitCode === 0) return { ok: true }
-    const comm = await opts.exec('cat', ['/proc/1/comm'])
-    return notPid1(comm.exitCode === 0 ? comm.stdout.text.trim() : undefined)
-  }
-  const booted = await stat(marker).then((s) => s.isDirectory(), () => false)
-  if (booted) return { ok: true }
-  return notPid1(await readFile('/proc/1/comm', 'utf8').then((s) => s.trim(), () => undefined))
-}
-
-function notPid1(comm: string | undefined): Pid1Result {
-  const pid1 = comm ? `PID 1 is ${comm}` : 'PID 1 is unknown'
-  return { ok: false, reason: `systemd is not running as PID 1 (${pid1}; no /run/systemd/system)` }
-}
-
-/** The journal directory to read: `-D ROOT/var/log/journal` for an offline root, else the live journal. */
-export function journalSource(root = '/'): string[] {
-  const abs = resolve(root)
-  return abs === '/' ? [] : ['-D', join(abs, 'var/log/journal')]
+  const st = await machine.stat(marker).catch(() => null)
+  if (st?.type === 'directory') return { ok: true }
+  const comm = await machine.readFile('/proc/1/comm', { maxBytes: 256 }).catch(() => null)
+  const pid1 = comm?.trim() ? `PID 1 is ${comm.trim()}` : 'PID 1 is unknown'
+  return { ok: false, reason: `systemd is not running as PID 1 (${pid1}; no ${marker})` }
 }
 
 /**

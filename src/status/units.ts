@@ -1,4 +1,5 @@
 import type { Exec } from '../checks/types.js'
+import type { Machine } from '../machine/types.js'
 import { commandError, journalText, matchesAnyGlob, streamJournal } from './systemd.js'
 
 export interface FailedUnit {
@@ -20,7 +21,8 @@ export interface FailedUnitsResult {
 }
 
 export interface FailedUnitsOptions {
-  exec: Exec
+  /** the running machine whose units are listed (its `systemctl` and `journalctl` run through `machine.exec`) */
+  machine: Machine
   /** unit-name globs (`*`, `?`, `[...]`) to leave out, e.g. `user@*.service` */
   ignore?: readonly string[]
   /** journal lines kept per unit (default 10) */
@@ -36,11 +38,12 @@ type UnitRow = Omit<FailedUnit, 'journal'>
  * journal that cannot be read only costs the lines (`journalError`), not the answer.
  */
 export async function checkFailedUnits(opts: FailedUnitsOptions): Promise<FailedUnitsResult> {
-  const rows = await listFailedUnits(opts.exec)
+  const { exec } = opts.machine
+  const rows = await listFailedUnits(exec)
   const ignore = opts.ignore ?? []
   const kept = rows.filter((r) => !matchesAnyGlob(r.unit, ignore))
   const ignored = rows.filter((r) => matchesAnyGlob(r.unit, ignore)).map((r) => r.unit)
-  const { lines, error } = await lastJournalLines(opts.exec, kept.map((r) => r.unit), opts.journalLines ?? 10)
+  const { lines, error } = await lastJournalLines(exec, kept.map((r) => r.unit), opts.journalLines ?? 10)
   const units = kept.map((r) => ({ ...r, journal: lines.get(r.unit) ?? [] }))
   return error ? { units, ignored, journalError: error } : { units, ignored }
 }

@@ -96,7 +96,7 @@ describe('journal-errors on real journal files under --root', () => {
       root,
     )
     const failing = await check(['--root', root, '--only', 'journal-errors'])
-    expect(failing.exitCode).toBe(1)
+    expect(failing.exitCode).toBe(0) // a warning by default: it shows without failing the run (journal-errors.test.ts)
     expect(failing.checks['journal-errors']).toMatchObject({
       status: 'failed',
       message: '3 journal errors since boot (max 0): nginx.service: bind() to 0.0.0.0:80 failed (×2); backup.service: disk full',
