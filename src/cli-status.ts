@@ -28,7 +28,7 @@ async function settingsFor(flags: StatusFlags): Promise<Settings> {
 }
 
 /** The probes' options from the settings, reusing the built-in checks' options from the config. */
-export function statusOptions(settings: Settings, noEval: boolean): StatusOptions {
+export function statusOptions(settings: Settings, evaluate: boolean): StatusOptions {
   const journal = settings.options['journal-errors'] as StatusOptions['journal']
   const units = settings.options['failed-units'] as StatusOptions['units']
   return {
@@ -36,7 +36,7 @@ export function statusOptions(settings: Settings, noEval: boolean): StatusOption
     root: settings.root,
     flake: settings.flake,
     host: settings.host,
-    noEval,
+    eval: evaluate,
     logDir: settings.logDir,
     nixOptions: settings.nixOptions,
     ...(journal ? { journal } : {}),
@@ -46,7 +46,7 @@ export function statusOptions(settings: Settings, noEval: boolean): StatusOption
 
 export async function statusAction(flags: StatusFlags): Promise<number> {
   const settings = await settingsFor(flags)
-  const report = await createStatusReport(statusOptions(settings, flags.eval === false))
+  const report = await createStatusReport(statusOptions(settings, flags.eval === true))
   process.stdout.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report, { verbose: flags.verbose, color: pc.isColorSupported && process.stdout.isTTY === true }))
   return statusExitCode(report.overallStatus)
 }
@@ -57,8 +57,8 @@ export interface DebugFlags extends StatusFlags {
 }
 
 /** Writes the bundle (atomically when to a file) and, with --llm, prints the configured command's answer. */
-export async function writeDebugBundle(settings: Settings, opts: { json?: boolean; output?: string; llm?: boolean; noEval?: boolean }): Promise<{ bundle: DebugBundle; text: string; answer?: string }> {
-  const status = statusOptions(settings, opts.noEval ?? false)
+export async function writeDebugBundle(settings: Settings, opts: { json?: boolean; output?: string; llm?: boolean; eval?: boolean }): Promise<{ bundle: DebugBundle; text: string; answer?: string }> {
+  const status = statusOptions(settings, opts.eval === true)
   const bundle = await collectDebugBundle(status)
   const text = opts.json ? `${JSON.stringify(bundle, null, 2)}\n` : renderDebugMarkdown(bundle)
   if (opts.output) {
@@ -72,7 +72,7 @@ export async function writeDebugBundle(settings: Settings, opts: { json?: boolea
 
 export async function debugAction(flags: DebugFlags): Promise<number> {
   const settings = await settingsFor(flags)
-  const { text, answer } = await writeDebugBundle(settings, { json: flags.json, output: flags.output, llm: flags.llm, noEval: flags.eval === false })
+  const { text, answer } = await writeDebugBundle(settings, { json: flags.json, output: flags.output, llm: flags.llm, eval: flags.eval === true })
   if (flags.output) process.stderr.write(`nbs debug: bundle written to ${flags.output} (${dirname(resolve(flags.output))})\n`)
   else if (!flags.llm) process.stdout.write(text)
   if (answer !== undefined) process.stdout.write(answer.endsWith('\n') ? answer : `${answer}\n`)

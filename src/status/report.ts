@@ -4,10 +4,10 @@ import { join } from 'node:path'
 import { z } from 'zod'
 import type { Exec } from '../checks/types.js'
 import { buildRecordSchema, defaultUser, type BuildRecord } from '../build/record.js'
-import { evalToplevel } from '../nix/eval.js'
 import { nixOptionArgs } from '../nix/flake.js'
 import { VERSION } from '../version.js'
 import { getCurrentGeneration, readNixosVersion, rebootNeeded } from './generation.js'
+import { evalToplevelCached } from './eval-cache.js'
 import { compareRevision, getCurrentCommit, getCurrentNixpkgsRev } from './git.js'
 import { getHomeManagerGeneration } from './home-manager.js'
 import { checkJournalErrors } from './journal.js'
@@ -63,8 +63,8 @@ export interface StatusOptions {
   root?: string
   flake: string
   host: string
-  /** skip everything that evaluates the flake */
-  noEval?: boolean
+  /** evaluate the flake (cached) to compare toplevels when no revision is recorded; default: never evaluate */
+  eval?: boolean
   logDir?: string
   nixOptions?: Record<string, string>
   journal?: { since?: string; maxErrors?: number; ignore?: string[] }
@@ -108,8 +108,8 @@ export async function createStatusReport(opts: StatusOptions): Promise<StatusRep
   if (last.warning) notes.push(last.warning)
   // without a recorded revision, the flake's evaluated toplevel is the only way to compare
   let evaluated: string | undefined
-  if (!opts.noEval && gen.current && !version?.configurationRevision) {
-    const r = await evalToplevel({ exec: opts.exec, flake: opts.flake, host: opts.host, extraArgs: nixOptionArgs(opts.nixOptions) })
+  if (opts.eval && gen.current && !version?.configurationRevision) {
+    const r = await evalToplevelCached({ exec: opts.exec, flake: opts.flake, host: opts.host, extraArgs: nixOptionArgs(opts.nixOptions), processEnv: opts.env })
     if (r.ok) evaluated = r.outPath
     else notes.push(`flake evaluation: ${'notFound' in r ? 'nix is not on PATH' : (r.errors[0]?.message ?? 'failed')}`)
   }
