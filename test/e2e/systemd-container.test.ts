@@ -6,6 +6,7 @@ import type { JournalErrorsResult } from '../../src/status/journal.js'
 import { systemdIsPid1, type Pid1Result } from '../../src/status/systemd.js'
 import { checkFailedUnits, type FailedUnitsResult } from '../../src/status/units.js'
 import { alive, bootContainer, ensureBookwormRoot, type Container } from '../helpers/container.js'
+import { needs } from '../helpers/real.js'
 
 // A real systemd: a debootstrapped bookworm root booted with systemd-nspawn, with one unit that
 // fails on purpose (nbs-broken.service) and one that logs at err (nbs-errlog.service). nbs itself
@@ -45,7 +46,7 @@ out.hour = await checkJournalErrors({ exec, since: '1h', ignore: ['^nbs-errlog:'
 process.stdout.write(JSON.stringify(out))
 `
 
-describe.skipIf(!isRoot)(`failed-units and journal-errors against systemd in systemd-nspawn${why}`, () => {
+needs('nspawn').describe('failed-units and journal-errors against systemd in systemd-nspawn', () => {
   let container: Container | undefined
   let inside: Inside
 
