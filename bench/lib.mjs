@@ -82,7 +82,7 @@ export const ms = (x) => (x === undefined ? '—' : `${x >= 100 ? x.toFixed(0) :
 
 /**
  * A result row. kind 'ratio': ok when nbs/baseline ≤ max; kind 'diff': ok when nbs−baseline ≤ max ms;
- * kind 'info': no target. nbs/baseline are ms numbers (or preformatted strings); showDiff adds nbs−baseline.
+ * kind 'max': ok when nbs itself ≤ max ms (the baseline is shown beside it); kind 'info': no target. nbs/baseline are ms numbers (or preformatted strings); showDiff adds nbs−baseline.
  */
 export function row(figure, nbs, baseline, { kind = 'info', max, showDiff = kind === 'diff' } = {}) {
   const num = typeof nbs === 'number' && typeof baseline === 'number'
@@ -96,6 +96,9 @@ export function row(figure, nbs, baseline, { kind = 'info', max, showDiff = kind
   } else if (kind === 'diff') {
     target = `≤ +${max} ms`
     ok = diff <= max ? 'ok' : 'MISSED'
+  } else if (kind === 'max') {
+    target = `≤ ${max} ms`
+    ok = nbs <= max ? 'ok' : 'MISSED'
   }
   const ratioText = !num ? '—' : showDiff ? `${ratio.toFixed(2)}× (${diff >= 0 ? '+' : ''}${diff.toFixed(0)} ms)` : `${ratio.toFixed(2)}×`
   return {

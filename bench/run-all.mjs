@@ -6,11 +6,12 @@ import { bench as dag } from './dag-critical-path.mjs'
 import { requireBuild, table } from './lib.mjs'
 import { bench as perCheck } from './per-check-overhead.mjs'
 import { bench as startup } from './startup.mjs'
+import { bench as status } from './status.mjs'
 
 requireBuild()
 const load = () => loadavg()[0].toFixed(2)
 const loadBefore = load()
-const results = [startup(), dag(), perCheck(), builtins()]
+const results = [startup(), dag(), perCheck(), builtins(), status()]
 const rows = results.flatMap((r) => r.rows)
 
 console.log(`nbs benchmarks: node ${process.version}, ${cpus().length} CPUs, load average ${loadBefore} → ${load()}\n`)

@@ -178,7 +178,8 @@ export async function main(argv: string[]): Promise<void> {
     root: o.root as string | undefined,
     json: o.json === true,
     verbose: o.verbose === true,
-    eval: o.eval !== false,
+    // only `--eval` evaluates; `--no-eval` (the old opt-out) is still accepted, and the last one given wins
+    eval: ([] as unknown[]).concat(o.eval).at(-1) === true,
   })
 
   cli
@@ -189,8 +190,9 @@ export async function main(argv: string[]): Promise<void> {
     .option('--root <dir>', 'Filesystem root to read machine state from (default: /)')
     .option('--json', 'Print the status report as JSON')
     .option('--verbose', 'Show paths, error details and journal lines')
-    .option('--no-eval', 'Do not evaluate the flake (compare by recorded git revision only)')
+    .option('--eval', 'Also evaluate the flake to compare its toplevel with the running system when no revision is recorded (cached by flake.lock, HEAD, changes and host)')
     .example('nbs status --json | jq .overallStatus')
+    .example('nbs status --eval')
     .action(async (o: Record<string, unknown>) => {
       process.exitCode = await statusAction(statusFlags(o))
     })
@@ -204,7 +206,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('--json', 'JSON instead of Markdown')
     .option('--output <file>', 'Write the bundle to a file (mode 0600) instead of stdout')
     .option('--llm', 'Pipe the bundle into debug.llm.command from the config and print its answer')
-    .option('--no-eval', 'Do not evaluate the flake')
+    .option('--eval', 'Also evaluate the flake (cached), as nbs status --eval')
     .example('nbs debug --output debug.md')
     .example('nbs debug --llm')
     .action(async (o: Record<string, unknown>) => {

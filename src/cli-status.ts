@@ -62,8 +62,8 @@ export interface DebugFlags extends StatusFlags {
 }
 
 /** Writes the bundle (atomically when to a file) and, with --llm, prints the configured command's answer. */
-export async function writeDebugBundle(settings: Settings, opts: { json?: boolean; output?: string; llm?: boolean; noEval?: boolean }): Promise<{ bundle: DebugBundle; text: string; answer?: string }> {
-  const status = statusOptions(settings, !(opts.noEval ?? true))
+export async function writeDebugBundle(settings: Settings, opts: { json?: boolean; output?: string; llm?: boolean; eval?: boolean }): Promise<{ bundle: DebugBundle; text: string; answer?: string }> {
+  const status = statusOptions(settings, opts.eval === true)
   const bundle = await collectDebugBundle(status)
   const text = opts.json ? `${JSON.stringify(bundle, null, 2)}\n` : renderDebugMarkdown(bundle)
   if (opts.output) {
@@ -77,7 +77,7 @@ export async function writeDebugBundle(settings: Settings, opts: { json?: boolea
 
 export async function debugAction(flags: DebugFlags): Promise<number> {
   const settings = await settingsFor(flags)
-  const { text, answer } = await writeDebugBundle(settings, { json: flags.json, output: flags.output, llm: flags.llm, noEval: flags.eval === false })
+  const { text, answer } = await writeDebugBundle(settings, { json: flags.json, output: flags.output, llm: flags.llm, eval: flags.eval === true })
   if (flags.output) process.stderr.write(`nbs debug: bundle written to ${flags.output} (${dirname(resolve(flags.output))})\n`)
   else if (!flags.llm) process.stdout.write(text)
   if (answer !== undefined) process.stdout.write(answer.endsWith('\n') ? answer : `${answer}\n`)

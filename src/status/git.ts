@@ -1,4 +1,5 @@
-import { readFile } from 'node:fs/promises'
+import { readFile, stat } from 'node:fs/promises'
+import { userInfo } from 'node:os'
 import { join } from 'node:path'
 import type { Exec } from '../checks/types.js'
 import { localFlakeDir } from '../nix/flake.js'
@@ -15,7 +16,7 @@ export interface CommitInfo {
   dir: string
 }
 
-export type CurrentCommit = CommitInfo | { error: string; notLocal?: boolean }
+export type CurrentCommit = CommitInfo | { error: string; notLocal?: boolean; /** the repository git refused as owned by someone else */ safeDirectory?: string }
 
 /** Read-only probes: never take the index lock, and keep git's messages in English for parsing. */
 const GIT_ENV = { GIT_OPTIONAL_LOCKS: '0', LC_ALL: 'C' }
@@ -27,11 +28,13 @@ const GIT_TIMEOUT_MS = 20_000
  * and one `git status --porcelain`. For a git flake untracked files do not count (Nix does not see
  * them, and neither does `self.dirtyRev`); for a path: flake they do (Nix copies them).
  */
-export async function getCurrentCommit(opts: { exec: Exec; flake: string; cwd?: string }): Promise<CurrentCommit> {
+export async function getCurrentCommit(opts: { exec: Exec; flake: string; cwd?: string; env?: NodeJS.ProcessEnv }): Promise<CurrentCommit> {
   const local = localFlakeDir(opts.flake, opts.cwd)
   if ('error' in local) return local
   const head = await opts.exec('git', ['-C', local.dir, 'rev-parse', '--is-inside-work-tree', '--verify', 'HEAD'], { env: GIT_ENV, timeoutMs: GIT_TIMEOUT_MS })
   if (head.notFound) return { error: 'git is not installed' }
+  const refused = await dubiousOwnership(head.stderr.text, opts.env)
+  if (refused) return refused
   if (head.exitCode !== 0) return { error: `${local.dir}: ${gitMessage(head.stderr.text) || 'git rev-parse HEAD failed'}` }
   const [inWorkTree, rev = ''] = head.stdout.text.trim().split('\n')
   // Nix reads a plain path inside a git work tree as git+file: untracked files are not part of it
@@ -42,6 +45,40 @@ export async function getCurrentCommit(opts: { exec: Exec; flake: string; cwd?: 
   const changes = status.stdout.text.split('\n').filter((l) => l.trim() !== '')
   return { rev, shortRev: rev.slice(0, 7), dirty: changes.length > 0, changes, dir: local.dir }
 }
+
+/**
+ * git (since 2.35.2) refuses a repository owned by another user ("detected dubious ownership"),
+ * as when root reads a user's checkout or a user reads root's /etc/nixos. The fix is a
+ * `safe.directory` entry in the global config of the user running git: name that user and file,
+ * since under sudo it is root's, not the invoking user's (git itself only trusts SUDO_UID's own
+ * repositories).
+ */
+export async function dubiousOwnership(stderr: string, env: NodeJS.ProcessEnv = process.env): Promise<{ error: string; safeDirectory: string } | undefined> {
+  const repo = /detected dubious ownership in repository at '(.+)'/.exec(stderr)?.[1]
+  if (repo === undefined) return undefined
+  const ownerUid = await stat(repo).then((s) => s.uid, () => undefined)
+  const owner = ownerUid === undefined ? 'another user' : await describeUser(ownerUid)
+  const uid = process.getuid?.()
+  const me = uid === undefined ? userInfo().username : await describeUser(uid)
+  const config = env.GIT_CONFIG_GLOBAL || join(env.HOME || userInfo().homedir, '.gitconfig')
+  const command = `git config --global --add safe.directory ${shellWord(repo)}`
+  const asWho = uid === 0 && env.SUDO_USER ? `as root, e.g. \`sudo ${command}\` (nbs runs as root under sudo: this is root's ${config}, not ${env.SUDO_USER}'s)` : `as ${me}: \`${command}\` (adds it to ${config})`
+  return {
+    error: `${repo}: git refuses to read this repository: it is owned by ${owner}, and nbs runs as ${me} ("dubious ownership"). To trust it, run ${asWho}`,
+    safeDirectory: repo,
+  }
+}
+
+/** `alice (uid 1000)`: the name from /etc/passwd (Node has no getpwuid), else `uid 1000`. */
+async function describeUser(uid: number): Promise<string> {
+  const name = uid === process.getuid?.()
+    ? userInfo().username
+    : (await readFile('/etc/passwd', 'utf8').catch(() => '')).split('\n').map((l) => l.split(':')).find((f) => f[2] === String(uid))?.[0]
+  return name ? `${name} (uid ${uid})` : `uid ${uid}`
+}
+
+/** A path as one shell word in a suggested command: quoted only when it has to be. */
+const shellWord = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replaceAll("'", "'\\''")}'`)
 
 /** git's `fatal:` line (e.g. not a repository, dubious ownership), without the hints around it. */
 function gitMessage(stderr: string): string {

@@ -5,7 +5,7 @@ import { readHistory } from '../build/store.js'
 import { localMachine } from '../machine/local.js'
 import { hostLocality, quickLocality, type Locality } from '../machine/locality.js'
 import type { Machine } from '../machine/types.js'
-import { evalToplevel } from '../nix/eval.js'
+import { evalToplevelCached } from './eval-cache.js'
 import { nixOptionArgs } from '../nix/flake.js'
 import { VERSION } from '../version.js'
 import { getCurrentGeneration, rebootNeeded, type CurrentGeneration } from './generation.js'
@@ -176,7 +176,7 @@ export async function createStatusReport(opts: StatusOptions): Promise<StatusRep
   let where: Locality = quickLocality(localityInputs) ?? hostLocality({ ...localityInputs, unavailable: 'not evaluated; nbs status --eval reads its networking.hostName' })
   let evaluated: string | undefined
   if (opts.eval && gen.current) {
-    const r = await evalToplevel({ exec: opts.exec, flake: opts.flake, host: opts.host, extraArgs: nixOptionArgs(opts.nixOptions) })
+    const r = await evalToplevelCached({ exec: opts.exec, flake: opts.flake, host: opts.host, extraArgs: nixOptionArgs(opts.nixOptions) })
     if (r.ok) {
       evaluated = r.outPath
       if (!where.local) where = hostLocality({ ...localityInputs, ...(r.hostName ? { evaluatedHostName: r.hostName } : { unavailable: 'it sets no networking.hostName' }) })

@@ -15,6 +15,7 @@ import { runBuild } from '../../src/build/wrapper.js'
 import type { BuildRecord } from '../../src/build/record.js'
 import { hasNix, NIX_ENV, NIX_SKIP_REASON } from '../helpers/nix.js'
 import { CLI, nbs, pidsMatching, REPO_ROOT } from '../helpers/project.js'
+import { needs } from '../helpers/real.js'
 
 const DOUBLES = join(REPO_ROOT, 'test/doubles')
 const FIXTURES = join(REPO_ROOT, 'test/fixtures/build-flakes')
@@ -80,7 +81,7 @@ async function startSlowBuild(s: ReturnType<typeof sandbox>, action: 'build' | '
 
 const SKIP = hasNix() ? '' : ` — ${NIX_SKIP_REASON}`
 
-describe.skipIf(!hasNix())(`nbs build through the nixos-rebuild double (no nh on PATH)${SKIP}`, () => {
+needs('nix').describe('nbs build through the nixos-rebuild double (no nh on PATH)', () => {
   it('switch: passes the tool\'s output through, shows activation, records the generation change', async () => {
     const s = sandbox({ nh: false })
     const r = await s.build(['os', 'switch', '--flake', freshFlake('good'), '--host', 'demo'])
@@ -216,7 +217,7 @@ describe.skipIf(!hasNix())(`nbs build through the nixos-rebuild double (no nh on
   })
 })
 
-describe.skipIf(!hasNix())(`nbs build through the nh double${SKIP}`, () => {
+needs('nix').describe('nbs build through the nh double', () => {
   it('os switch: nh\'s own lines and activation output are shown; stdout keeps all but the records', async () => {
     const s = sandbox()
     const r = await s.build(['os', 'switch', '--flake', freshFlake('good'), '--host', 'demo'])
@@ -282,7 +283,7 @@ describe('invalid arguments exit 3', () => {
   })
 })
 
-describe.skipIf(!hasNix())(`records and history${SKIP}`, () => {
+needs('nix').describe('records and history', () => {
   it('history keeps the newest 100; --limit, --failed, --json and the table', async () => {
     const s = sandbox({ nh: false })
     expect((await s.history()).stdout).toBe('No builds recorded.')
@@ -382,7 +383,7 @@ describe.skipIf(!hasNix())(`records and history${SKIP}`, () => {
   })
 })
 
-describe.skipIf(!hasNix())(`runBuild on a terminal (library, fake TTY streams)${SKIP}`, () => {
+needs('nix').describe('runBuild on a terminal (library, fake TTY streams)', () => {
   const io = () => {
     const out: string[] = []
     const err: string[] = []

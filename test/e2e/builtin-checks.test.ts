@@ -7,6 +7,7 @@ import { BOOT_A, writeJournalRoot } from '../helpers/journal.js'
 import { fixtureFlake, hasNix, NIX_ENV, NIX_SKIP_REASON } from '../helpers/nix.js'
 import { buildSystem, makeMachine, ROOT_HOSTNAME, type FakeMachine } from '../helpers/profiles.js'
 import { nbs } from '../helpers/project.js'
+import { needs } from '../helpers/real.js'
 
 // The five built-in checks through the real CLI: real Nix on fixture flakes, real profiles made by
 // nix-env, real journal files. (failed-units against a booted systemd: systemd-container.test.ts.)
@@ -29,7 +30,7 @@ async function check(args: string[], env: Record<string, string> = {}) {
   return { exitCode: r.exitCode, checks, report }
 }
 
-describe.skipIf(!hasNix())(`flake-eval and dry-build with real Nix${hasNix() ? '' : ` — ${NIX_SKIP_REASON}`}`, () => {
+needs('nix').describe('flake-eval and dry-build with real Nix', () => {
   it('pass on a good flake: the drvPath is handed to dry-build, which counts what it would build', async () => {
     const { exitCode, checks } = await check(['--flake', fixtureFlake('good'), '--host', 'demo', '--only', 'dry-build'])
     expect(exitCode).toBe(0)
@@ -109,7 +110,7 @@ describe('journal-errors on real journal files under --root', () => {
   })
 })
 
-describe.skipIf(!hasNix())(`generation-sync on real profiles under --root${hasNix() ? '' : ` — ${NIX_SKIP_REASON}`}`, () => {
+needs('nix').describe('generation-sync on real profiles under --root', () => {
   let repo: string
   let head: string
   let sys: Record<string, string>

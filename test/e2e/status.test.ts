@@ -12,6 +12,7 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { BOOT_A, writeJournalRoot } from '../helpers/journal.js'
 import { hasNix, NIX_ENV, NIX_SKIP_REASON } from '../helpers/nix.js'
 import { nbs, REPO_ROOT } from '../helpers/project.js'
+import { needs } from '../helpers/real.js'
 
 const tmp = mkdtempSync(join(tmpdir(), 'nbs-status-e2e-'))
 afterAll(() => rmSync(tmp, { recursive: true, force: true }))
@@ -46,7 +47,7 @@ function machine() {
       symlinkSync(target, join(m.root, 'run', link))
     }
   }
-  const status = (...args: string[]) => nbs(['status', '--root', m.root, '--flake', `path:${m.flake}`, '--host', 'demo', ...args], { cwd: m.cwd, env })
+  const status = (...args: string[]) => nbs(['status', '--eval', '--root', m.root, '--flake', `path:${m.flake}`, '--host', 'demo', ...args], { cwd: m.cwd, env: { ...env, XDG_CACHE_HOME: join(dir, 'cache') } })
   const debug = (...args: string[]) => nbs(['debug', '--root', m.root, '--flake', `path:${m.flake}`, '--host', 'demo', ...args], { cwd: m.cwd, env })
   return { ...m, env, useFlake, build, activate, status, debug }
 }
@@ -62,7 +63,7 @@ const normalize = (text: string, m: { root: string; flake: string; logs: string 
     .replace(/\b[0-9a-f]{7,40}\b/g, '<rev>')
     .replace(/\d+s ago|just now|\d+m ago|\d{4}-\d\d-\d\d \d\d:\d\d/g, '<when>')
 
-describe.skipIf(!hasNix())(`nbs status${hasNix() ? '' : ` — ${NIX_SKIP_REASON}`}`, () => {
+needs('nix').describe('nbs status', () => {
   const m = machine()
 
   it('exit 0: running the newest generation, which the flake evaluates to; the last build succeeded', async () => {

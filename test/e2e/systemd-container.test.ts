@@ -9,6 +9,7 @@ import type { JournalErrorsResult } from '../../src/status/journal.js'
 import { systemdIsPid1, type Pid1Result } from '../../src/status/systemd.js'
 import { checkFailedUnits, type FailedUnitsResult } from '../../src/status/units.js'
 import { alive, bootContainer, ensureBookwormRoot, type Container } from '../helpers/container.js'
+import { needs } from '../helpers/real.js'
 
 // A real systemd: a debootstrapped bookworm root booted with systemd-nspawn, with one unit that
 // fails on purpose (nbs-broken.service) and one that logs at err (nbs-errlog.service). nbs itself
@@ -89,7 +90,7 @@ function containerMachine(c: Container): Machine {
   return { ...files, live: true, description: 'the container' }
 }
 
-describe.skipIf(!isRoot)(`failed-units and journal-errors against systemd in systemd-nspawn${why}`, () => {
+needs('nspawn').describe('failed-units and journal-errors against systemd in systemd-nspawn', () => {
   let container: Container | undefined
   let inside: Inside
   const readers: Record<string, Reader> = {}

@@ -9,6 +9,7 @@ import { nixLogLines } from '../../../bench/gen-nix-log.mjs'
 import { BuildLogParser, type BuildLogEvent } from '../../../src/nix/build-log.js'
 import { hasNix, NIX_ENV, NIX_SKIP_REASON, nixVersion } from '../../helpers/nix.js'
 import { NIX28 } from './captures-nix28.js'
+import { needs } from '../../helpers/real.js'
 
 // Nix's own shapes (keys sorted), as in reference/nix.md §1.8
 const start = (id: string, type: number, fields?: unknown[], parent = '0', text = '') =>
@@ -462,7 +463,7 @@ describe('BuildLogParser on real Nix 2.8 output', () => {
     expect(p.errors()).toMatchObject([{ kind: 'build', exitCode: 3, logTail: ['nbs-fixture: configuring', 'nbs-fixture: compiling', 'nbs-fixture: something went wrong'] }])
   })
 
-  it.skipIf(!hasNix())(`live: ${nixVersion() ?? NIX_SKIP_REASON}, nix build --log-format internal-json -v on failing derivations`, () => {
+  needs('nix').it(`live: ${nixVersion() ?? 'nix'}, nix build --log-format internal-json -v on failing derivations`, () => {
     const expr = `let dep = derivation { name = "nbs-bl-dep"; system = builtins.currentSystem; builder = "/bin/sh"; args = ["-c" "echo one; echo \\"two \\\\\\"quoted\\\\\\"\\"; printf \\"\\\\033[1mbold\\\\033[0m\\\\n\\"; exit 2"]; PATH = "/usr/bin:/bin"; }; in builtins.trace "nbs: tracing" (derivation { name = "nixos-system-nbs-bl"; system = builtins.currentSystem; builder = "/bin/sh"; args = ["-c" "echo \${dep} > $out"]; })`
     const r = spawnSync('nix', ['build', '--no-link', '--impure', '-v', '--log-format', 'internal-json', '--expr', expr], {
       encoding: 'utf8',

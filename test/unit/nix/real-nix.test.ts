@@ -12,6 +12,7 @@ import { evalToplevel } from '../../../src/nix/eval.js'
 import { flakeInstallable } from '../../../src/nix/flake.js'
 import { runProcess } from '../../../src/runner/process.js'
 import { fixtureFlake, hasNix, NIX_ENV, NIX_SKIP_REASON, nixVersion } from '../../helpers/nix.js'
+import { needs } from '../../helpers/real.js'
 
 const exec: Exec = (file, args = [], opts = {}) => runProcess(file, args, { ...opts, timeoutMs: 60_000 })
 const base = { exec, env: NIX_ENV }
@@ -25,7 +26,7 @@ describe('without nix', () => {
   })
 })
 
-describe.skipIf(!hasNix())(`real ${nixVersion() ?? `Nix (${NIX_SKIP_REASON})`}: evalToplevel`, () => {
+needs('nix').describe(`real ${nixVersion() ?? 'Nix'}: evalToplevel`, () => {
   it('good: returns the toplevel derivation and its output path', async () => {
     const r = await evalToplevel({ ...base, flake: fixtureFlake('good'), host: 'demo' })
     expect(r).toMatchObject({ ok: true })
@@ -70,7 +71,7 @@ describe.skipIf(!hasNix())(`real ${nixVersion() ?? `Nix (${NIX_SKIP_REASON})`}: 
 
 })
 
-describe.skipIf(!hasNix())(`real ${nixVersion() ?? `Nix (${NIX_SKIP_REASON})`}: dryBuild`, () => {
+needs('nix').describe(`real ${nixVersion() ?? 'Nix'}: dryBuild`, () => {
   it('good: one derivation to build (none once someone has built it), by drv path and by installable', async () => {
     const ev = await evalToplevel({ ...base, flake: fixtureFlake('good'), host: 'demo' })
     if (!ev.ok) throw new Error(JSON.stringify(ev))
