@@ -1,8 +1,8 @@
-import { buildDerivation, buildPlatforms, defineCheck, nixOptionArgs, unbuildableReason } from 'nbs'
+import { buildDerivation, buildPlatforms, defineCheck, describeBuildFailure, nixOptionArgs, unbuildableReason } from 'nbs'
 
 // The toplevel really builds (opt-in: it can take long). A failure names each derivation that
 // failed, its builder's exit code and its last log lines; a toplevel this machine cannot build
-// (another platform, no builder for it) is skipped with Nix's reason, not failed.
+// (another platform, no builder for it) is skipped with the reason, not failed.
 export default defineCheck({
   id: 'build',
   title: 'the system toplevel builds',
@@ -15,6 +15,7 @@ export default defineCheck({
   async run(ctx) {
     const { drvPath, system } = ctx.needs['flake-eval']!.data as { drvPath: string; system?: string }
     const nix = { exec: ctx.exec, signal: ctx.signal, extraArgs: nixOptionArgs(ctx.nixOptions) }
+    // known before building: a platform this machine's Nix cannot build (nix show-config)
     const platforms = system ? await buildPlatforms({ ...nix, readFile: (path) => ctx.machine.readFile(path) }) : undefined
     const cannot = system && platforms && unbuildableReason(system, platforms)
     if (cannot) ctx.skip(cannot)
@@ -22,12 +23,8 @@ export default defineCheck({
     if ('notFound' in result) ctx.skip('nix-store is not on PATH')
     if ('unsupported' in result) ctx.skip(`cannot be built on this machine: ${result.unsupported}`)
     if (!result.ok) {
-      const { failed, errors } = result
-      if (!failed.length) ctx.fail(errors[0]?.message ?? 'the build failed', { drvPath, errors })
-      const names = failed.map((f) => `${f.drv} (${f.exitCode === undefined ? f.reason : `exit code ${f.exitCode}`})`)
-      const head = failed.length === 1 ? `${failed[0]!.drv}: ${failed[0]!.reason}` : `${failed.length} derivations failed to build: ${names.slice(0, 5).join(', ')}${failed.length > 5 ? ', …' : ''}`
-      const tails = failed.slice(0, 3).flatMap((f) => (f.logTail.length ? [...(failed.length > 1 ? [`${f.drv}:`] : []), ...f.logTail.slice(-10).map((l) => `  > ${l}`)] : []))
-      ctx.fail([head, ...tails].join('\n'), { drvPath, failed, errors })
+      const { message, details } = describeBuildFailure(result, drvPath)
+      ctx.fail(message, details)
     }
     const message = `${result.outPaths.join(', ') || drvPath}${result.built ? ` (${result.built} built)` : ' (already built)'}`
     return { message, details: { drvPath, outPaths: result.outPaths, built: result.built }, data: { outPaths: result.outPaths } }

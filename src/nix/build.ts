@@ -62,13 +62,44 @@ export function classifyFailure(errors: NixError[], stderr = ''): BuildResult {
     if (why) unsupported.push(why)
     else if ((e.kind === 'build' || e.kind === 'hash-mismatch') && e.drv && e.reason) {
       if (failed.some((f) => f.drv === e.drv)) continue
-      failed.push({ drv: e.drv, reason: e.reason, ...(e.exitCode !== undefined ? { exitCode: e.exitCode } : {}), logTail: e.logTail ?? [] })
+      const reason = e.kind === 'hash-mismatch' ? `hash mismatch in fixed-output derivation: ${e.reason}` : e.reason
+      failed.push({ drv: e.drv, reason, ...(e.exitCode !== undefined ? { exitCode: e.exitCode } : {}), logTail: e.logTail ?? [] })
     }
     // a dependency failure, or the `--keep-going` summary (`build of 'a', 'b' failed`), follows from the others
     else if (e.kind !== 'dependency' && !(e.kind === 'build' && !e.reason)) other = true
   }
   if (unsupported.length && !failed.length && !other) return { ok: false, unsupported: [...new Set(unsupported)].join('; '), errors }
   return { ok: false, failed, errors, stderr }
+}
+
+// How much of a failure goes into a report: failed derivations with their tails, and in the message.
+const MAX_DETAILED = 20
+const MAX_NAMED = 5
+const MAX_TAILS = 3
+const TAIL_LINES = 10
+
+/**
+ * A failed build for humans and reports: the message names the failed derivations with their
+ * builders' exit codes, then the last log lines of the first few; details carry them structured
+ * (bounded: a run with 500 failures does not make a 50 MB report).
+ */
+export function describeBuildFailure(result: { failed: FailedDerivation[]; errors: NixError[] }, drvPath: string): { message: string; details: Record<string, unknown> } {
+  const { failed } = result
+  // builder failures are in `failed`; the rest (dependencies, other errors) without log tails
+  const errors = result.errors
+    .filter((e) => e.kind === 'dependency' || !failed.some((f) => f.drv === e.drv))
+    .slice(0, MAX_DETAILED)
+    .map(({ logTail: _, ...e }) => e)
+  if (!failed.length) return { message: result.errors[0]?.message ?? 'the build failed', details: { drvPath, errors } }
+  const name = (f: FailedDerivation) => `${f.drv} (${f.exitCode === undefined ? f.reason : `exit code ${f.exitCode}`})`
+  const head =
+    failed.length === 1
+      ? `${failed[0]!.drv}: ${failed[0]!.reason}`
+      : `${failed.length} derivations failed to build: ${failed.slice(0, MAX_NAMED).map(name).join(', ')}${failed.length > MAX_NAMED ? ', …' : ''}`
+  const tails = failed
+    .slice(0, MAX_TAILS)
+    .flatMap((f) => (f.logTail.length ? [...(failed.length > 1 ? [`${f.drv}:`] : []), ...f.logTail.slice(-TAIL_LINES).map((l) => `  > ${l}`)] : []))
+  return { message: [head, ...tails].join('\n'), details: { drvPath, failedCount: failed.length, failed: failed.slice(0, MAX_DETAILED), errors } }
 }
 
 /** Reasons (reference/nix.md §5.2, §9) that say this machine cannot build it: not a failed build. */
