@@ -113,8 +113,9 @@ export function unsupportedReason(e: NixError): string | undefined {
     const current = /Current system: (.+)/.exec(e.raw)?.[1]?.trim()
     return [`${e.drv ?? 'a derivation'}: ${e.reason}`, required && `required: ${required}`, current && `this machine: ${current}`].filter(Boolean).join('; ')
   }
-  // ≤ 2.29 (2.8 here): `a 'aarch64-linux' with features {} is required to build '…drv', but I am a 'x86_64-linux' with features {…}`
-  if (/^a '[^']+' with features \{[^}]*\} is required to build '[^']+', but I am a '[^']+'/.test(e.message)) return e.message
+  // ≤ 2.29 (2.8 here): `a 'aarch64-linux' with features {} is required to build '…drv', but I am a 'x86_64-linux' with features {…}`;
+  // Lix: `a 'x86_64-bogus' system with the feature 'bogus' is required to build '…'`
+  if (/^a '[^']+'(?: system)?(?: with (?:the )?features? .*?)? is required to build '[^']+'/.test(e.message)) return e.message
   // ≤ 2.29 with max-jobs = 0 and no builder
   if (/^unable to start any build; either increase '--max-jobs' or enable remote builds/.test(e.message)) return e.message
   return undefined
