@@ -18,13 +18,13 @@ export default defineCheck({
     // known before building: a platform this machine's Nix cannot build (nix show-config)
     const platforms = system ? await buildPlatforms({ ...nix, readFile: (path) => ctx.machine.readFile(path) }) : undefined
     const cannot = system && platforms && unbuildableReason(system, platforms)
-    if (cannot) ctx.skip(cannot)
+    if (cannot) return ctx.skip(cannot)
     const result = await buildDerivation({ ...nix, drvPath })
-    if ('notFound' in result) ctx.skip('nix-store is not on PATH')
-    if ('unsupported' in result) ctx.skip(`cannot be built on this machine: ${result.unsupported}`)
+    if ('notFound' in result) return ctx.skip('nix-store is not on PATH')
+    if ('unsupported' in result) return ctx.skip(`cannot be built on this machine: ${result.unsupported}`)
     if (!result.ok) {
       const { message, details } = describeBuildFailure(result, drvPath)
-      ctx.fail(message, details)
+      return ctx.fail(message, details)
     }
     const message = `${result.outPaths.join(', ') || drvPath}${result.built ? ` (${result.built} built)` : ' (already built)'}`
     return { message, details: { drvPath, outPaths: result.outPaths, built: result.built }, data: { outPaths: result.outPaths } }

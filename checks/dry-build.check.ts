@@ -12,8 +12,9 @@ export default defineCheck({
   async run(ctx) {
     const { drvPath } = ctx.needs['flake-eval']!.data as { drvPath: string }
     const result = await dryBuild({ exec: ctx.exec, drvPath, extraArgs: nixOptionArgs(ctx.nixOptions) })
-    if ('notFound' in result) ctx.skip('nix-store is not on PATH')
-    if (!result.ok) ctx.fail(result.errors[0]?.message ?? 'dry build failed', { ...result.errors[0], drvPath })
+    // return: ctx is not explicitly typed, so TS does not narrow on a never-returning call alone
+    if ('notFound' in result) return ctx.skip('nix-store is not on PATH')
+    if (!result.ok) return ctx.fail(result.errors[0]?.message ?? 'dry build failed', { ...result.errors[0], drvPath })
     const { toBuild, toFetch, fetchSizes } = result
     const size = fetchSizes?.download ? ` (${fetchSizes.download} download)` : ''
     const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`
