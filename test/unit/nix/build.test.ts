@@ -14,6 +14,7 @@ import { evalToplevel } from '../../../src/nix/eval.js'
 import { runProcess } from '../../../src/runner/process.js'
 import { fixtureFlake, NIX_ENV } from '../../helpers/nix.js'
 import { requireNix } from '../../helpers/profiles.js'
+import { pidsMatching } from '../../helpers/project.js'
 
 const exec: Exec = (file, args = [], opts = {}) => runProcess(file, args, { ...opts, timeoutMs: 120_000 })
 const base = { exec, env: NIX_ENV }
@@ -107,6 +108,23 @@ in { nixosConfigurations.demo.config.system.build.toplevel = mk "nixos-system-mu
     const kvm = await buildDerivation({ ...base, drvPath: await drvOf(scriptFlake('echo > $out', 'system = "x86_64-linux"; requiredSystemFeatures = [ "nbs-no-such-feature" ];')) })
     expect(kvm).toMatchObject({ ok: false, unsupported: expect.stringMatching(/^a 'x86_64-linux' with features \{nbs-no-such-feature\} is required to build/) })
   })
+
+  it('aborting (a check timeout) kills nix-store and the builder under it', async () => {
+    const sleep = `sleep ${300 + (process.pid % 97)}` // a command line no other test runs
+    const drvPath = await drvOf(scriptFlake(`exec ${sleep}`))
+    const ac = new AbortController()
+    const started = Date.now()
+    let before: number[] = []
+    setTimeout(async () => {
+      before = await pidsMatching(sleep) // the builder is running: the abort has something to kill
+      ac.abort()
+    }, 1500)
+    const r = await buildDerivation({ ...base, drvPath, signal: ac.signal })
+    expect(before).toHaveLength(1)
+    expect(Date.now() - started).toBeLessThan(15_000)
+    expect(r).toMatchObject({ ok: false })
+    expect(await pidsMatching(sleep)).toEqual([])
+  }, 30_000)
 
   it('nix-store missing is notFound', async () => {
     expect(await buildDerivation({ exec, env: { PATH: '/nonexistent' }, drvPath: '/nix/store/x.drv' })).toEqual({ ok: false, notFound: true })
