@@ -14,14 +14,21 @@ export interface ListedCheck {
   plugin?: string
   /** why it would not run (disabled in config), when it would not */
   disabled?: string
+  /** runs only when enabled (config `enable`, or `--only ID`) */
+  optIn?: true
+  /** for an opt-in check: whether the config enables it */
+  enabled?: boolean
 }
 
 /** `nbs list`: every discovered check in run order, with what it needs. */
 export async function listChecks(opts: { cwd: string; config?: string } & SettingsFlags): Promise<{ phases: string[]; checks: ListedCheck[] }> {
   const { plan } = await prepareRun(opts)
+  // opt-in checks that are not enabled are not in the run, but are listed (stable sort: by phase)
+  const nodes = [...plan.nodes, ...(plan.notEnabled ?? [])].sort((a, b) => a.phaseIndex - b.phaseIndex)
+  const left = new Set((plan.notEnabled ?? []).map((n) => n.id))
   return {
     phases: plan.phases,
-    checks: plan.nodes.map((n) => ({
+    checks: nodes.map((n) => ({
       id: n.id,
       title: n.title,
       phase: n.phase,
@@ -32,6 +39,7 @@ export async function listChecks(opts: { cwd: string; config?: string } & Settin
       source: n.source,
       ...(n.plugin ? { plugin: n.plugin } : {}),
       ...(n.excluded ? { disabled: n.excluded } : {}),
+      ...(n.def.optIn ? { optIn: true as const, enabled: !left.has(n.id) } : {}),
     })),
   }
 }
@@ -52,6 +60,7 @@ export function formatCheckList(list: { phases: string[]; checks: ListedCheck[] 
         c.tags.length ? `tags: ${c.tags.join(', ')}` : '',
         c.plugin ? `plugin: ${c.plugin}` : '',
         c.severity === 'warning' ? 'warning' : '',
+        c.optIn ? (c.enabled ? 'opt-in, enabled' : `opt-in: enable with enable: ["${c.id}"] in the config, or --only ${c.id}`) : '',
         c.disabled ?? '',
         c.source,
       ].filter(Boolean)

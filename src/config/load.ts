@@ -65,6 +65,8 @@ export interface Settings {
   exclude: string[]
   builtins: boolean
   disable: string[]
+  /** opt-in checks the config turns on */
+  enable: string[]
   plugins: PluginEntry[]
   options: Record<string, Record<string, unknown>>
   nixOptions: Record<string, string>
@@ -98,6 +100,7 @@ export function resolveSettings(loaded: LoadedConfig, flags: SettingsFlags, env:
     exclude: c.exclude ?? [],
     builtins: c.builtins ?? true,
     disable: c.disable ?? [],
+    enable: c.enable ?? [],
     plugins: (c.plugins ?? []) as PluginEntry[],
     options: c.options ?? {},
     nixOptions: c.nixOptions ?? {},

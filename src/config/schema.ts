@@ -41,6 +41,10 @@ export const configSchema = z.strictObject({
     .describe('plugins to load besides the project\'s plugins/ folder: a path or package name, or [it, options]'),
   builtins: z.boolean().optional().describe("load nbs's own built-in checks (default true)"),
   disable: z.array(z.string()).optional().describe('check ids to leave out; they are reported as skipped'),
+  enable: z
+    .array(z.string())
+    .optional()
+    .describe('opt-in checks to run (e.g. ["build"]); without this they run only when named with --only'),
   options: z.record(z.string(), z.record(z.string(), z.unknown())).optional().describe("per-check options, by check id"),
   nixOptions: z
     .record(z.string().regex(/^[a-z][a-z0-9-]*$/, 'a nix.conf setting name'), z.string())

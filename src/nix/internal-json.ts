@@ -39,6 +39,7 @@ export interface NixRecord {
 export type MessageClass = 'error' | 'trace' | 'warning' | 'info'
 
 const PREFIX = '@nix '
+const SYSLOG_PRIORITY = /^<[0-7]>$/
 // A key position in compact JSON always follows `{` or `,`; inside a string the quote is escaped,
 // so this cannot touch text that merely mentions "id":1.
 const ID_NUMBER = /(?<=[{,])"(id|parent)":(-?\d+)/g
@@ -50,8 +51,9 @@ export function stripAnsi(text: string): string {
 /** Decodes one stderr line; `undefined` for anything that is not a well-formed `@nix` record. */
 export function parseNixLine(line: string): NixRecord | undefined {
   const start = line.indexOf(PREFIX)
-  // Tolerate a leading carriage return or colour reset a wrapper may put before the prefix.
-  if (start < 0 || (start > 0 && stripAnsi(line.slice(0, start)).trim() !== '')) return undefined
+  // Tolerate a leading carriage return or colour reset a wrapper may put before the prefix, and the
+  // `<3>` syslog priority Nix ≤ 2.26 and Lix add when IN_SYSTEMD=1 (a service: nbs on a timer).
+  if (start < 0 || (start > 0 && !SYSLOG_PRIORITY.test(line.slice(0, start)) && stripAnsi(line.slice(0, start)).trim() !== '')) return undefined
   const json = line.slice(start + PREFIX.length).trimEnd().replace(ID_NUMBER, '"$1":"$2"')
   let value: unknown
   try {
@@ -67,7 +69,7 @@ export function parseNixLine(line: string): NixRecord | undefined {
 
 /** Whether a stderr line is an `@nix` record (cheaper than parsing it). */
 export function isNixLine(line: string): boolean {
-  return line.startsWith(PREFIX) || stripAnsi(line).trimStart().startsWith(PREFIX)
+  return line.startsWith(PREFIX) || stripAnsi(line).trimStart().startsWith(PREFIX) || /^<[0-7]>@nix /.test(line)
 }
 
 /**

@@ -6,6 +6,7 @@ import type { Exec, ExecOptions } from '../checks/types.js'
 import type { ProcessResult } from '../runner/process.js'
 import { extractNixErrors, type NixError } from './errors.js'
 import { renderNixLog } from './internal-json.js'
+import type { BuildLogParser } from './build-log.js'
 
 export interface NixCallOptions {
   exec: Exec
@@ -28,13 +29,46 @@ export async function runNix(
   args: readonly string[],
   file = 'nix',
 ): Promise<ProcessResult | NixFailure> {
+  const result = await opts.exec(file, args, execOptions(opts))
+  if (result.notFound) return { ok: false, notFound: true }
+  if (result.exitCode === 0 && !result.error) return result
+  return failure(result, file, extractNixErrors(result.stderr.text))
+}
+
+/** Bytes of stderr still captured by runNixParsed: only for the last lines of a failure Nix did not describe. */
+const PARSED_CAPTURE_BYTES = 64 * 1024
+
+/**
+ * runNix for output of any size (a build's log, a dry run listing 12,000 paths): stderr goes
+ * through `parser` as it arrives instead of being read from the bounded capture, which keeps only
+ * its head and tail. The errors come from the parser, with the build log tails it kept.
+ */
+export async function runNixParsed(
+  opts: NixCallOptions,
+  args: readonly string[],
+  file: string,
+  parser: BuildLogParser,
+): Promise<ProcessResult | NixFailure> {
+  const result = await opts.exec(file, args, {
+    ...execOptions(opts),
+    maxOutputBytes: PARSED_CAPTURE_BYTES,
+    onStderr: (chunk) => parser.write(chunk),
+  })
+  parser.end()
+  if (result.notFound) return { ok: false, notFound: true }
+  if (result.exitCode === 0 && !result.error) return result
+  return failure(result, file, parser.errors())
+}
+
+function execOptions(opts: NixCallOptions): ExecOptions & { signal?: AbortSignal } {
   const execOpts: ExecOptions & { signal?: AbortSignal } = {}
   if (opts.env) execOpts.env = opts.env
   if (opts.signal) execOpts.signal = opts.signal
-  const result = await opts.exec(file, args, execOpts)
-  if (result.notFound) return { ok: false, notFound: true }
-  if (result.exitCode === 0 && !result.error) return result
-  const errors = extractNixErrors(result.stderr.text)
+  return execOpts
+}
+
+/** The failure of a finished call: Nix's errors, else one saying why there are none. */
+function failure(result: ProcessResult, file: string, errors: NixError[]): NixFailure {
   if (result.error) errors.push({ kind: 'other', message: `${file} ${result.error}`, raw: result.error })
   else if (!errors.length) {
     const last = renderNixLog(result.stderr.text).trim().split('\n').pop()

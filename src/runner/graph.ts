@@ -37,6 +37,8 @@ export interface Plan {
   phases: string[]
   /** in phase order, then discovery order */
   nodes: PlanNode[]
+  /** opt-in checks left out (neither enabled in the config nor named with --only): not run, not reported; `nbs list` shows them */
+  notEnabled?: PlanNode[]
 }
 
 export interface PlanFilters {
@@ -161,10 +163,21 @@ export function buildPlan(checks: readonly DiscoveredCheck[], settings: Settings
   settings.disable.forEach((id, i) => {
     if (!byId.has(id)) throw new NbsError(`${configLabel(settings)}: disable[${i}]: no check has the id "${id}"`)
   })
+  settings.enable.forEach((id, i) => {
+    if (!byId.has(id)) throw new NbsError(`${configLabel(settings)}: enable[${i}]: no check has the id "${id}"; see nbs list`)
+    if (settings.disable.includes(id)) throw new NbsError(`${configLabel(settings)}: enable[${i}]: "${id}" is also in disable; keep it in one of them`)
+  })
 
-  // selection, then everything the selected checks need (a check cannot run without its needs)
+  // Opt-in checks (a full build) run only when the config enables them or --only names them;
+  // --phase and --tag narrow what would run anyway, they never pull one in.
+  const enabled = new Set([...settings.enable, ...(filters.only ?? [])])
+  const notEnabled = (n: PlanNode) => n.def.optIn === true && !enabled.has(n.id)
+
+  // selection, then everything the selected checks need (a check cannot run without its needs,
+  // so a check that needs an opt-in one brings it in)
   let selected = all.filter(
     (n) =>
+      !notEnabled(n) &&
       (!filters.only?.length || filters.only.includes(n.id)) &&
       (!filters.phase?.length || filters.phase.includes(n.phase)) &&
       (!filters.tag?.length || n.tags.some((t) => filters.tag!.includes(t))),
@@ -185,5 +198,6 @@ export function buildPlan(checks: readonly DiscoveredCheck[], settings: Settings
     .map((n) => (n.after.every((id) => wanted.has(id)) ? n : { ...n, after: n.after.filter((id) => wanted.has(id)) }))
     .map((n) => (disabled.has(n.id) ? { ...n, excluded: 'disabled in config' } : skipped.has(n.id) ? { ...n, excluded: 'skipped with --skip' } : n))
     .sort((a, b) => a.phaseIndex - b.phaseIndex)
-  return { phases: settings.phases, nodes }
+  const left = all.filter((n) => notEnabled(n) && !wanted.has(n.id)).sort((a, b) => a.phaseIndex - b.phaseIndex)
+  return { phases: settings.phases, nodes, ...(left.length ? { notEnabled: left } : {}) }
 }

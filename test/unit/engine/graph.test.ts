@@ -81,6 +81,37 @@ describe('buildPlan', () => {
     expect(() => buildPlan(checks, settings({ disable: ['zz'] }))).toThrow('nbs.config.ts: disable[0]: no check has the id "zz"')
   })
 
+  it('opt-in checks: left out (not even reported) unless enable lists them or --only names them', () => {
+    const checks = discovered([cmd('eval', { phase: 'pre-build' }), cmd('dry', { phase: 'build', needs: ['eval'], tags: ['nix'] }), cmd('build', { phase: 'build', needs: ['eval'], tags: ['nix'], optIn: true })])
+    const plain = buildPlan(checks, settings())
+    expect(ids(plain)).toEqual(['eval', 'dry'])
+    expect(plain.notEnabled?.map((n) => n.id)).toEqual(['build'])
+    // --tag and --phase narrow what would run anyway; they never pull an opt-in check in
+    expect(ids(buildPlan(checks, settings(), { tag: ['nix'] }))).toEqual(['eval', 'dry'])
+    expect(ids(buildPlan(checks, settings(), { phase: ['build'] }))).toEqual(['eval', 'dry'])
+    // named with --only: run with what it needs
+    expect(ids(buildPlan(checks, settings(), { only: ['build'] }))).toEqual(['eval', 'build'])
+    // enabled in the config: part of every run, and of --tag / --phase selections
+    const enabled = buildPlan(checks, settings({ enable: ['build'] }))
+    expect(ids(enabled)).toEqual(['eval', 'dry', 'build'])
+    expect(enabled.notEnabled).toBeUndefined()
+    expect(ids(buildPlan(checks, settings({ enable: ['build'] }), { tag: ['nix'] }))).toEqual(['eval', 'dry', 'build'])
+    expect(ids(buildPlan(checks, settings({ enable: ['build'] }), { only: ['dry'] }))).toEqual(['eval', 'dry'])
+    // enabled but skipped on the command line: reported as skipped, like any other check
+    expect(buildPlan(checks, settings({ enable: ['build'] }), { skip: ['build'] }).nodes.find((n) => n.id === 'build')?.excluded).toBe('skipped with --skip')
+  })
+
+  it('a check that needs an opt-in check brings it in (it cannot run without it)', () => {
+    const checks = discovered([cmd('build', { phase: 'build', optIn: true }), cmd('closure-size', { phase: 'post-build', needs: ['build'] })])
+    expect(ids(buildPlan(checks, settings()))).toEqual(['build', 'closure-size'])
+  })
+
+  it('enable: an unknown id, or one that is also disabled, is a config error naming the field', () => {
+    const checks = discovered([cmd('a'), cmd('b', { optIn: true })])
+    expect(() => buildPlan(checks, settings({ enable: ['zz'] }))).toThrow('nbs.config.ts: enable[0]: no check has the id "zz"')
+    expect(() => buildPlan(checks, settings({ enable: ['b'], disable: ['b'] }))).toThrow('nbs.config.ts: enable[0]: "b" is also in disable')
+  })
+
   it('validates per-check options from the config with the check schema, naming the field', () => {
     const def = { id: 'opt', options: z.object({ max: z.number().default(3) }), run: () => {} } as unknown as CheckDefinition
     expect(buildPlan(discovered([def]), settings()).nodes[0]!.options).toEqual({ max: 3 })

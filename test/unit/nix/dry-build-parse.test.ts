@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { parseDryRun } from '../../../src/nix/dry-build.js'
+import { DryRunReader, listText, parseDryRun } from '../../../src/nix/dry-build.js'
 import { attrPathElement, flakeInstallable, parseFlakeRef, sourceRelativePath, toplevelAttr } from '../../../src/nix/flake.js'
 import { NIX28 } from './captures-nix28.js'
 
@@ -7,8 +7,8 @@ describe('parseDryRun', () => {
   it('reads one derivation to build and one path to fetch with sizes (real Nix 2.8, both formats)', () => {
     for (const input of [NIX28.dryRunFetchPlain, NIX28.dryRunFetchJson]) {
       expect(parseDryRun(input)).toEqual({
-        toBuild: ['/nix/store/0rf6hzbcfzgis8k36jadqbrmxhbks5kl-nixos-system-fetch.drv'],
-        toFetch: ['/nix/store/l1784hnvmhx7lb6l90fwnniqspc9ah0b-fetchme-lib'],
+        toBuild: { count: 1, paths: ['/nix/store/0rf6hzbcfzgis8k36jadqbrmxhbks5kl-nixos-system-fetch.drv'] },
+        toFetch: { count: 1, paths: ['/nix/store/l1784hnvmhx7lb6l90fwnniqspc9ah0b-fetchme-lib'] },
         fetchSizes: { download: '0.29 MiB', unpacked: '0.29 MiB' },
       })
     }
@@ -17,8 +17,8 @@ describe('parseDryRun', () => {
   it('reads level-0 msg records from nix build --dry-run (real Nix 2.8)', () => {
     for (const input of [NIX28.dryRunBuildFailPlain, NIX28.dryRunBuildFailJson]) {
       expect(parseDryRun(input)).toEqual({
-        toBuild: ['/nix/store/hwvs9lqyrcc9d7rpd1dx8fq5sy4a1frz-nixos-system-demo-build-fail.drv'],
-        toFetch: [],
+        toBuild: { count: 1, paths: ['/nix/store/hwvs9lqyrcc9d7rpd1dx8fq5sy4a1frz-nixos-system-demo-build-fail.drv'] },
+        toFetch: { count: 0, paths: [] },
       })
     }
   })
@@ -36,19 +36,47 @@ describe('parseDryRun', () => {
       '  /nix/store/not-an-item',
     ].join('\n')
     expect(parseDryRun(text)).toEqual({
-      toBuild: ['/nix/store/a-x.drv', '/nix/store/b-nixos-system-h.drv'],
-      toFetch: ['/nix/store/c-glibc', '/nix/store/d-bash', '/nix/store/e-coreutils'],
+      toBuild: { count: 2, paths: ['/nix/store/a-x.drv', '/nix/store/b-nixos-system-h.drv'] },
+      toFetch: { count: 3, paths: ['/nix/store/c-glibc', '/nix/store/d-bash', '/nix/store/e-coreutils'] },
       fetchSizes: { download: '12.50 MiB', unpacked: '48.01 MiB' },
     })
   })
 
+  it("counts are Nix's own, from its headers: a list cut short (or sampled) does not change them", () => {
+    // later Nix versions print sizes in KiB/GiB with one decimal (reference/nix.md §9)
+    const text = [
+      'these 12 derivations will be built:',
+      '  /nix/store/a-x.drv',
+      'these 4765 paths will be fetched (301.2 KiB download, 1.3 GiB unpacked):',
+      '  /nix/store/c-glibc',
+    ].join('\n')
+    expect(parseDryRun(text)).toEqual({
+      toBuild: { count: 12, paths: ['/nix/store/a-x.drv'] },
+      toFetch: { count: 4765, paths: ['/nix/store/c-glibc'] },
+      fetchSizes: { download: '301.2 KiB', unpacked: '1.3 GiB' },
+    })
+  })
+
+  it('keeps a bounded sample of the paths, streaming: memory does not grow with the list', () => {
+    const reader = new DryRunReader(3)
+    reader.message('\u001b[1mthese 10000 paths will be fetched (0.29 MiB download, 0.29 MiB unpacked):\u001b[0m')
+    for (let i = 0; i < 10_000; i++) reader.line(`  /nix/store/${String(i).padStart(32, '0')}-p${i}`)
+    reader.line('this derivation will be built:')
+    reader.line('  /nix/store/b-nixos-system-h.drv')
+    const plan = reader.plan()
+    expect(plan.toFetch.count).toBe(10_000)
+    expect(plan.toFetch.paths).toHaveLength(3)
+    expect(plan.toBuild).toEqual({ count: 1, paths: ['/nix/store/b-nixos-system-h.drv'] })
+    expect(listText(plan.toFetch)).toMatch(/-p2 and 9997 more$/)
+  })
+
   it('lists paths Nix does not know how to build (real Nix 2.8 nix-store output)', () => {
     const text = "don't know how to build these paths:\n  /nix/store/00000000000000000000000000000000-missing.drv"
-    expect(parseDryRun(text)).toEqual({ toBuild: [], toFetch: [], unknown: ['/nix/store/00000000000000000000000000000000-missing.drv'] })
+    expect(parseDryRun(text)).toEqual({ toBuild: { count: 0, paths: [] }, toFetch: { count: 0, paths: [] }, unknown: { count: 1, paths: ['/nix/store/00000000000000000000000000000000-missing.drv'] } })
   })
 
   it('nothing to do', () => {
-    expect(parseDryRun('')).toEqual({ toBuild: [], toFetch: [] })
+    expect(parseDryRun('')).toEqual({ toBuild: { count: 0, paths: [] }, toFetch: { count: 0, paths: [] } })
   })
 })
 

@@ -3,6 +3,8 @@ import { describe, expect, it } from 'vitest'
 import { extractNixErrors } from '../../../src/nix/errors.js'
 import { classifyMessage, parseNixLine, renderNixLog, splitNixLog, stripAnsi } from '../../../src/nix/internal-json.js'
 import { NIX28 } from './captures-nix28.js'
+import { BuildLogParser } from '../../../src/nix/build-log.js'
+import { parseDryRun } from '../../../src/nix/dry-build.js'
 
 describe('parseNixLine', () => {
   it('keeps ids and parents as exact strings beyond 2^53', () => {
@@ -44,6 +46,17 @@ describe('parseNixLine', () => {
     expect(parseNixLine('@nix {"action":"start","id":2,"type":113}')).toEqual({ action: 'start', id: '2', type: 113 })
     expect(parseNixLine('@nix {"action":"frobnicate"}')).toEqual({ action: 'frobnicate' })
     expect(parseNixLine('@nix {"action":"setPhase","phase":"buildPhase"}\r')?.phase).toBe('buildPhase')
+  })
+
+  it('accepts the <N> syslog priority Nix <= 2.26 puts before records in a systemd service (IN_SYSTEMD=1)', () => {
+    expect(parseNixLine('<3>@nix {"action":"msg","level":3,"msg":"these 2 derivations will be built:"}')).toMatchObject({ action: 'msg', msg: 'these 2 derivations will be built:' })
+    expect(parseNixLine('<8>@nix {"action":"msg"}')).toBeUndefined()
+    const plan = parseDryRun('<3>@nix {"action":"msg","level":3,"msg":"this derivation will be built:"}\n<3>@nix {"action":"msg","level":3,"msg":"  /nix/store/a-x.drv"}')
+    expect(plan.toBuild).toEqual({ count: 1, paths: ['/nix/store/a-x.drv'] })
+    const parser = new BuildLogParser()
+    parser.write(Buffer.from('<3>@nix {"action":"msg","column":null,"file":null,"level":0,"line":null,"msg":"error: builder for \'/nix/store/a-x.drv\' failed with exit code 2"}\n'))
+    parser.end()
+    expect(parser.errors()).toMatchObject([{ drv: '/nix/store/a-x.drv', exitCode: 2 }])
   })
 
   it('rejects what is not a record', () => {

@@ -11,11 +11,13 @@ import { dryBuild } from '../../../src/nix/dry-build.js'
 import { evalToplevel } from '../../../src/nix/eval.js'
 import { flakeInstallable } from '../../../src/nix/flake.js'
 import { runProcess } from '../../../src/runner/process.js'
+import { DEFAULT_HEAD_BYTES, DEFAULT_TAIL_BYTES } from '../../../src/runner/capture.js'
 import { fixtureFlake, hasNix, NIX_ENV, NIX_SKIP_REASON, nixVersion } from '../../helpers/nix.js'
 import { needs } from '../../helpers/real.js'
 
 const exec: Exec = (file, args = [], opts = {}) => runProcess(file, args, { ...opts, timeoutMs: 60_000 })
 const base = { exec, env: NIX_ENV }
+const none = { count: 0, paths: [] }
 const FLAKE_NIX = /^\/nix\/store\/[a-z0-9]{32}-source\/flake\.nix$/
 
 describe('without nix', () => {
@@ -80,7 +82,7 @@ needs('nix').describe(`real ${nixVersion() ?? 'Nix'}: dryBuild`, () => {
       const built = existsSync(ev.outPath ?? '')
       const r = await dryBuild({ ...base, ...target })
       if (built !== existsSync(ev.outPath ?? '')) continue // built concurrently meanwhile: either answer is right
-      expect(r).toEqual({ ok: true, toBuild: built ? [] : [ev.drvPath], toFetch: [] })
+      expect(r).toEqual({ ok: true, toBuild: built ? none : { count: 1, paths: [ev.drvPath] }, toFetch: none })
     }
   })
 
@@ -94,7 +96,7 @@ needs('nix').describe(`real ${nixVersion() ?? 'Nix'}: dryBuild`, () => {
     for (const link of ['kernel', 'initrd', 'kernel-modules']) expect(readlinkSync(join(out, link))).toMatch(/^\/nix\/store\//)
     expect(readFileSync(join(out, 'kernel'), 'utf8')).toContain('6.1.0')
     expect(existsSync(join(out, 'kernel-modules/lib/modules/6.1.0/modules.dep'))).toBe(true)
-    expect(await dryBuild({ ...base, installable })).toEqual({ ok: true, toBuild: [], toFetch: [] })
+    expect(await dryBuild({ ...base, installable })).toEqual({ ok: true, toBuild: none, toFetch: none })
   })
 
   it('paths a substituter has are listed to fetch, with sizes (a local file:// binary cache)', async () => {
@@ -115,7 +117,7 @@ needs('nix').describe(`real ${nixVersion() ?? 'Nix'}: dryBuild`, () => {
       await run('store', 'delete', lib)
       const env = { NIX_CONFIG: `experimental-features = nix-command flakes\nsubstituters = file://${dir}/cache\nrequire-sigs = false` }
       const r = await dryBuild({ exec, env, installable: flakeInstallable(flake, 'demo') })
-      expect(r, JSON.stringify(r)).toMatchObject({ ok: true, toFetch: [lib], toBuild: [expect.stringMatching(/-nixos-system-fetch\.drv$/)] })
+      expect(r, JSON.stringify(r)).toMatchObject({ ok: true, toFetch: { count: 1, paths: [lib] }, toBuild: { count: 1, paths: [expect.stringMatching(/-nixos-system-fetch\.drv$/)] } })
       if (r.ok) expect(r.fetchSizes).toEqual({ download: expect.stringMatching(/MiB$/), unpacked: expect.stringMatching(/MiB$/) })
     } finally {
       rmSync(dir, { recursive: true, force: true })
@@ -124,8 +126,22 @@ needs('nix').describe(`real ${nixVersion() ?? 'Nix'}: dryBuild`, () => {
 
   it('build-fail dry-builds fine: its derivation is always still to build', async () => {
     const r = await dryBuild({ ...base, installable: flakeInstallable(fixtureFlake('build-fail'), 'demo') })
-    expect(r).toMatchObject({ ok: true, toFetch: [] })
-    if (r.ok) expect(r.toBuild).toEqual([expect.stringMatching(/-nixos-system-demo-build-fail\.drv$/)])
+    expect(r).toMatchObject({ ok: true, toFetch: none })
+    if (r.ok) expect(r.toBuild).toEqual({ count: 1, paths: [expect.stringMatching(/-nixos-system-demo-build-fail\.drv$/)] })
+  })
+
+  let bytes = 0
+  it("a dry run listing more than the capture bound: Nix's exact counts, a bounded sample of paths", async () => {
+    const ev = await evalToplevel({ ...base, flake: fixtureFlake('many-derivations'), host: 'many' })
+    if (!ev.ok) throw new Error(JSON.stringify(ev))
+    // the fixture is only a test of the bound if Nix's own output is larger than what a capture keeps
+    const raw = await runProcess('nix-store', ['--realise', '--dry-run', '--log-format', 'internal-json', ev.drvPath], { env: NIX_ENV, capture: false, onStderr: (c) => void (bytes += c.length) })
+    expect(raw.exitCode).toBe(0)
+    expect(bytes).toBeGreaterThan(DEFAULT_HEAD_BYTES + DEFAULT_TAIL_BYTES)
+    const r = await dryBuild({ ...base, drvPath: ev.drvPath })
+    expect(r).toMatchObject({ ok: true, toBuild: { count: 5001 }, toFetch: none })
+    if (r.ok) expect(r.toBuild.paths).toHaveLength(100)
+    if (r.ok) expect(r.toBuild.paths.every((p) => /^\/nix\/store\/[a-z0-9]{32}-.*\.drv$/.test(p))).toBe(true)
   })
 
   it('an evaluation error surfaces with its position; a missing drv is an error too', async () => {
