@@ -96,7 +96,9 @@ describe('journal-errors on real journal files under --root', () => {
       ],
       root,
     )
-    const failing = await check(['--root', root, '--only', 'journal-errors'])
+    mkdirSync(join(root, 'etc'), { recursive: true })
+    writeFileSync(join(root, 'etc/hostname'), 'box\n') // the root is the machine host `box` describes
+    const failing = await check(['--root', root, '--host', 'box', '--only', 'journal-errors'])
     expect(failing.exitCode).toBe(0) // a warning by default: it shows without failing the run (journal-errors.test.ts)
     expect(failing.checks['journal-errors']).toMatchObject({
       status: 'failed',
@@ -104,7 +106,7 @@ describe('journal-errors on real journal files under --root', () => {
     })
     const dir = tempDir()
     writeFileSync(join(dir, 'nbs.config.json'), JSON.stringify({ include: [], options: { 'journal-errors': { maxErrors: 1, ignore: ['^bind\\(\\)'] } } }))
-    const r = await nbs(['check', '--reporter', 'json', '--root', root, '--only', 'journal-errors'], { cwd: dir })
+    const r = await nbs(['check', '--reporter', 'json', '--root', root, '--host', 'box', '--only', 'journal-errors'], { cwd: dir })
     const c = JSON.parse(r.stdout).phases.at(-1).checks[0]
     expect(c).toMatchObject({ status: 'passed', message: '1 journal error since boot (max 1): backup.service: disk full' })
   })

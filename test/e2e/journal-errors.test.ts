@@ -1,7 +1,7 @@
 import { lutimes, mkdir, mkdtemp, rm, symlink } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { writeFileSync } from 'node:fs'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { writeJournalRoot } from '../helpers/journal.js'
 import { nbs } from '../helpers/project.js'
@@ -17,11 +17,18 @@ const tempDir = async (prefix: string) => {
 }
 afterAll(async () => void (await Promise.all(temp.map((d) => rm(d, { recursive: true, force: true })))))
 
+/** The root says which host it is (`/etc/hostname`), so its machine checks run: the name, for --host. */
+function nameRoot(root: string): string {
+  mkdirSync(join(root, 'etc'), { recursive: true })
+  writeFileSync(join(root, 'etc/hostname'), 'journalhost\n')
+  return 'journalhost'
+}
+
 /** `nbs check --only journal-errors --root ROOT` with these journal-errors options; the check's result and the exit code. */
 async function journalCheck(root: string, options?: Record<string, unknown>) {
   const dir = await tempDir('nbs-journal-project-')
   writeFileSync(join(dir, 'nbs.config.json'), JSON.stringify({ include: [], ...(options ? { options: { 'journal-errors': options } } : {}) }))
-  const r = await nbs(['check', '--reporter', 'json', '--root', root, '--only', 'journal-errors'], { cwd: dir })
+  const r = await nbs(['check', '--reporter', 'json', '--root', root, '--host', nameRoot(root), '--only', 'journal-errors'], { cwd: dir })
   const check = r.stdout ? JSON.parse(r.stdout).phases.flatMap((p: { checks: unknown[] }) => p.checks)[0] : undefined
   return { exitCode: r.exitCode, stderr: r.stderr, check, report: r.stdout ? JSON.parse(r.stdout) : undefined }
 }
@@ -55,7 +62,7 @@ describe('journal-errors severity comes from its options', () => {
   it('a warning still fails the run with --fail-on warning', async () => {
     const dir = await tempDir('nbs-journal-project-')
     writeFileSync(join(dir, 'nbs.config.json'), JSON.stringify({ include: [] }))
-    const r = await nbs(['check', '--reporter', 'json', '--root', root, '--only', 'journal-errors', '--fail-on', 'warning'], { cwd: dir })
+    const r = await nbs(['check', '--reporter', 'json', '--root', root, '--host', nameRoot(root), '--only', 'journal-errors', '--fail-on', 'warning'], { cwd: dir })
     expect(r.exitCode).toBe(1)
   })
 

@@ -51,7 +51,7 @@ needs('nix', 'git').describe('nbs status --eval and its cache (built CLI, real N
     await git('commit', '-qm', 'init')
     const built = await execa('nix', ['build', '--no-link', '--json', `git+file://${flake}#nixosConfigurations.a.config.system.build.toplevel`], { env: NIX_ENV })
     const out = (JSON.parse(built.stdout) as { outputs: { out: string } }[])[0]!.outputs.out
-    m = makeMachine()
+    m = makeMachine({ hostname: 'a' }) // the root is the machine host `a` describes
     m.markNixOS()
     await m.addGeneration(out)
     await m.setCurrent(out)
@@ -63,14 +63,14 @@ needs('nix', 'git').describe('nbs status --eval and its cache (built CLI, real N
 
   const status = async (...args: string[]) => {
     const r = await nbs(['status', '--json', '--root', m.root, '--flake', `git+file://${flake}`, '--host', 'a', ...args], { cwd: tmp, env })
-    return { ...r, report: JSON.parse(r.stdout) as { sync: { status: string; reason: string; message: string } } }
+    return { ...r, report: JSON.parse(r.stdout) as { revision: { status: string; reason: string; message: string } } }
   }
 
   it('without --eval (or with --no-eval) nix is never run; nbs debug only asks its version', async () => {
     for (const args of [[], ['--no-eval']]) {
       const r = await status(...args)
       expect(r.exitCode).toBe(0)
-      expect(r.report.sync).toMatchObject({ status: 'unknown', reason: 'unrecorded' })
+      expect(r.report.revision).toMatchObject({ status: 'unknown', reason: 'unrecorded' })
     }
     expect(nixCalls()).toBe(0)
     const debug = await nbs(['debug', '--json', '--root', m.root, '--flake', `git+file://${flake}`, '--host', 'a'], { cwd: tmp, env })
@@ -81,35 +81,36 @@ needs('nix', 'git').describe('nbs status --eval and its cache (built CLI, real N
   it('--eval evaluates once; the second run answers from the cache without running nix', async () => {
     const before = nixCalls()
     const first = await status('--eval')
-    expect(first.report.sync).toMatchObject({ status: 'in-sync', reason: 'toplevel-match' })
+    expect(first.report.revision).toMatchObject({ status: 'equal', reason: 'toplevel-match' })
     expect(nixCalls()).toBe(before + 1)
     expect(readdirSync(join(cache, 'nbs/eval'))).toHaveLength(1)
     const second = await status('--eval')
-    expect(second.report.sync).toEqual(first.report.sync)
+    expect(second.report.revision).toEqual(first.report.revision)
     expect(nixCalls()).toBe(before + 1) // no nix process at all
     // nbs debug --eval shares the cache: no evaluation (only its nix --version)
     const evals = nixCalls(true)
     const debug = await nbs(['debug', '--json', '--eval', '--root', m.root, '--flake', `git+file://${flake}`, '--host', 'a'], { cwd: tmp, env })
-    expect(JSON.parse(debug.stdout).status.sync).toEqual(first.report.sync)
+    expect(JSON.parse(debug.stdout).status.revision).toEqual(first.report.revision)
     expect(nixCalls(true)).toBe(evals)
   })
 
   it('another host does not share the entry', async () => {
     const before = nixCalls()
     const r = await nbs(['status', '--json', '--eval', '--root', m.root, '--flake', `git+file://${flake}`, '--host', 'b'], { cwd: tmp, env })
-    expect(JSON.parse(r.stdout).sync).toMatchObject({ status: 'out-of-sync', reason: 'toplevel-differs', message: expect.stringContaining('-nixos-system-b') })
+    // b is not this machine (its root says `a`): evaluated, but not compared with what `a` runs
+    expect(JSON.parse(r.stdout).revision).toMatchObject({ status: 'unknown', reason: 'not-this-machine', message: expect.stringContaining('b is not this machine (a)') })
     expect(nixCalls()).toBe(before + 1)
   })
 
   it('an edit to a tracked file is seen: evaluated again (and out of sync); untracked files are not', async () => {
     writeFileSync(join(flake, 'scratch.txt'), 'untracked: Nix does not copy it')
     const before = nixCalls()
-    expect((await status('--eval')).report.sync.reason).toBe('toplevel-match')
+    expect((await status('--eval')).report.revision.reason).toBe('toplevel-match')
     expect(nixCalls()).toBe(before)
     writeFileSync(join(flake, 'config.txt'), 'edited')
     const edited = await status('--eval')
-    // a dirty tree is out of sync before any evaluation; the evaluation itself was not cached
-    expect(edited.report.sync).toMatchObject({ status: 'out-of-sync', reason: 'dirty-tree' })
+    // the edit changes the toplevel: the revision differs (evaluated again, not from the cache)
+    expect(edited.report.revision).toMatchObject({ status: 'differs', reason: 'toplevel-differs' })
     expect(edited.exitCode).toBe(1)
     expect(nixCalls()).toBe(before + 1)
     await status('--eval')
