@@ -11,9 +11,9 @@ export default defineCheck({
   timeout: '10m',
   async run(ctx) {
     const notAFlake = notAFlakeReason(ctx.flake)
-    if (notAFlake) ctx.skip(notAFlake)
+    if (notAFlake) return ctx.skip(notAFlake)
     const result = await evalToplevel({ exec: ctx.exec, flake: ctx.flake, host: ctx.host, extraArgs: nixOptionArgs(ctx.nixOptions) })
-    if ('notFound' in result) ctx.skip('nix is not on PATH')
+    if ('notFound' in result) return ctx.skip('nix is not on PATH')
     if (!result.ok) {
       const [first, ...rest] = result.errors
       ctx.fail(first?.message ?? 'nix eval failed', { ...first, errors: rest.length ? result.errors : undefined, flake: ctx.flake, host: ctx.host })

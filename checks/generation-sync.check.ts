@@ -17,8 +17,8 @@ export default defineCheck({
   async run(ctx) {
     const machine = ctx.machine
     const gen = await getCurrentGeneration({ machine, profile: ctx.profile })
-    if (!gen.isNixOS) ctx.skip(gen.reason ?? `${machine.description} is not NixOS`)
-    if (!gen.current) ctx.skip(`no /run/current-system on ${machine.description}: nothing runs to compare`)
+    if (!gen.isNixOS) return ctx.skip(gen.reason ?? `${machine.description} is not NixOS`)
+    if (!gen.current) return ctx.skip(`no /run/current-system on ${machine.description}: nothing runs to compare`)
     const user = ctx.options.user ?? (process.env.SUDO_USER || process.env.USER)
     const [version, commit, reboot, homeManager] = await Promise.all([
       readNixosVersion({ machine }),
