@@ -74,6 +74,15 @@ describe('skips where a check cannot apply', () => {
     expect(checks['dry-build']).toMatchObject({ status: 'skipped', message: 'dependency flake-eval skipped' })
   })
 
+  it('a channel-based /etc/nixos (configuration.nix, no flake.nix): flake-eval is skipped with the reason, not failed', async () => {
+    const channel = tempDir()
+    writeFileSync(join(channel, 'configuration.nix'), '{ ... }: { }\n')
+    const { exitCode, checks } = await check(['--flake', channel, '--only', 'dry-build'])
+    expect(exitCode).toBe(0)
+    expect(checks['flake-eval']).toMatchObject({ status: 'skipped', message: `${channel} has no flake.nix (a channel-based configuration.nix): nbs checks flakes; point --flake (or flake in the config) at your flake` })
+    expect(checks['dry-build']).toMatchObject({ status: 'skipped', message: 'dependency flake-eval skipped' })
+  })
+
   it('an offline root: failed-units says systemd is not running there; generation-sync that it is not NixOS', async () => {
     const root = tempDir()
     mkdirSync(join(root, 'etc'))

@@ -63,7 +63,7 @@ needs('nix', 'git').describe('nbs status --eval and its cache (built CLI, real N
 
   const status = async (...args: string[]) => {
     const r = await nbs(['status', '--json', '--root', m.root, '--flake', `git+file://${flake}`, '--host', 'a', ...args], { cwd: tmp, env })
-    return { ...r, report: JSON.parse(r.stdout) as { revision: { status: string; reason: string; message: string } } }
+    return { ...r, report: JSON.parse(r.stdout) as { revision: { status: string; reason: string; message: string; notes: string[] } } }
   }
 
   it('without --eval (or with --no-eval) nix is never run; nbs debug only asks its version', async () => {
@@ -107,13 +107,20 @@ needs('nix', 'git').describe('nbs status --eval and its cache (built CLI, real N
     const before = nixCalls()
     expect((await status('--eval')).report.revision.reason).toBe('toplevel-match')
     expect(nixCalls()).toBe(before)
+    // a tracked edit that changes no system: evaluated again, the toplevel is the running one: equal, the dirt a note
+    writeFileSync(join(flake, 'flake.lock'), '{ "nodes": { "root": {} }, "root": "root", "version": 7 }\n\n')
+    const harmless = await status('--eval')
+    expect(harmless.report.revision).toMatchObject({ status: 'equal', reason: 'toplevel-match', notes: [expect.stringContaining('uncommitted changes (1 file)')] })
+    expect(harmless.exitCode).toBe(0)
+    expect(nixCalls()).toBe(before + 1)
+    await git('checkout', '--', 'flake.lock')
     writeFileSync(join(flake, 'config.txt'), 'edited')
     const edited = await status('--eval')
     // the edit changes the toplevel: the revision differs (evaluated again, not from the cache)
     expect(edited.report.revision).toMatchObject({ status: 'differs', reason: 'toplevel-differs' })
     expect(edited.exitCode).toBe(1)
-    expect(nixCalls()).toBe(before + 1)
+    expect(nixCalls()).toBe(before + 2)
     await status('--eval')
-    expect(nixCalls()).toBe(before + 1)
+    expect(nixCalls()).toBe(before + 2)
   })
 })
