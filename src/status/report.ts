@@ -166,7 +166,7 @@ export async function createStatusReport(opts: StatusOptions): Promise<StatusRep
   if (!pid1.ok && machine.live) notes.push(pid1.reason)
   if (last.warning) notes.push(last.warning)
   // a checkout git refuses (another owner: safe.directory) says so with the fix, not as "unknown"
-  if ('error' in commit && !commit.notLocal) notes.push(`flake checkout: ${commit.error}`)
+  if ('error' in commit && commit.error.includes('safe.directory')) notes.push(`flake checkout: ${commit.error}`)
   const [reboot, failedBuild] = await Promise.all([
     rebootNeeded({ machine, profile: opts.profile, ...(gen.bootedSystem?.specialisation ? { bootedSpecialisation: gen.bootedSystem.specialisation } : {}) }),
     // records name the machine that built; an offline root's state is not theirs to filter by
