@@ -34,6 +34,7 @@ export function makeStatusFixture(dir) {
   mkdirSync(join(root, 'run'), { recursive: true })
   mkdirSync(join(root, 'etc'), { recursive: true })
   writeFileSync(join(root, 'etc/NIXOS'), '')
+  writeFileSync(join(root, 'etc/hostname'), 'testhost\n') // the root is the machine host `testhost` describes
   symlinkSync(paths.at(-1), join(root, 'run/current-system'))
   symlinkSync(paths.at(-1), join(root, 'run/booted-system'))
   // the flake checkout status reads (commit, dirty, nixpkgs from flake.lock): a small git repo
@@ -77,7 +78,7 @@ export function bench() {
       const { ms, stdout } = timeRun(NODE, [CLI, ...args, ...extra], { cwd: dir, env: { ...env, XDG_CACHE_HOME: cache() } })
       const report = JSON.parse(stdout)
       if (report.generation.newest !== GENERATIONS) throw new Error(`status saw ${report.generation.newest} generations, expected ${GENERATIONS}`)
-      if (extra.length && report.sync.reason !== 'toplevel-match') throw new Error(`status --eval: ${JSON.stringify(report.sync)}`)
+      if (extra.length && report.revision.reason !== 'toplevel-match') throw new Error(`status --eval: ${JSON.stringify(report.revision)}`)
       return { ms, value: report.overallStatus }
     }
     const shared = () => env.XDG_CACHE_HOME
