@@ -109,7 +109,7 @@ const FLAKE_EVAL = 'flake-eval'
  * same evaluation as the toplevel); without flake-eval in the run, one small evaluation of the
  * host name is made the first time a machine check asks.
  */
-async function localityResolver(settings: Settings, plan: Plan): Promise<(deps: Record<string, DependencyOutcome>) => Promise<Locality>> {
+async function localityResolver(settings: Settings, plan: Plan, signal: AbortSignal): Promise<(deps: Record<string, DependencyOutcome>) => Promise<Locality>> {
   const hostname = await localMachine({ root: settings.root, exec: probeExec({ timeoutMs: 10_000 }) }).hostname().catch(() => null)
   const inputs = { host: settings.host, hostname, configLocal: settings.hostLocal }
   const quick = quickLocality(inputs)
@@ -131,7 +131,7 @@ async function localityResolver(settings: Settings, plan: Plan): Promise<(deps: 
       const unavailable = evaluated.status === 'passed' ? 'it sets no networking.hostName' : `flake-eval ${evaluated.status}, so its networking.hostName is unknown`
       return Promise.resolve(hostLocality({ ...inputs, ...(hostName ? { evaluatedHostName: hostName } : { unavailable }) }))
     }
-    own ??= evalHostName({ exec: probeExec({ timeoutMs: 120_000 }), flake: settings.flake, host: settings.host, extraArgs: nixOptionArgs(settings.nixOptions) }).then((r) =>
+    own ??= evalHostName({ exec: probeExec({ timeoutMs: 120_000, signal }), flake: settings.flake, host: settings.host, extraArgs: nixOptionArgs(settings.nixOptions) }).then((r) =>
       hostLocality({ ...inputs, ...(r.hostName ? { evaluatedHostName: r.hostName } : { unavailable: r.error ? `its networking.hostName could not be evaluated: ${r.error}` : 'it sets no networking.hostName' }) }),
     )
     return own
@@ -174,7 +174,7 @@ export async function runChecks(opts: CheckRunOptions): Promise<CheckRunResult> 
   }
 
   const host = settings.host
-  const locality = await localityResolver(settings, plan)
+  const locality = await localityResolver(settings, plan, signal)
   const started = new Date()
   emit('onRunStart', {
     startedAt: started.toISOString(),

@@ -140,7 +140,9 @@ async function runAttempt(node: PlanNode, env: CheckEnv, deps: Record<string, De
 /** Runs one check with its retries; returns its result and the data it hands to dependents. */
 export async function runCheck(node: PlanNode, env: CheckEnv, deps: Record<string, DependencyOutcome>): Promise<{ result: CheckResult; data?: unknown }> {
   if (node.runsOn === 'machine' && env.locality) {
-    const where = await env.locality(deps)
+    // deciding locality must never crash the run: an error there is this check's error
+    const where = await env.locality(deps).catch((e: Error) => ({ local: false as const, error: e.message, reason: '' }))
+    if ('error' in where) return { result: { ...skippedResult(node, ''), status: 'errored', kind: 'Exception', message: `cannot tell whether ${env.host} is this machine: ${where.error}` } }
     if (!where.local) return { result: { ...skippedResult(node, where.reason), skip: 'not-this-machine' } }
   }
   const startedAt = new Date()
