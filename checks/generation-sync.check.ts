@@ -1,4 +1,4 @@
-import { compareRevision, defineCheck, describeHomeManager, envStateHome, getCurrentCommit, getCurrentGeneration, getHomeManagerState, readNixosVersion, rebootNeeded, z } from 'nbs'
+import { compareRevision, defaultUser, defineCheck, describeHomeManager, envStateHome, getCurrentCommit, getCurrentGeneration, getHomeManagerState, readNixosVersion, rebootNeeded, z } from 'nbs'
 
 // What runs is what the system profile points to (a rollback counts, a specialisation of that
 // generation counts), and the flake still says so: its evaluated toplevel, else the git revision
@@ -19,7 +19,7 @@ export default defineCheck({
     const gen = await getCurrentGeneration({ machine, profile: ctx.profile })
     if (!gen.isNixOS) return ctx.skip(gen.reason ?? `${machine.description} is not NixOS`)
     if (!gen.current) return ctx.skip(`no /run/current-system on ${machine.description}: nothing runs to compare`)
-    const user = ctx.options.user ?? (process.env.SUDO_USER || process.env.USER)
+    const user = ctx.options.user ?? defaultUser()
     const [version, commit, reboot, homeManager] = await Promise.all([
       readNixosVersion({ machine }),
       getCurrentCommit({ exec: ctx.exec, flake: ctx.flake }),

@@ -58,6 +58,8 @@ export type { StatusReport, OverallStatus } from './status/report.js'
 export { runBuild } from './build/wrapper.js'
 export type { RunBuildOptions, BuildOutcome } from './build/wrapper.js'
 export type { BuildRecord, BuildErrorDetail, GenerationSnapshot } from './build/record.js'
+/** the user nbs acts for: SUDO_USER under sudo, else the user running it */
+export { defaultUser } from './build/record.js'
 export { BuildLogParser } from './nix/build-log.js'
 export type { BuildLogEvent, BuildProgress } from './nix/build-log.js'
 export { collectDebugBundle, renderDebugMarkdown } from './debug/bundle.js'

@@ -29,10 +29,15 @@ const APPLY = `c: let t = c.config.system.build.toplevel; in {
   drv = t.drvPath; out = t.outPath; system = t.system or null; hostName = c.config.networking.hostName or null;
 }`
 
+/** `<flake>#nixosConfigurations.<host>`: the configuration both evaluations apply a function to. */
+function configurationInstallable(flake: string, host: string): string {
+  if (host === '') throw new Error('host name is empty')
+  return `${parseFlakeRef(flake).flake}#nixosConfigurations.${attrPathElement(host)}`
+}
+
 /** Runs `nix eval` on `<flake>#nixosConfigurations.<host>` for its toplevel, platform and host name. */
 export async function evalToplevel(opts: EvalToplevelOptions): Promise<EvalToplevelResult> {
-  if (opts.host === '') throw new Error('host name is empty')
-  const installable = `${parseFlakeRef(opts.flake).flake}#nixosConfigurations.${attrPathElement(opts.host)}`
+  const installable = configurationInstallable(opts.flake, opts.host)
   const args = [...NIX_FLAKE_ARGS, 'eval', '--json', '--apply', APPLY, '--log-format', 'internal-json']
   const result = await runNix(opts, [...args, ...(opts.extraArgs ?? []), installable])
   if ('ok' in result) return result
@@ -58,8 +63,7 @@ export async function evalToplevel(opts: EvalToplevelOptions): Promise<EvalTople
  * runs. Cheaper than the toplevel (no derivation is instantiated). Undefined when unset or on failure.
  */
 export async function evalHostName(opts: EvalToplevelOptions): Promise<{ hostName?: string; error?: string }> {
-  const installable = `${parseFlakeRef(opts.flake).flake}#nixosConfigurations.${attrPathElement(opts.host)}`
-  const args = [...NIX_FLAKE_ARGS, 'eval', '--json', '--apply', 'c: c.config.networking.hostName or null', ...(opts.extraArgs ?? []), installable]
+  const args = [...NIX_FLAKE_ARGS, 'eval', '--json', '--apply', 'c: c.config.networking.hostName or null', ...(opts.extraArgs ?? []), configurationInstallable(opts.flake, opts.host)]
   const result = await runNix(opts, args)
   if ('ok' in result) return { error: 'notFound' in result ? 'nix is not on PATH' : (result.errors[0]?.message ?? 'nix eval failed') }
   try {

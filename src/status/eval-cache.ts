@@ -24,6 +24,7 @@ import { z } from 'zod'
 import { atomicWrite } from '../fs/atomic-write.js'
 import { evalToplevel, type EvalToplevelOptions, type EvalToplevelResult, type EvaluatedToplevel } from '../nix/eval.js'
 import { localFlakeDir } from '../nix/flake.js'
+import { gitProbe, readHead } from './git.js'
 
 /** Bump when the key or the entry changes meaning: old entries then simply miss. */
 const FORMAT = 1
@@ -31,7 +32,6 @@ const FORMAT = 1
 export const PATH_FLAKE_MAX_BYTES = 64 << 20
 /** Entries kept; the oldest beyond this are removed after a write. */
 const MAX_ENTRIES = 64
-const GIT_ENV = { GIT_OPTIONAL_LOCKS: '0', LC_ALL: 'C' }
 
 export interface CachedEvalOptions extends EvalToplevelOptions {
   /** where entries live (default: evalCacheDir()) */
@@ -102,14 +102,11 @@ export async function evalCacheKey(opts: CachedEvalOptions): Promise<string | un
 async function sourceFingerprint(opts: CachedEvalOptions, local: { dir: string; kind: 'git' | 'path' }): Promise<string | undefined> {
   if (!/^path:/.test(opts.flake)) {
     // git+file:, or a plain path inside a git work tree: Nix reads it through git
-    const head = await opts.exec('git', ['-C', local.dir, 'rev-parse', '--is-inside-work-tree', '--verify', 'HEAD'], { env: GIT_ENV, timeoutMs: 20_000 })
-    const [inside, rev] = head.stdout.text.trim().split('\n')
-    if (head.exitCode === 0 && inside === 'true' && rev) {
+    const { insideWorkTree, rev } = await readHead(opts.exec, local.dir)
+    if (insideWorkTree && rev) {
       // streamed into the hash: a large diff is not held (nor cut) by the bounded capture
       const hash = createHash('sha256')
-      const diff = await opts.exec('git', ['-C', local.dir, 'diff', 'HEAD', '--binary', '--no-color', '--no-ext-diff', '--no-textconv'], {
-        env: GIT_ENV,
-        timeoutMs: 20_000,
+      const diff = await gitProbe(opts.exec, local.dir, ['diff', 'HEAD', '--binary', '--no-color', '--no-ext-diff', '--no-textconv'], {
         capture: false,
         onStdout: (chunk) => void hash.update(chunk),
       })

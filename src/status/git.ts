@@ -1,7 +1,7 @@
 import { readFile, stat } from 'node:fs/promises'
 import { userInfo } from 'node:os'
 import { join } from 'node:path'
-import type { Exec } from '../checks/types.js'
+import type { Exec, ExecOptions } from '../checks/types.js'
 import { localFlakeDir } from '../nix/flake.js'
 
 export { localFlakeDir, type LocalFlake } from '../nix/flake.js'
@@ -24,6 +24,21 @@ const GIT_ENV = { GIT_OPTIONAL_LOCKS: '0', LC_ALL: 'C' }
 const GIT_TIMEOUT_MS = 20_000
 
 /**
+ * `git -C dir ARGS` as every read-only probe runs it: no index lock, English messages, bounded in
+ * time. `options` adds streaming or capture settings.
+ */
+export function gitProbe(exec: Exec, dir: string, args: readonly string[], options: ExecOptions = {}): ReturnType<Exec> {
+  return exec('git', ['-C', dir, ...args], { env: GIT_ENV, timeoutMs: GIT_TIMEOUT_MS, ...options })
+}
+
+/** `git rev-parse --is-inside-work-tree --verify HEAD`: the process, and its two answers when it succeeded. */
+export async function readHead(exec: Exec, dir: string): Promise<{ result: Awaited<ReturnType<Exec>>; insideWorkTree: boolean; rev?: string }> {
+  const result = await gitProbe(exec, dir, ['rev-parse', '--is-inside-work-tree', '--verify', 'HEAD'])
+  const [inside, rev] = result.exitCode === 0 ? result.stdout.text.trim().split('\n') : []
+  return { result, insideWorkTree: inside === 'true', ...(rev ? { rev } : {}) }
+}
+
+/**
  * The commit a local flake's checkout is at, and whether its tree is dirty: one `git rev-parse HEAD`
  * and one `git status --porcelain`. For a git flake untracked files do not count (Nix does not see
  * them, and neither does `self.dirtyRev`); for a path: flake they do (Nix copies them).
@@ -31,16 +46,15 @@ const GIT_TIMEOUT_MS = 20_000
 export async function getCurrentCommit(opts: { exec: Exec; flake: string; cwd?: string; env?: NodeJS.ProcessEnv }): Promise<CurrentCommit> {
   const local = localFlakeDir(opts.flake, opts.cwd)
   if ('error' in local) return local
-  const head = await opts.exec('git', ['-C', local.dir, 'rev-parse', '--is-inside-work-tree', '--verify', 'HEAD'], { env: GIT_ENV, timeoutMs: GIT_TIMEOUT_MS })
+  const { result: head, insideWorkTree, rev = '' } = await readHead(opts.exec, local.dir)
   if (head.notFound) return { error: 'git is not installed' }
   const refused = await dubiousOwnership(head.stderr.text, opts.env)
   if (refused) return refused
   if (head.exitCode !== 0) return { error: `${local.dir}: ${gitMessage(head.stderr.text) || 'git rev-parse HEAD failed'}` }
-  const [inWorkTree, rev = ''] = head.stdout.text.trim().split('\n')
   // Nix reads a plain path inside a git work tree as git+file: untracked files are not part of it
-  if (local.kind === 'path' && !/^path:/.test(opts.flake) && inWorkTree === 'true') local.kind = 'git'
+  if (local.kind === 'path' && !/^path:/.test(opts.flake) && insideWorkTree) local.kind = 'git'
   const untracked = local.kind === 'git' ? 'no' : 'normal'
-  const status = await opts.exec('git', ['-C', local.dir, 'status', '--porcelain', `--untracked-files=${untracked}`], { env: GIT_ENV, timeoutMs: GIT_TIMEOUT_MS })
+  const status = await gitProbe(opts.exec, local.dir, ['status', '--porcelain', `--untracked-files=${untracked}`])
   if (status.exitCode !== 0) return { error: `${local.dir}: ${gitMessage(status.stderr.text) || 'git status failed'}` }
   const changes = status.stdout.text.split('\n').filter((l) => l.trim() !== '')
   return { rev, shortRev: rev.slice(0, 7), dirty: changes.length > 0, changes, dir: local.dir }

@@ -3,7 +3,7 @@ import type { Exec } from '../checks/types.js'
 import { buildRecordSchema, defaultUser, type BuildRecord } from '../build/record.js'
 import { readHistory } from '../build/store.js'
 import { localMachine } from '../machine/local.js'
-import { hostLocality, quickLocality, type Locality } from '../machine/locality.js'
+import { hostLocality, type Locality } from '../machine/locality.js'
 import type { Machine } from '../machine/types.js'
 import { evalToplevelCached } from './eval-cache.js'
 import { nixOptionArgs } from '../nix/flake.js'
@@ -160,7 +160,7 @@ export async function createStatusReport(opts: StatusOptions): Promise<StatusRep
     user ? settle(getHomeManagerState({ machine, user, stateHome: envStateHome(user, root, opts.env) }), notes, 'home manager') : null,
     pid1.ok ? settle(checkFailedUnits({ machine, ignore: opts.units?.ignore }), notes, 'failed units') : null,
     access.ok ? settle(checkJournalErrors({ machine, access, ...opts.journal }), notes, 'journal') : null,
-    pid1.ok ? opts.exec('systemctl', ['is-system-running']).then((r) => r.stdout.text.trim() || null) : null,
+    pid1.ok ? machine.exec('systemctl', ['is-system-running']).then((r) => r.stdout.text.trim() || null, () => null) : null,
     getLastBuildStatus({ configured: opts.logDir, env: opts.env }),
   ])
   if (!pid1.ok && machine.live) notes.push(pid1.reason)
@@ -175,7 +175,7 @@ export async function createStatusReport(opts: StatusOptions): Promise<StatusRep
 
   // only a host that is this machine can be compared with what this machine runs
   const localityInputs = { host: opts.host, hostname, configLocal: opts.hostLocal }
-  let where: Locality = quickLocality(localityInputs) ?? hostLocality({ ...localityInputs, unavailable: 'not evaluated; nbs status --eval reads its networking.hostName' })
+  let where: Locality = hostLocality({ ...localityInputs, unavailable: 'not evaluated; nbs status --eval reads its networking.hostName' })
   let evaluated: string | undefined
   if (opts.eval && gen.current) {
     const r = await evalToplevelCached({ exec: opts.exec, flake: opts.flake, host: opts.host, extraArgs: nixOptionArgs(opts.nixOptions) })
