@@ -17,6 +17,7 @@ export default defineCheck({
   async run(ctx) {
     const machine = ctx.machine
     const gen = await getCurrentGeneration({ machine, profile: ctx.profile })
+    if (gen.unreadable) return ctx.skip(gen.unreadable)
     if (!gen.isNixOS) return ctx.skip(gen.reason ?? `${machine.description} is not NixOS`)
     if (!gen.current) return ctx.skip(`no /run/current-system on ${machine.description}: nothing runs to compare`)
     const user = ctx.options.user ?? defaultUser()

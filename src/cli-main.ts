@@ -235,6 +235,7 @@ export async function main(argv: string[]): Promise<void> {
       return
     }
     process.stderr.write(debug ? `${err.stack ?? String(e)}\n` : `nbs: internal error: ${err.message ?? String(e)} (run with --debug for the stack trace)\n`)
-    process.exitCode = 1
+    // EX_SOFTWARE: never 1, which means "a check failed" or "out of sync" to scripts and CI
+    process.exitCode = 70
   }
 }

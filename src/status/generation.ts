@@ -5,7 +5,7 @@
  * activation and nixos-rebuild, reference/nix.md §10.
  */
 import { posix } from 'node:path'
-import type { Machine } from '../machine/types.js'
+import { MachineError, type Machine } from '../machine/types.js'
 
 import { machineOf, type MachineTarget } from '../machine/target.js'
 import { BOOTED_SYSTEM, CURRENT_SYSTEM, PROFILES_DIR } from './paths.js'
@@ -185,6 +185,8 @@ export interface CurrentGeneration {
   isNixOS: boolean
   /** why this is not (recognisably) a NixOS machine */
   reason?: string
+  /** set when the generations could not be read (EACCES): the state is then unknown, and why */
+  unreadable?: string
   state: GenerationState
   /** one line for humans: the state and why */
   message: string
@@ -192,10 +194,20 @@ export interface CurrentGeneration {
   inSync: boolean
 }
 
-/** The running, booted and profile systems, and the state they add up to. */
+/** The running, booted and profile systems, and the state they add up to; `unreadable` when the reader may not see them. */
 export async function getCurrentGeneration(opts: MachineTarget & { profile?: string } = {}): Promise<CurrentGeneration> {
-  const machine = machineOf(opts)
-  const profile = systemProfile(opts.profile)
+  try {
+    return await readGenerations(machineOf(opts), opts.profile)
+  } catch (e) {
+    if (!(e instanceof MachineError)) throw e
+    const unreadable = `cannot read ${e.path} on ${machineOf(opts).description} (${e.code}): run nbs as root, or as a user who may read it`
+    const nothing = { generation: null, generationRaw: null, current: null, activatedAt: null, booted: null, bootedSystem: null, profile: null, newest: null, generations: 0 }
+    return { ...nothing, isNixOS: true, unreadable, state: 'unknown', message: unreadable, inSync: false }
+  }
+}
+
+async function readGenerations(machine: Machine, profileName: string | undefined): Promise<CurrentGeneration> {
+  const profile = systemProfile(profileName)
   const [nixos, gens, currentPath, bootedPath, number, currentLink] = await Promise.all([
     isNixOSRoot({ machine }),
     listProfileGenerations(machine, profile.dir, profile.name),
@@ -281,11 +293,20 @@ export interface RebootNeeded {
 export async function rebootNeeded(opts: MachineTarget & { profile?: string; against?: string; bootedSpecialisation?: string } = {}): Promise<RebootNeeded> {
   const machine = machineOf(opts)
   const against = opts.against ?? systemProfile(opts.profile).path
+  try {
+    return await compareBootComponents(machine, against, opts.bootedSpecialisation)
+  } catch (e) {
+    if (!(e instanceof MachineError)) throw e
+    return { needed: false, differs: [], reason: `cannot compare: ${e.path} is not readable (${e.code})` }
+  }
+}
+
+async function compareBootComponents(machine: Machine, against: string, bootedSpecialisation: string | undefined): Promise<RebootNeeded> {
   const [booted, next] = await Promise.all([machine.realPath(BOOTED_SYSTEM), machine.realPath(against)])
   if (booted === null || next === null) {
     return { needed: false, differs: [], reason: `cannot compare: ${booted === null ? BOOTED_SYSTEM : against} is missing` }
   }
-  const spec = opts.bootedSpecialisation ? await machine.realPath(posix.join(next, 'specialisation', opts.bootedSpecialisation)) : null
+  const spec = bootedSpecialisation ? await machine.realPath(posix.join(next, 'specialisation', bootedSpecialisation)) : null
   const nextSystem = spec ?? next
   const differs: BootComponent[] = []
   for (const name of ['kernel', 'initrd', 'kernel-modules'] as const) {

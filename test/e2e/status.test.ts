@@ -288,3 +288,35 @@ needs('nix').describe('nbs status', () => {
     })
   })
 })
+
+describe('a reader who may not read the profiles', () => {
+  it('nbs status says which path and the fix, with revision unknown; never an internal error', async () => {
+    // a real permission failure: the profiles folder is closed, read by an unprivileged uid
+    const dir = mkdtempSync(join(tmpdir(), 'nbs-status-eacces-'))
+    try {
+      const root = join(dir, 'root')
+      mkdirSync(join(root, 'etc'), { recursive: true })
+      mkdirSync(join(root, 'nix/var/nix/profiles'), { recursive: true, mode: 0o700 })
+      writeFileSync(join(root, 'etc/NIXOS'), '')
+      writeFileSync(join(root, 'etc/hostname'), 'demo\n')
+      for (const d of [dir, root, join(root, 'etc'), join(root, 'nix'), join(root, 'nix/var'), join(root, 'nix/var/nix')]) spawnSync('chmod', ['755', d])
+      spawnSync('chmod', ['700', join(root, 'nix/var/nix/profiles')])
+      const run = (...nbsArgs: string[]) => {
+        const args = [process.execPath, join(REPO_ROOT, 'dist/cli.js'), ...nbsArgs, '--root', root, '--flake', dir, '--host', 'demo']
+        const asNobody = process.getuid?.() === 0 ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--', ...args] : args
+        return spawnSync(asNobody[0]!, asNobody.slice(1), { cwd: dir, encoding: 'utf8', env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir, NBS_LOG_DIR: join(dir, 'logs'), NO_COLOR: '1' } })
+      }
+      // generation-sync skips with the same reason instead of erroring
+      const check = run('check', '--reporter', 'json', '--only', 'generation-sync')
+      expect(check.status).toBe(0)
+      expect(JSON.parse(check.stdout).phases.flatMap((p: { checks: unknown[] }) => p.checks)[0]).toMatchObject({ status: 'skipped', message: expect.stringContaining('(EACCES): run nbs as root') })
+      const r = run('status', '--json')
+      expect(r.stderr).toBe('')
+      const report = JSON.parse(r.stdout)
+      expect(report.generation).toMatchObject({ state: 'unknown', message: expect.stringMatching(/^cannot read \/nix\/var\/nix\/profiles on root .* \(EACCES\): run nbs as root/) })
+      expect(r.status).toBe(0)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})
