@@ -23,6 +23,8 @@ export async function main(argv: string[]): Promise<void> {
   const cli = cac('nbs')
   cli.option('--debug', 'Print stack traces for errors')
 
+  // cac turns `--host 42` into a number: names and paths stay the text the user typed
+  const text = (v: unknown): string | undefined => (v === undefined ? undefined : String(v))
   const list = (v: unknown): string[] | undefined =>
     v === undefined ? undefined : ([] as unknown[]).concat(v).flatMap((x) => String(x).split(',')).map((s) => s.trim()).filter(Boolean)
 
@@ -61,10 +63,10 @@ export async function main(argv: string[]): Promise<void> {
       process.on('SIGINT', onSignal).on('SIGTERM', onSignal)
       const { exitCode, reporterErrors } = await runChecks({
         cwd: process.cwd(),
-        config: o.config as string | undefined,
-        flake: o.flake as string | undefined,
-        host: o.host as string | undefined,
-        root: o.root as string | undefined,
+        config: text(o.config),
+        flake: text(o.flake),
+        host: text(o.host),
+        root: text(o.root),
         phase: list(o.phase),
         only: list(o.only),
         skip: list(o.skip),
@@ -79,7 +81,7 @@ export async function main(argv: string[]): Promise<void> {
       for (const e of reporterErrors) process.stderr.write(`nbs: ${e}\n`)
       process.exitCode = exitCode
       if (exitCode === 1 && o.debugOnFailure) {
-        const { path, answer } = await debugAfterFailedCheck({ config: o.config as string | undefined, flake: o.flake as string | undefined, host: o.host as string | undefined, root: o.root as string | undefined, reporters: list(o.reporter) })
+        const { path, answer } = await debugAfterFailedCheck({ config: text(o.config), flake: text(o.flake), host: text(o.host), root: text(o.root), reporters: list(o.reporter) })
         process.stderr.write(`nbs: checks failed; debug bundle written to ${path}\n`)
         if (answer !== undefined) process.stdout.write(answer.endsWith('\n') ? answer : `${answer}\n`)
       }
@@ -93,7 +95,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('--config <file>', 'Config file')
     .option('--json', 'Print JSON')
     .action(async (o: Record<string, unknown>) => {
-      const result = await listChecks({ cwd: process.cwd(), config: o.config as string | undefined })
+      const result = await listChecks({ cwd: process.cwd(), config: text(o.config) })
       process.stdout.write(o.json ? `${JSON.stringify(result, null, 2)}\n` : formatCheckList(result))
     })
 
@@ -111,11 +113,11 @@ export async function main(argv: string[]): Promise<void> {
     .action(async (targetArg: string, actionArg: string, o: Record<string, unknown>) => {
       const target = parseTarget(targetArg)
       const action = parseAction(target, actionArg)
-      const tool = parseTool(target, o.tool as string | undefined)
-      const loaded = await loadConfig(process.cwd(), o.config as string | undefined)
+      const tool = parseTool(target, text(o.tool))
+      const loaded = await loadConfig(process.cwd(), text(o.config))
       // nh's own variables: NH_HOME_FLAKE for home, NH_OS_FLAKE for os, then NH_FLAKE
       const env = target === 'home' ? { ...process.env, NH_OS_FLAKE: process.env.NH_HOME_FLAKE } : process.env
-      const settings = resolveSettings(loaded, { flake: o.flake as string | undefined, host: o.host as string | undefined, root: o.root as string | undefined }, env)
+      const settings = resolveSettings(loaded, { flake: text(o.flake), host: text(o.host), root: text(o.root) }, env)
       const homeFragment = parseFlakeRef(String(o.flake ?? loaded.config.flake ?? '')).host
       const controller = new AbortController()
       let signals = 0
@@ -158,7 +160,7 @@ export async function main(argv: string[]): Promise<void> {
       if (limit !== undefined && !(Number.isInteger(limit) && limit > 0)) {
         throw new NbsError(`--limit ${String(o.limit)}: expected a whole number of at least 1`)
       }
-      const settings = resolveSettings(await loadConfig(process.cwd(), o.config as string | undefined), {})
+      const settings = resolveSettings(await loadConfig(process.cwd(), text(o.config)), {})
       const result = await showHistory({
         logDir: settings.logDir,
         json: o.json === true,
@@ -172,10 +174,10 @@ export async function main(argv: string[]): Promise<void> {
     })
 
   const statusFlags = (o: Record<string, unknown>) => ({
-    config: o.config as string | undefined,
-    flake: o.flake as string | undefined,
-    host: o.host as string | undefined,
-    root: o.root as string | undefined,
+    config: text(o.config),
+    flake: text(o.flake),
+    host: text(o.host),
+    root: text(o.root),
     json: o.json === true,
     verbose: o.verbose === true,
     // only `--eval` evaluates; `--no-eval` (the old opt-out) is still accepted, and the last one given wins
@@ -210,7 +212,7 @@ export async function main(argv: string[]): Promise<void> {
     .example('nbs debug --output debug.md')
     .example('nbs debug --llm')
     .action(async (o: Record<string, unknown>) => {
-      process.exitCode = await debugAction({ ...statusFlags(o), output: o.output as string | undefined, llm: o.llm === true })
+      process.exitCode = await debugAction({ ...statusFlags(o), output: text(o.output), llm: o.llm === true })
     })
 
   cli.command('[...args]', '').action((args: string[]) => {

@@ -39,6 +39,15 @@ describe('edge cases found in review', () => {
     expect(bad.stderr).toContain('--root missing: not a directory')
   })
 
+  it('a numeric host name stays the name: checks see "42", and deciding whether 42 is this machine does not crash the run', async () => {
+    const dir = project({ 'checks/a.check.mjs': `export default [{ id: 'name', runsOn: 'local', run: (ctx) => ({ message: typeof ctx.host + ' ' + ctx.host }) }, { id: 'on-host', run: () => ({}) }]\n` })
+    const r = await nbs(['check', '--reporter', 'json', '--host', '42', '--flake', dir], { cwd: dir })
+    expect(r.stderr).toBe('')
+    const checks = JSON.parse(r.stdout).phases.at(-1).checks
+    expect(checks[0]).toMatchObject({ id: 'name', status: 'passed', message: 'string 42' })
+    expect(checks[1]).toMatchObject({ id: 'on-host', status: 'skipped', skip: 'not-this-machine', message: expect.stringMatching(/^42 is not this machine/) })
+  })
+
   it('two reports to one file, or a report to a directory, are refused before anything runs', async () => {
     const dir = project({ 'checks/a.check.json': JSON.stringify({ id: 'marker', command: ['touch', 'ran'] }) })
     const same = await nbs(['check', '--reporter', 'json:r.out', '--reporter', 'junit:r.out'], { cwd: dir })
