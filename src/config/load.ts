@@ -5,6 +5,7 @@ import { NbsError, describeZodError } from '../errors.js'
 import { importDefault } from '../discovery/import-module.js'
 import { parseDuration } from '../checks/duration.js'
 import { parseFlakeRef } from '../nix/flake.js'
+import { rootHostnameSync } from '../machine/root-path.js'
 import type { PluginEntry } from '../plugins/load.js'
 import { assertTrustedFile } from '../plugins/permissions.js'
 import { CHECK_FILE_EXTENSIONS, DEFAULT_INCLUDE, DEFAULT_PHASES, configSchema, type NbsConfig } from './schema.js'
@@ -86,7 +87,9 @@ export function resolveSettings(loaded: LoadedConfig, flags: SettingsFlags, env:
   // `--flake /etc/nixos#web` names the host, as nixos-rebuild and nh read it
   const { flake, host: fragmentHost } = parseFlakeRef(ref)
   if (flags.root !== undefined && !isDirectory(resolve(cwd, flags.root))) throw new NbsError(`--root ${flags.root}: not a directory; give the root of a mounted system, or / (the default)`)
-  const host = flags.host ?? fragmentHost ?? c.host ?? hostname()
+  const root = flags.root !== undefined ? resolve(cwd, flags.root) : resolve(loaded.projectRoot, c.root ?? '/')
+  // the machine being read names the host: a mounted image's own /etc/hostname, not this machine's
+  const host = flags.host ?? fragmentHost ?? c.host ?? (root === '/' ? undefined : rootHostnameSync(root)) ?? hostname()
   return {
     projectRoot: loaded.projectRoot,
     configFile: loaded.file,
@@ -94,7 +97,7 @@ export function resolveSettings(loaded: LoadedConfig, flags: SettingsFlags, env:
     host,
     profile: c.profile ?? 'system',
     hostLocal: c.hosts?.[host]?.local === true,
-    root: flags.root !== undefined ? resolve(cwd, flags.root) : resolve(loaded.projectRoot, c.root ?? '/'),
+    root,
     phases: c.phases ?? [...DEFAULT_PHASES],
     include: c.include ?? DEFAULT_INCLUDE,
     exclude: c.exclude ?? [],

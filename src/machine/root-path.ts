@@ -1,3 +1,4 @@
+import { lstatSync, readFileSync, readlinkSync } from 'node:fs'
 import { lstat, readlink } from 'node:fs/promises'
 import { posix, resolve } from 'node:path'
 
@@ -21,6 +22,11 @@ export function hostPath(root: string, inside: string): string {
  * Throws ENOENT/ENOTDIR/ELOOP like realpath. With root `/` this is plain resolution.
  */
 export async function resolveInRoot(root: string, path: string): Promise<string> {
+  return resolveInRootSync(root, path)
+}
+
+/** `resolveInRoot` without a promise: settings are resolved before anything async (the host default). */
+export function resolveInRootSync(root: string, path: string): string {
   const rootAbs = resolve(root)
   const pending = path.split('/') // not normalized first: `link/..` must follow the link, as realpath does
   const done: string[] = []
@@ -33,13 +39,13 @@ export async function resolveInRoot(root: string, path: string): Promise<string>
       continue
     }
     const candidate = posix.join(rootAbs, ...done, part)
-    const st = await lstat(candidate)
+    const st = lstatSync(candidate)
     if (!st.isSymbolicLink()) {
       done.push(part)
       continue
     }
     if (++links > MAX_SYMLINKS) throw fsError('ELOOP', `too many levels of symbolic links resolving ${path} in ${rootAbs}`)
-    const target = await readlink(candidate)
+    const target = readlinkSync(candidate)
     if (target.startsWith('/')) done.length = 0 // re-rooted: /nix/store/… means ROOT/nix/store/…
     pending.unshift(...target.split('/'))
   }
@@ -88,4 +94,13 @@ export async function lexistsInRoot(root: string, path: string): Promise<boolean
   const parent = await tryResolveInRoot(root, posix.dirname(path))
   if (parent === null) return false
   return lstat(hostPath(root, posix.join(parent, posix.basename(path)))).then(() => true, () => false)
+}
+
+/** An offline root's `/etc/hostname` (a link into its store on NixOS), or undefined when it has none. */
+export function rootHostnameSync(root: string): string | undefined {
+  try {
+    return readFileSync(hostPath(root, resolveInRootSync(root, '/etc/hostname')), 'utf8').split('\n')[0]?.trim() || undefined
+  } catch {
+    return undefined
+  }
 }

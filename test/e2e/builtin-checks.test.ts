@@ -225,6 +225,14 @@ needs('nix').describe('generation-sync on real profiles under --root', () => {
     expect(checks['generation-sync'].details.rebootNeeded).toMatchObject({ needed: true })
   })
 
+  it('a mounted image names its own host: without --host, the root\'s /etc/hostname is the host, and its machine checks run', async () => {
+    const m = await machine([sys.head!], sys.head!)
+    const { exitCode, report, checks } = await check(['--root', m.root, '--flake', repo, '--only', 'generation-sync'])
+    expect(exitCode).toBe(0)
+    expect(report.host).toBe(ROOT_HOSTNAME)
+    expect(checks['generation-sync'].status).toBe('passed')
+  })
+
   it('a host that is not this machine: machine checks are skipped with the reason, and counted', async () => {
     const m = await machine([sys.head!], sys.head!)
     const { exitCode, checks, report } = await check(['--root', m.root, '--flake', repo, '--host', 'web', '--only', 'generation-sync', '--only', 'failed-units'])
