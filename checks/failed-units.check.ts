@@ -1,4 +1,4 @@
-import { checkFailedUnits, defineCheck, describeFailedUnits, systemdIsPid1, z } from 'nbs'
+import { checkFailedUnits, defineCheck, describeFailedUnits, failedUnitsOptionsSchema, systemdIsPid1 } from 'nbs'
 
 // No systemd unit is in the failed state; each failed unit comes with its last journal lines.
 export default defineCheck({
@@ -7,13 +7,11 @@ export default defineCheck({
   phase: 'health',
   tags: ['systemd'],
   timeout: '1m',
-  options: z.object({
-    ignore: z.array(z.string()).default([]).describe('unit globs to leave out, e.g. "user@*.service"'),
-    journalLines: z.number().int().min(0).max(1000).default(10),
-  }),
+  // the same schema nbs status reads these options with
+  options: failedUnitsOptionsSchema,
   async run(ctx) {
     const pid1 = await systemdIsPid1(ctx.machine)
-    if (!pid1.ok) ctx.skip(pid1.reason)
+    if (!pid1.ok) return ctx.skip(pid1.reason)
     const result = await checkFailedUnits({ machine: ctx.machine, ignore: ctx.options.ignore, journalLines: ctx.options.journalLines })
     const message = describeFailedUnits(result)
     if (result.units.length > 0) ctx.fail(message, result)

@@ -11,7 +11,8 @@ import { NbsError } from './errors.js'
 import { parseReporterSpec } from './reporters/index.js'
 import { probeExec } from './runner/process.js'
 import { formatStatus } from './status/format.js'
-import { journalOptionsFrom } from './status/journal-options.js'
+import { checkOptionsFrom, journalOptionsFrom } from './status/journal-options.js'
+import { failedUnitsOptionsSchema } from './status/units.js'
 import { createStatusReport, statusExitCode, type StatusOptions } from './status/report.js'
 
 export interface StatusFlags {
@@ -30,10 +31,11 @@ async function settingsFor(flags: StatusFlags): Promise<Settings> {
 
 /** The probes' options from the settings, reusing the built-in checks' options from the config. */
 export function statusOptions(settings: Settings, evaluate: boolean): StatusOptions {
-  // the check's own schema: a bad ignore regex is exit 3 here too, and the same window and threshold apply
-  const { since, maxErrors, ignore } = journalOptionsFrom(settings.options, settings.configFile ? relative(process.cwd(), settings.configFile) || settings.configFile : 'config')
+  // the checks' own schemas: bad options are exit 3 here too, and the same window and threshold apply
+  const label = settings.configFile ? relative(process.cwd(), settings.configFile) || settings.configFile : 'config'
+  const { since, maxErrors, ignore } = journalOptionsFrom(settings.options, label)
   const journal = { since, maxErrors, ignore }
-  const units = settings.options['failed-units'] as StatusOptions['units']
+  const units = { ignore: checkOptionsFrom(failedUnitsOptionsSchema, 'failed-units', settings.options, label).ignore }
   return {
     exec: probeExec({ timeoutMs: 60_000 }),
     root: settings.root,
@@ -45,7 +47,7 @@ export function statusOptions(settings: Settings, evaluate: boolean): StatusOpti
     logDir: settings.logDir,
     nixOptions: settings.nixOptions,
     journal,
-    ...(units ? { units } : {}),
+    units,
   }
 }
 

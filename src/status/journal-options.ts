@@ -42,11 +42,17 @@ export const journalErrorsOptionsSchema = z.object({
 export type JournalErrorsSettings = z.output<typeof journalErrorsOptionsSchema>
 
 /**
- * The `journal-errors` options from a config's `options` (for `nbs status`, which runs no plan):
- * validated by the check's own schema; an invalid one is an NbsError (exit 3) naming the field.
+ * A built-in check's options from a config's `options` (for `nbs status`, which runs no plan):
+ * validated by the check's own schema, so the check and status read them alike; an invalid one is
+ * an NbsError (exit 3) naming the field, as `nbs check` would.
  */
-export function journalOptionsFrom(options: Record<string, unknown> | undefined, label = 'config'): JournalErrorsSettings {
-  const parsed = journalErrorsOptionsSchema.safeParse(options?.['journal-errors'] ?? {})
-  if (!parsed.success) throw new NbsError(`${label}: ${describeZodError(parsed.error, ['options', 'journal-errors'])}`)
+export function checkOptionsFrom<S extends z.ZodType>(schema: S, id: string, options: Record<string, unknown> | undefined, label = 'config'): z.output<S> {
+  const parsed = schema.safeParse(options?.[id] ?? {})
+  if (!parsed.success) throw new NbsError(`${label}: ${describeZodError(parsed.error, ['options', id])}`)
   return parsed.data
+}
+
+/** The `journal-errors` options from a config's `options`, for `nbs status`. */
+export function journalOptionsFrom(options: Record<string, unknown> | undefined, label = 'config'): JournalErrorsSettings {
+  return checkOptionsFrom(journalErrorsOptionsSchema, 'journal-errors', options, label)
 }

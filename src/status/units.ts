@@ -1,4 +1,5 @@
 import type { Exec } from '../checks/types.js'
+import { z } from 'zod'
 import type { Machine } from '../machine/types.js'
 import { commandError, journalText, matchesAnyGlob, streamJournal } from './systemd.js'
 
@@ -28,6 +29,12 @@ export interface FailedUnitsOptions {
   /** journal lines kept per unit (default 10) */
   journalLines?: number
 }
+
+/** The `failed-units` options, shared by the check and `nbs status`. */
+export const failedUnitsOptionsSchema = z.object({
+  ignore: z.array(z.string()).default([]).describe('unit globs to leave out, e.g. "user@*.service"'),
+  journalLines: z.number().int().min(0).max(1000).default(10),
+})
 
 type UnitRow = Omit<FailedUnit, 'journal'>
 

@@ -320,3 +320,24 @@ describe('a reader who may not read the profiles', () => {
     }
   })
 })
+
+describe('nbs status reads the built-in checks\' options with their own schemas', () => {
+  it('exit 3 naming the field for a bad failed-units or journal-errors option, as nbs check does', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nbs-status-options-'))
+    try {
+      const run = async (options: Record<string, unknown>) => {
+        writeFileSync(join(dir, 'nbs.config.json'), JSON.stringify({ options }))
+        return nbs(['status', '--root', dir], { cwd: dir })
+      }
+      const units = await run({ 'failed-units': { ignore: 'foo.service' } })
+      expect(units.exitCode).toBe(3)
+      expect(units.stderr).toMatch(/^nbs status: nbs\.config\.json: options\.failed-units\.ignore: /)
+      const journal = await run({ 'journal-errors': { ignore: ['(unclosed'] } })
+      expect(journal.exitCode).toBe(3)
+      expect(journal.stderr).toContain('options.journal-errors.ignore[0]: invalid regular expression')
+      for (const r of [units, journal]) expect(r.stderr.trim().split('\n')).toHaveLength(1)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})
