@@ -130,10 +130,17 @@ const settle = <T>(p: Promise<T>, notes: string[], what: string): Promise<T | nu
     return null
   })
 
-/** The newest `os` build of this machine, when it failed after the running system was activated. */
-async function failedBuildSinceActivation(dir: string, hostname: string | null, gen: CurrentGeneration): Promise<BuildRecord | null> {
+/**
+ * The newest `os` build of this machine, when it failed after the running system was activated. A
+ * record is this machine's when it was built there (its host name, on the live machine) or started
+ * from the system that runs here (a build under `--root`); an admin machine's own builds never
+ * count against a mounted image.
+ */
+async function failedBuildSinceActivation(dir: string, machine: Machine, hostname: string | null, gen: CurrentGeneration): Promise<BuildRecord | null> {
   const { records } = await readHistory(dir).catch(() => ({ records: [] as BuildRecord[] }))
-  const newest = records.find((r) => r.target === 'os' && (hostname === null || r.hostname === hostname))
+  const running = gen.current?.path
+  const ours = (r: BuildRecord) => (machine.live && r.hostname === hostname) || (running !== undefined && r.preGeneration.currentSystem === running)
+  const newest = records.find((r) => r.target === 'os' && ours(r))
   if (!newest || newest.success || newest.interrupted) return null
   const activated = gen.activatedAt === null ? 0 : Date.parse(gen.activatedAt)
   return Date.parse(newest.buildEnd) > activated ? newest : null
@@ -169,8 +176,7 @@ export async function createStatusReport(opts: StatusOptions): Promise<StatusRep
   if ('error' in commit && commit.error.includes('safe.directory')) notes.push(`flake checkout: ${commit.error}`)
   const [reboot, failedBuild] = await Promise.all([
     rebootNeeded({ machine, profile: opts.profile, ...(gen.bootedSystem?.specialisation ? { bootedSpecialisation: gen.bootedSystem.specialisation } : {}) }),
-    // records name the machine that built; an offline root's state is not theirs to filter by
-    failedBuildSinceActivation(last.dir, machine.live ? hostname : null, gen),
+    failedBuildSinceActivation(last.dir, machine, hostname, gen),
   ])
 
   // only a host that is this machine can be compared with what this machine runs

@@ -188,6 +188,31 @@ needs('nix').describe('nbs status', () => {
     expect(JSON.parse((await m.status('--json')).stdout).overallStatus).toBe('build-errors')
   })
 
+  it('a failed os build counts against the machine it ran on: not against a mounted image, nor after a later activation', async () => {
+    const n = machine()
+    n.useFlake('good')
+    expect((await n.build('switch')).exitCode).toBe(0)
+    n.activate()
+    const ok = JSON.parse((await n.status('--json')).stdout)
+    expect(ok.failedBuild).toBeNull()
+    // another machine's failed build in the same log folder (an admin's laptop, building for itself)
+    const record = JSON.parse(readFileSync(join(n.logs, 'last-build.json'), 'utf8'))
+    const elsewhere = { ...record, success: false, exitCode: 1, hostname: 'laptop', buildEnd: new Date(Date.now() + 1000).toISOString(), preGeneration: { ...record.preGeneration, currentSystem: '/nix/store/00000000000000000000000000000000-nixos-system-laptop' } }
+    writeFileSync(join(n.logs, 'build-history.json'), JSON.stringify([elsewhere, record]))
+    const other = await n.status('--json')
+    expect(JSON.parse(other.stdout).failedBuild).toBeNull()
+    expect(other.exitCode).toBe(0)
+    // the same failure started from the system this root runs: it counts (exit 2) until an activation after it
+    const here = { ...elsewhere, preGeneration: { ...record.preGeneration, currentSystem: ok.generation.currentSystem } }
+    writeFileSync(join(n.logs, 'build-history.json'), JSON.stringify([here, record]))
+    const broken = await n.status('--json')
+    expect(broken.exitCode).toBe(2)
+    expect(JSON.parse(broken.stdout).reasons[0]).toMatch(/^os switch failed at .* \(exit 1\), after the running system was activated$/)
+    await new Promise((done) => setTimeout(done, 1100))
+    n.activate() // a fix deployed with plain nixos-rebuild switch relinks /run/current-system
+    expect((await n.status('--json')).exitCode).toBe(0)
+  })
+
   it('counts journal errors read from the root, and shows the top ones', async () => {
     const j = machine()
     await writeJournalRoot([{ boot: BOOT_A, priority: 3, unit: 'nginx.service', message: 'bind() failed' }], j.root)
