@@ -16,6 +16,7 @@ export const configSchema = z.strictObject({
   profile: z
     .string()
     .regex(/^(system|system-profiles\/[A-Za-z0-9._+-]+|\/\S+)$/, '"system", "system-profiles/NAME" or an absolute profile path')
+    .refine((p) => !p.split('/').some((part) => part === '.' || part === '..'), 'a profile path without "." or ".." parts')
     .optional()
     .describe('the system profile the machine boots from: "system" (default), or "system-profiles/NAME" for nixos-rebuild --profile-name NAME and comin'),
   hosts: z

@@ -124,6 +124,8 @@ export function statusExitCode(status: OverallStatus): 0 | 1 | 2 {
   return status === 'build-errors' ? 2 : status === 'out-of-sync' ? 1 : 0
 }
 
+const EVAL_TIMEOUT_MS = 10 * 60_000
+
 const settle = <T>(p: Promise<T>, notes: string[], what: string): Promise<T | null> =>
   p.catch((e: Error) => {
     notes.push(`${what}: ${e.message.split('\n')[0]}`)
@@ -184,11 +186,17 @@ export async function createStatusReport(opts: StatusOptions): Promise<StatusRep
   let where: Locality = hostLocality({ ...localityInputs, unavailable: 'not evaluated; nbs status --eval reads its networking.hostName' })
   let evaluated: string | undefined
   if (opts.eval && gen.current) {
-    const r = await evalToplevelCached({ exec: opts.exec, flake: opts.flake, host: opts.host, extraArgs: nixOptionArgs(opts.nixOptions) })
+    // an evaluation may fetch inputs: it gets flake-eval's 10 minutes, not the probes' one
+    const exec: Exec = (file, args, o) => opts.exec(file, args, { timeoutMs: EVAL_TIMEOUT_MS, ...o })
+    const r = await evalToplevelCached({ exec, flake: opts.flake, host: opts.host, extraArgs: nixOptionArgs(opts.nixOptions) })
     if (r.ok) {
       evaluated = r.outPath
       if (!where.local) where = hostLocality({ ...localityInputs, ...(r.hostName ? { evaluatedHostName: r.hostName } : { unavailable: 'it sets no networking.hostName' }) })
-    } else notes.push(`flake evaluation: ${'notFound' in r ? 'nix is not on PATH' : (r.errors[0]?.message ?? 'failed')}`)
+    } else {
+      const why = 'notFound' in r ? 'nix is not on PATH' : (r.errors[0]?.message ?? 'failed')
+      notes.push(`flake evaluation: ${why}`)
+      if (!where.local) where = hostLocality({ ...localityInputs, unavailable: `its evaluation failed: ${why}` })
+    }
   }
   const revision = !where.local
     ? { status: 'unknown' as const, reason: 'not-this-machine', message: where.reason, notes: [] }

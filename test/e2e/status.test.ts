@@ -360,7 +360,13 @@ describe('nbs status reads the built-in checks\' options with their own schemas'
       const journal = await run({ 'journal-errors': { ignore: ['(unclosed'] } })
       expect(journal.exitCode).toBe(3)
       expect(journal.stderr).toContain('options.journal-errors.ignore[0]: invalid regular expression')
-      for (const r of [units, journal]) expect(r.stderr.trim().split('\n')).toHaveLength(1)
+      const profile = await (async () => {
+        writeFileSync(join(dir, 'nbs.config.json'), JSON.stringify({ profile: 'system-profiles/..' }))
+        return nbs(['status', '--root', dir], { cwd: dir })
+      })()
+      expect(profile.exitCode).toBe(3)
+      expect(profile.stderr).toContain('profile: a profile path without "." or ".." parts')
+      for (const r of [units, journal, profile]) expect(r.stderr.trim().split('\n')).toHaveLength(1)
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }
