@@ -23,10 +23,15 @@ export interface EvaluatedToplevel {
 
 export type EvalToplevelResult = EvaluatedToplevel | NixFailure
 
+// The host name only when the configuration sets it: NixOS's option default ("nixos", priority
+// 1500) would make every unnamed host "this machine" on a runner or installer named nixos.
+// `or null`: a configuration without networking or options (a test fixture) still evaluates.
+const HOST_NAME = `c: let o = c.options.networking.hostName or null; in
+  if o != null && (o.highestPrio or 0) >= 1500 then null else c.config.networking.hostName or null`
+
 // Keys other than outPath: Nix prints any attrset with an `outPath` as that string in --json.
-// `or null`: a configuration without networking (or a test fixture) still evaluates.
 const APPLY = `c: let t = c.config.system.build.toplevel; in {
-  drv = t.drvPath; out = t.outPath; system = t.system or null; hostName = c.config.networking.hostName or null;
+  drv = t.drvPath; out = t.outPath; system = t.system or null; hostName = (${HOST_NAME}) c;
 }`
 
 /** `<flake>#nixosConfigurations.<host>`: the configuration both evaluations apply a function to. */
@@ -63,7 +68,7 @@ export async function evalToplevel(opts: EvalToplevelOptions): Promise<EvalTople
  * runs. Cheaper than the toplevel (no derivation is instantiated). Undefined when unset or on failure.
  */
 export async function evalHostName(opts: EvalToplevelOptions): Promise<{ hostName?: string; error?: string }> {
-  const args = [...NIX_FLAKE_ARGS, 'eval', '--json', '--apply', 'c: c.config.networking.hostName or null', ...(opts.extraArgs ?? []), configurationInstallable(opts.flake, opts.host)]
+  const args = [...NIX_FLAKE_ARGS, 'eval', '--json', '--apply', HOST_NAME, ...(opts.extraArgs ?? []), configurationInstallable(opts.flake, opts.host)]
   const result = await runNix(opts, args)
   if ('ok' in result) return { error: 'notFound' in result ? 'nix is not on PATH' : (result.errors[0]?.message ?? 'nix eval failed') }
   try {

@@ -252,6 +252,12 @@ needs('nix').describe('generation-sync on real profiles under --root', () => {
     // without flake-eval in the run, the host name is evaluated on its own
     const alone = await check(['--root', m.root, '--flake', flake, '--host', 'web', '--only', 'generation-sync'])
     expect(alone.checks['generation-sync'].status).not.toBe('skipped')
+    // a host name the configuration only inherits from NixOS's default does not make it this machine
+    const unnamed = await check(['--root', m.root, '--flake', flake, '--host', 'unnamed', '--only', 'generation-sync', '--only', 'flake-eval'])
+    expect(unnamed.checks['flake-eval'].details.hostName).toBeUndefined()
+    expect(unnamed.checks['generation-sync']).toMatchObject({ status: 'skipped', message: expect.stringContaining('unnamed is not this machine (testhost) (it sets no networking.hostName)') })
+    const unnamedAlone = await check(['--root', m.root, '--flake', flake, '--host', 'unnamed', '--only', 'generation-sync'])
+    expect(unnamedAlone.checks['generation-sync']).toMatchObject({ status: 'skipped', skip: 'not-this-machine' })
     // another machine (its /etc/hostname says so): skipped, naming both names
     writeFileSync(join(m.root, 'etc/hostname'), 'ci-runner\n')
     const other = await check(['--root', m.root, '--flake', flake, '--host', 'web', '--only', 'generation-sync', '--only', 'flake-eval'])
