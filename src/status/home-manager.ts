@@ -78,6 +78,20 @@ export type HomeManagerState =
       staleLinks?: { newest: number; path: string }
     }
 
+/**
+ * A user name as the module puts it in its unit name (`utils.escapeSystemdPath`): `-` becomes
+ * `\x2d` (`john-doe` → `home-manager-john\x2ddoe.service`), as does any byte outside systemd's
+ * plain set, and a leading `.`.
+ */
+export function systemdEscapeName(name: string): string {
+  return [...Buffer.from(name, 'utf8')]
+    .map((b, i) => {
+      const c = String.fromCharCode(b)
+      return /[A-Za-z0-9:_]/.test(c) || (c === '.' && i > 0) ? c : `\\x${b.toString(16).padStart(2, '0')}`
+    })
+    .join('')
+}
+
 const GENERATION_IN_UNIT = /\/nix\/store\/[0-9a-z]{32}-home-manager-generation\b/
 
 /**
@@ -87,7 +101,7 @@ const GENERATION_IN_UNIT = /\/nix\/store\/[0-9a-z]{32}-home-manager-generation\b
  */
 export async function getHomeManagerState(opts: MachineTarget & { user: string; system?: string; stateHome?: string }): Promise<HomeManagerState | null> {
   const machine = machineOf(opts)
-  const unit = `home-manager-${opts.user}.service`
+  const unit = `home-manager-${systemdEscapeName(opts.user)}.service`
   const [unitText, links] = await Promise.all([
     machine.readFile(posix.join(opts.system ?? CURRENT_SYSTEM, 'etc/systemd/system', unit)).catch(() => null),
     getHomeManagerGeneration({ machine, user: opts.user, ...(opts.stateHome ? { stateHome: opts.stateHome } : {}) }),

@@ -52,6 +52,7 @@ beforeAll(async () => {
   sys.home = await buildHomeGeneration('alice')
   sys.withSpecs = await buildSystem({ rev: rev2, specialisations: 'gaming,work' })
   sys.hmModule = await buildSystem({ rev: rev2, hmUser: 'alice', hmSalt: 'module' })
+  sys.hmDashed = await buildSystem({ rev: rev2, hmUser: 'john-doe', hmSalt: 'dashed' })
   sys.noTool = await buildSystem({ versionTool: false, label: 'my-custom-label', salt: 'no-tool' })
   console.log(`built fixtures in ${Math.round(performance.now() - t)} ms`)
 })
@@ -281,6 +282,13 @@ describe('real machine states (nixpkgs activation, nixos-rebuild, reference/nix.
     await m.addHomeGeneration('bob', '/home/bob', sys.home!, 'per-user')
     expect(await getHomeManagerState({ root: m.root, user: 'bob' })).toMatchObject({ mode: 'standalone', generation: { generation: 'hm1' } })
     expect(await getHomeManagerState({ root: m.root, user: 'carol' })).toBeNull()
+  })
+
+  it('Home Manager module for a user whose name systemd escapes (john-doe → home-manager-john\\x2ddoe.service)', async () => {
+    const m = machine()
+    await m.addGeneration(sys.hmDashed!)
+    await m.setCurrent(sys.hmDashed!)
+    expect(await getHomeManagerState({ root: m.root, user: 'john-doe' })).toMatchObject({ mode: 'nixos-module', unit: 'home-manager-john\\x2ddoe.service', path: expect.stringMatching(/-home-manager-generation$/) })
   })
 })
 
