@@ -223,7 +223,7 @@ async function readGenerations(machine: Machine, profileName: string | undefined
     currentPath === null ? null : locateSystem(machine, currentPath, gens, number ?? undefined),
     bootedPath === null ? null : locateSystem(machine, bootedPath, gens, number ?? undefined),
   ])
-  const { state, message } = generationState({ current, profile: profileRef, newest, profileName: profile.name })
+  const { state, message } = generationState({ current, booted: bootedPath, profile: profileRef, newest, profileName: profile.name })
   return {
     generation: number === null ? null : `g${number}`,
     generationRaw: number === null ? null : String(number),
@@ -250,6 +250,7 @@ export function describeSystem(s: LocatedSystem): string {
 
 function generationState(o: {
   current: LocatedSystem | null
+  booted: string | null
   profile: { number: number; path: string } | null
   newest: ProfileGeneration | null
   profileName: string
@@ -257,6 +258,10 @@ function generationState(o: {
   const { current, profile, newest } = o
   if (current === null) return { state: 'unknown', message: `no ${CURRENT_SYSTEM}: nothing is running to compare` }
   const running = describeSystem(current)
+  if (current.generation === undefined && current.path === o.booted && profile !== null) {
+    // booted from a generation whose link was collected since (nixos-rebuild boot, then nix-collect-garbage -d)
+    return { state: 'pending', message: `running the booted system, whose generation link is gone (garbage-collected); generation ${profile.number} is set to boot next: reboot or switch to it` }
+  }
   if (current.generation === undefined) {
     return { state: 'drifted', message: `running ${current.path}, which is in no generation of the ${o.profileName} profile (nixos-rebuild test, or set by hand)` }
   }

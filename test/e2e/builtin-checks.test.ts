@@ -196,7 +196,7 @@ needs('nix').describe('generation-sync on real profiles under --root', () => {
   })
 
   it('drifted: nixos-rebuild test activated a system in no generation', async () => {
-    const m = await machine([sys.old!], sys.head!)
+    const m = await machine([sys.old!], sys.head!, sys.old!) // booted generation 1, then `nixos-rebuild test` activated another
     const { exitCode, checks } = await run(m)
     expect(exitCode).toBe(1)
     expect(checks['generation-sync']).toMatchObject({ status: 'failed', details: { state: 'drifted' } })

@@ -222,6 +222,19 @@ describe('real machine states (nixpkgs activation, nixos-rebuild, reference/nix.
     expect(await getCurrentGeneration({ root: m.root })).toMatchObject({ state: 'pending', current: { number: 2, specialisation: 'work' }, profile: { number: 3 } })
   })
 
+  it('pending, not drifted: nixos-rebuild boot, then nix-collect-garbage -d removed the running generation\'s link', async () => {
+    const m = machine()
+    m.markNixOS()
+    await m.addGeneration(sys.old!)
+    await m.setCurrent(sys.old!)
+    await m.setBooted(sys.old!)
+    await m.addGeneration(sys.head!)
+    rmSync(join(m.root, 'nix/var/nix/profiles/system-1-link')) // what `nix-collect-garbage -d` keeps: only the current link
+    const gen = await getCurrentGeneration({ root: m.root })
+    expect(gen).toMatchObject({ state: 'pending', profile: { number: 2 }, current: { path: sys.old } })
+    expect(gen.message).toContain('whose generation link is gone (garbage-collected); generation 2 is set to boot next')
+  })
+
   it('drifted: `nixos-rebuild test` activated a system that is in no generation', async () => {
     const m = machine()
     m.markNixOS()
