@@ -49,6 +49,9 @@ const MAX_GROUPS = 2000
 /** Messages are grouped on this many characters, so a huge message costs no more than that. */
 const MAX_MESSAGE = 300
 
+/** journalctl's answer when `-b` names a boot its files do not have. */
+const NO_BOOT = /No such boot ID in journal|is not available: No such boot/
+
 /**
  * Journal entries at priority err (3) or worse in a window, kernel messages included (I/O errors
  * and OOM kills matter), grouped by unit and message, with one `journalctl -o json -p err` call
@@ -87,6 +90,8 @@ export async function checkJournalErrors(opts: JournalErrorsOptions): Promise<Jo
   })
   // refused between the access probe and this query (or no probe was made): not an answer of 0
   if (journalHidden(r.stderr.text)) throw new JournalUnavailableError(hiddenReason((await whoReads(machine)).name))
+  // a persistent journal that holds no boot yet (an image never booted, a wiped /var/log/journal)
+  if (r.exitCode !== 0 && NO_BOOT.test(r.stderr.text)) throw new JournalUnavailableError(`the journal on ${machine.description} holds no record of that boot`)
   if (r.exitCode !== 0) throw commandError('journalctl', r)
 
   const top = [...groups.values()].sort((a, b) => b.count - a.count).slice(0, opts.top ?? 5)

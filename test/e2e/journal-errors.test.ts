@@ -97,6 +97,14 @@ describe('journal-errors windows and skips under --root', () => {
     expect(exitCode).toBe(0)
   })
 
+  it('a persistent journal that holds no boot yet (an image never booted) is skipped, not an error', async () => {
+    const empty = await tempDir('nbs-unbooted-root-')
+    await mkdir(join(empty, 'var/log/journal'), { recursive: true })
+    const { exitCode, check } = await journalCheck(empty, { severity: 'error' })
+    expect(check).toMatchObject({ status: 'skipped', message: expect.stringContaining('holds no record of that boot') })
+    expect(exitCode).toBe(0)
+  })
+
   it("since: 'activation' counts what came after the current-system link, and names the window", async () => {
     const activated = await tempDir('nbs-activated-root-')
     await writeJournalRoot(
