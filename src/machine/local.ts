@@ -63,10 +63,18 @@ export function localMachine(opts: LocalMachineOptions): Machine {
       try {
         const handle = await open(at, 'r')
         try {
+          // read to the end, not by the size stat reports: /proc and /sys files say 0
           const max = o.maxBytes ?? DEFAULT_MAX_BYTES
-          const buf = Buffer.alloc(Math.min(max, (await handle.stat()).size || max))
-          const { bytesRead } = await handle.read(buf, 0, buf.length, 0)
-          return buf.subarray(0, bytesRead).toString('utf8')
+          const chunks: Buffer[] = []
+          let total = 0
+          while (total < max) {
+            const buf = Buffer.alloc(Math.min(64 * 1024, max - total))
+            const { bytesRead } = await handle.read(buf, 0, buf.length, null)
+            if (bytesRead === 0) break
+            chunks.push(buf.subarray(0, bytesRead))
+            total += bytesRead
+          }
+          return Buffer.concat(chunks).toString('utf8')
         } finally {
           await handle.close()
         }
