@@ -39,12 +39,15 @@ interface Reader {
   raw: { exitCode: number | null; messages: string[] }
 }
 
-/** Runs in the container's node: loads the TypeScript sources with jiti (a dependency), so no stale dist. */
-const script = `
-import { createJiti } from '${REPO}/node_modules/jiti/lib/jiti.mjs'
+/** The start of every script run in the container's node: the TypeScript sources through jiti (a dependency), so no stale dist. */
+const JITI_PREAMBLE = `import { createJiti } from '${REPO}/node_modules/jiti/lib/jiti.mjs'
 const jiti = createJiti(import.meta.url, { fsCache: false })
 const { runProcess } = await jiti.import('${REPO}/src/runner/process.ts')
-const { checkFailedUnits } = await jiti.import('${REPO}/src/status/units.ts')
+`
+
+/** Runs in the container's node: failed units and the journal, as root. */
+const script = `
+${JITI_PREAMBLE}const { checkFailedUnits } = await jiti.import('${REPO}/src/status/units.ts')
 const { checkJournalErrors } = await jiti.import('${REPO}/src/status/journal.ts')
 const { systemdIsPid1 } = await jiti.import('${REPO}/src/status/systemd.ts')
 const { localMachine } = await jiti.import('${REPO}/src/machine/local.ts')
@@ -68,10 +71,7 @@ process.stdout.write(JSON.stringify(out))
 
 /** Runs in the container's node as an unprivileged user (setpriv): nbs's journal probe and journalctl itself. */
 const readerScript = `
-import { createJiti } from '${REPO}/node_modules/jiti/lib/jiti.mjs'
-const jiti = createJiti(import.meta.url, { fsCache: false })
-const { runProcess } = await jiti.import('${REPO}/src/runner/process.ts')
-const { localMachine } = await jiti.import('${REPO}/src/machine/local.ts')
+${JITI_PREAMBLE}const { localMachine } = await jiti.import('${REPO}/src/machine/local.ts')
 const { journalAccess } = await jiti.import('${REPO}/src/status/journal-access.ts')
 const { checkJournalErrors } = await jiti.import('${REPO}/src/status/journal.ts')
 const machine = localMachine({ exec: runProcess })
