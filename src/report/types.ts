@@ -32,6 +32,11 @@ export interface Attempt {
 /** A check as planned, before it runs. */
 export interface PlannedCheck {
   id: string
+  /**
+   * the inventory host this check runs for: every result of a fleet run (`--on`) carries it, so
+   * one check id appears once per host; single-host runs carry their one host too
+   */
+  host: string
   title: string
   phase: string
   severity: Severity
@@ -54,8 +59,11 @@ export interface CheckResult extends PlannedCheck {
   attempts: Attempt[]
   stdout?: CapturedText
   stderr?: CapturedText
-  /** why a skip happened, when it is one nbs counts apart: the host is not this machine */
-  skip?: 'not-this-machine'
+  /**
+   * why a skip happened, when it is one nbs counts apart: the host is not this machine (and has no
+   * target to reach it), or its `reachable` step failed
+   */
+  skip?: 'not-this-machine' | 'unreachable'
 }
 
 export interface RunSummary {
@@ -68,11 +76,35 @@ export interface RunSummary {
   warnings: number
   /** machine checks skipped because the host is not this machine (included in skipped) */
   notThisMachine: number
+  /** machine checks skipped because their host could not be reached (included in skipped) */
+  unreachable: number
+}
+
+/** One host of a run: how it was reached and how its checks went. */
+export interface HostSummary {
+  /** inventory name (nixosConfigurations attribute) */
+  name: string
+  /** how it was reached: `this machine`, `root /mnt`, `ssh root@10.0.0.7:2222`, or `not reached` (no target, not this machine) */
+  target: string
+  /** the `reachable` step: `yes`/`no` for ssh hosts, absent for this machine and hosts without a target */
+  reachable?: 'yes' | 'no'
+  /** ssh's reason when unreachable */
+  unreachableReason?: string
+  /** `failed` when one of its checks fails the run */
+  status: 'passed' | 'failed' | 'interrupted'
+  summary: RunSummary
+  /** its slowest check that ran */
+  slowest?: { id: string; durationMs: number }
 }
 
 export interface RunStart {
   startedAt: string
+  /** the host of a single-host run; for a fleet run, the `--on` selection */
   host: string
+  /** the selected hosts, in inventory order (one for a single-host run) */
+  hosts: string[]
+  /** a fleet run (`--on`): reports group by host */
+  fleet: boolean
   /** whether failed warnings fail the run (`--fail-on warning`) */
   failOn: Severity
   phases: { name: string; checks: PlannedCheck[] }[]
@@ -80,9 +112,15 @@ export interface RunStart {
 }
 
 export interface RunReport {
-  schemaVersion: 1
+  /** 2 since fleets: `host` on every result, the `hosts` summary, `fleet` */
+  schemaVersion: 2
   tool: { name: 'nbs'; version: string }
+  /** the host of a single-host run; for a fleet run, the `--on` selection */
   host: string
+  /** a fleet run (`--on`): results of several hosts, grouped by host in the reports */
+  fleet: boolean
+  /** one entry per selected host, in inventory order */
+  hosts: HostSummary[]
   flake?: string
   root: string
   startedAt: string
