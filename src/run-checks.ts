@@ -1,7 +1,7 @@
 import { loadConfig, resolveSettings, type Settings, type SettingsFlags } from './config/load.js'
 import { discoverChecks } from './discovery/discover.js'
 import { NbsError } from './errors.js'
-import { summarize, runStatus } from './report/summary.js'
+import { hostSummary, summarize, runStatus } from './report/summary.js'
 import type { CheckResult, RunReport } from './report/types.js'
 import { parseReporterSpec, reporterFactory } from './reporters/index.js'
 import { assertWritable, fileSink, stdoutSink, type OutputSink, type Terminal } from './reporters/sink.js'
@@ -179,6 +179,8 @@ export async function runChecks(opts: CheckRunOptions): Promise<CheckRunResult> 
   emit('onRunStart', {
     startedAt: started.toISOString(),
     host,
+    hosts: [host],
+    fleet: false,
     failOn: settings.failOn,
     phases: plan.phases.map((name) => ({ name, checks: plan.nodes.filter((n) => n.phase === name).map(plannedCheck) })),
     total: plan.nodes.length,
@@ -197,9 +199,11 @@ export async function runChecks(opts: CheckRunOptions): Promise<CheckRunResult> 
   const byId = new Map(results.map((r) => [r.id, r]))
   const ordered: CheckResult[] = plan.nodes.map((n) => byId.get(n.id)!)
   const report: RunReport = {
-    schemaVersion: 1,
+    schemaVersion: 2,
     tool: { name: 'nbs', version: VERSION },
     host,
+    fleet: false,
+    hosts: [hostSummary({ name: host, target: settings.root === '/' ? 'this machine' : `root ${settings.root}` }, ordered, settings.failOn, interrupted !== undefined)],
     flake: settings.flake,
     root: settings.root,
     startedAt: started.toISOString(),

@@ -38,6 +38,7 @@ export const attemptSchema = z
 export const checkResultSchema = z
   .object({
     id: z.string().describe('stable check id'),
+    host: z.string().describe('the inventory host this check ran for (one result per host and check in a fleet run)'),
     title: z.string().describe('human-readable title'),
     phase: z.string().describe('phase the check belongs to'),
     severity: severitySchema,
@@ -53,7 +54,10 @@ export const checkResultSchema = z
     attempts: z.array(attemptSchema).describe('every attempt in order; empty when the check never started'),
     stdout: capturedTextSchema.optional(),
     stderr: capturedTextSchema.optional(),
-    skip: z.enum(['not-this-machine']).optional().describe('set when the check was skipped because the host is not this machine'),
+    skip: z
+      .enum(['not-this-machine', 'unreachable'])
+      .optional()
+      .describe('set when the check was skipped because the host is not this machine (and has no target), or could not be reached'),
   })
   .describe('the result of one check')
 
@@ -68,16 +72,34 @@ export const runSummarySchema = z
     skipped: count('checks that were skipped'),
     warnings: count('failed or errored checks of severity warning (included in failed/errored)'),
     notThisMachine: count('machine checks skipped because the host is not this machine (included in skipped)'),
+    unreachable: count('machine checks skipped because their host could not be reached (included in skipped)'),
   })
   .describe('counts of check outcomes')
 
+export const hostSummarySchema = z
+  .object({
+    name: z.string().describe('inventory name (nixosConfigurations attribute)'),
+    target: z.string().describe('how it was reached: "this machine", "root DIR", "ssh [user@]address[:port]", or "not reached"'),
+    reachable: z.enum(['yes', 'no']).optional().describe('the reachable step of an ssh host; absent for this machine and hosts without a target'),
+    unreachableReason: z.string().optional().describe("ssh's reason when the host could not be reached"),
+    status: runStatusSchema.describe('failed when one of its checks fails the run'),
+    summary: runSummarySchema,
+    slowest: z
+      .object({ id: z.string(), durationMs: z.number() })
+      .optional()
+      .describe('its slowest check that ran'),
+  })
+  .describe('one host of the run')
+
 export const runReportSchema = z
   .object({
-    schemaVersion: z.literal(1).describe('version of this report format'),
+    schemaVersion: z.literal(2).describe('version of this report format (2: fleets; host on every result, hosts summary)'),
     tool: z
       .object({ name: z.literal('nbs'), version: z.string().describe('nbs version') })
       .describe('the program that wrote the report'),
-    host: z.string().describe('host name the checks ran on'),
+    host: z.string().describe('the host of a single-host run; for a fleet run, the --on selection'),
+    fleet: z.boolean().describe('a fleet run (--on): results of several hosts'),
+    hosts: z.array(hostSummarySchema).describe('one entry per selected host, in inventory order'),
     flake: z.string().optional().describe('flake reference that was checked'),
     root: z.string().describe('project root directory'),
     startedAt: isoTime.describe('when the run started'),

@@ -30,7 +30,7 @@ export const LOCAL_PHASES: readonly string[] = ['pre-build', 'build']
 
 /** The part of a node that reports see. */
 export function plannedCheck(n: PlanNode): PlannedCheck {
-  return { id: n.id, title: n.title, phase: n.phase, severity: n.severity, tags: n.tags, needs: n.needs, source: n.source }
+  return { id: n.id, host: n.host, title: n.title, phase: n.phase, severity: n.severity, tags: n.tags, needs: n.needs, source: n.source }
 }
 
 export interface Plan {
@@ -115,6 +115,7 @@ function toNode(check: DiscoveredCheck, settings: Settings, ids: Set<string>): P
   }
   return {
     id: check.id,
+    host: settings.host,
     title: def.title ?? check.id,
     phase,
     phaseIndex,
