@@ -1,0 +1,28 @@
+import type { Host } from '../hosts/types.js'
+import type { ConnectableMachine } from './host-plan.js'
+
+/** How a selected host is checked: over ssh, or here (this machine, its `--root`, or not at all). */
+export interface HostTarget {
+  host: Host
+  /** set when the host is reached over ssh */
+  remote?: ConnectableMachine
+  /** for reports: `ssh root@web1:2222`, `this machine`, `root /mnt` */
+  target: string
+}
+
+export type RemoteFactory = (host: Host & { targetHost: string }) => ConnectableMachine
+
+/**
+ * A host with a targetHost is reached over ssh unless the config marks it local; any other host
+ * is this machine's business: its machine checks run here when it is this machine and are
+ * skipped otherwise (decided per check, as in single-host runs).
+ */
+export function hostTargets(hosts: readonly Host[], opts: { root: string; remote: RemoteFactory }): HostTarget[] {
+  return hosts.map((host) => {
+    if (host.targetHost && !host.local) {
+      const remote = opts.remote({ ...host, targetHost: host.targetHost })
+      return { host, remote, target: remote.description }
+    }
+    return { host, target: opts.root === '/' ? 'this machine' : `root ${opts.root}` }
+  })
+}
