@@ -220,7 +220,7 @@ describe('running checks', () => {
     expect(r.stdout).toContain('Checks')
     expect(readFileSync(join(dir, 'r.xml'), 'utf8')).toContain('<testsuites>')
     expect(readFileSync(join(dir, 'r.tap'), 'utf8')).toMatch(/^TAP version 13\n/)
-    expect(JSON.parse(readFileSync(join(dir, 'r.json'), 'utf8')).schemaVersion).toBe(1)
+    expect(JSON.parse(readFileSync(join(dir, 'r.json'), 'utf8')).schemaVersion).toBe(2)
     const { readdirSync } = await import('node:fs')
     expect(readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([])
 
