@@ -36,7 +36,7 @@ export function unreachableCell(h: HostSummary): string {
 const slowestCell = (h: HostSummary): string => (h.slowest ? `${displayName(h.slowest.id)} ${formatDuration(h.slowest.durationMs)}` : NONE)
 
 /** Cuts a one-line string to `max` characters with an ellipsis. */
-function fit(s: string, max: number): string {
+export function fit(s: string, max: number): string {
   const chars = [...s]
   return chars.length <= max ? s : `${chars.slice(0, Math.max(1, max - 1)).join('')}…`
 }

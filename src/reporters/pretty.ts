@@ -76,7 +76,7 @@ export const prettyReporter: ReporterFactory = ({ sink }) => {
   const drawLive = () => {
     const now = performance.now()
     const width = Math.max(20, sink.columns - 1)
-    const rows = fleet ? fleet.lines(now, SPINNER[frame % SPINNER.length]!, c) : [...running.values()].slice(0, 6).map(({ check, since }) => `  ${c.cyan(SPINNER[frame % SPINNER.length]!)} ${displayName(check.id)} ${c.dim(formatDuration(now - since))}`)
+    const rows = fleet ? fleet.lines(now, SPINNER[frame % SPINNER.length]!, c, width) : [...running.values()].slice(0, 6).map(({ check, since }) => `  ${c.cyan(SPINNER[frame % SPINNER.length]!)} ${displayName(check.id)} ${c.dim(formatDuration(now - since))}`)
     if (!fleet && running.size > 6) rows.push(c.dim(`  … and ${running.size - 6} more`))
     rows.push(`${c.bold(`${done}/${total}`)} done · ${running.size} running · ${formatDuration(now - started)}`)
     const text = rows.map((r) => (r.length > width + 20 ? r.slice(0, width + 20) : r)).join('\n')

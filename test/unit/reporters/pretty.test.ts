@@ -106,6 +106,10 @@ describe('pretty reporter in a fleet run', () => {
     const frame = lastFrame(during)
     expect(frame).toContain(`✗ db1   3/5  unreachable: ${REFUSED}`)
     expect(frame).toContain('· web1  3/5  waiting')
+    // on a narrow terminal the live lines are cut, never wrapped (a wrapped line breaks the redraw)
+    const narrow = lastFrame((await playFleet(true, { running: 9, ended: 9, waitMs: 150, columns: 50 })).during)
+    expect(narrow).toMatch(/✗ db1 {3}3\/5 {2}unreachable: ssh: connect to.*…$/m)
+    for (const l of narrow.split('\n')) expect([...l].length).toBeLessThanOrEqual(49)
   })
 
   it('on a terminal: the checks grouped by host, then the per-host table', async () => {
