@@ -79,3 +79,17 @@ export function fleetTable(report: Pick<RunReport, 'hosts'>, { c, width: columns
   })
   return out
 }
+
+/** `1 passed · 1 failed · 1 unreachable (3)`: how the hosts of a fleet run came out (disjoint counts). */
+export function hostCounts(report: Pick<RunReport, 'hosts'>, c: TableColors): string {
+  const reached = report.hosts.filter((h) => h.reachable !== 'no')
+  const n = (status: string) => reached.filter((h) => h.status === status).length
+  const unreachable = report.hosts.length - reached.length
+  const parts = [
+    n('passed') && c.green(`${n('passed')} passed`),
+    n('failed') && c.red(`${n('failed')} failed`),
+    unreachable && c.red(`${unreachable} unreachable`),
+    n('interrupted') && c.yellow(`${n('interrupted')} interrupted`),
+  ].filter(Boolean)
+  return `${parts.join(c.dim(' · ')) || '0'} ${c.dim(`(${report.hosts.length})`)}`
+}

@@ -4,25 +4,12 @@ import { failsRun } from '../report/summary.js'
 import type { CheckResult, PlannedCheck, RunReport, Severity } from '../report/types.js'
 import { groupByHost, hostName } from './fleet.js'
 import { fleetProgress, type FleetProgress } from './fleet-progress.js'
-import { fleetTable } from './fleet-table.js'
+import { fleetTable, hostCounts } from './fleet-table.js'
 import { displayName, oneLineMessage, sanitizeText } from './sanitize.js'
 import type { ReporterFactory } from './types.js'
 
 const TAIL_LINES = 10
-
-/** `1 passed · 1 failed · 1 unreachable (3)`: how the hosts of a fleet run came out (disjoint counts). */
-function hostCounts(report: RunReport, c: ReturnType<typeof pc.createColors>): string {
-  const reached = report.hosts.filter((h) => h.reachable !== 'no')
-  const n = (status: string) => reached.filter((h) => h.status === status).length
-  const unreachable = report.hosts.length - reached.length
-  const parts = [
-    n('passed') && c.green(`${n('passed')} passed`),
-    n('failed') && c.red(`${n('failed')} failed`),
-    unreachable && c.red(`${unreachable} unreachable`),
-    n('interrupted') && c.yellow(`${n('interrupted')} interrupted`),
-  ].filter(Boolean)
-  return `${parts.join(c.dim(' · ')) || '0'} ${c.dim(`(${report.hosts.length})`)}`
-}
+const SPINNER = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏']
 
 /** `(2 not on this machine, 3 on unreachable hosts)` after the skipped count, or nothing. */
 function skipNotes(s: RunReport['summary']): string {
@@ -31,7 +18,6 @@ function skipNotes(s: RunReport['summary']): string {
   if (s.unreachable) notes.push(`${s.unreachable} on unreachable hosts`)
   return notes.length ? ` (${notes.join(', ')})` : ''
 }
-const SPINNER = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏']
 
 /**
  * For people: on a terminal a live status area (counts, running checks, elapsed) and at the end the
