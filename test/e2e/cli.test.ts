@@ -178,8 +178,11 @@ describe('running checks', () => {
     expect(checks['after-bad']).toMatchObject({ status: 'skipped', message: 'dependency bad failed' })
     expect(checks.soft).toMatchObject({ status: 'failed', severity: 'warning' })
     expect(checks.ghost).toMatchObject({ status: 'errored', kind: 'CommandNotFound', message: 'command not found: definitely-not-a-command-nbs' })
-    expect(report.summary).toEqual({ total: 5, passed: 1, failed: 2, errored: 1, skipped: 1, warnings: 1, notThisMachine: 0 })
+    expect(report.summary).toEqual({ total: 5, passed: 1, failed: 2, errored: 1, skipped: 1, warnings: 1, notThisMachine: 0, unreachable: 0 })
     expect(report.status).toBe('failed')
+    // schemaVersion 2 on a single-host run: its one host listed, every result naming it
+    expect(report).toMatchObject({ schemaVersion: 2, fleet: false, hosts: [{ name: report.host, status: 'failed', summary: report.summary }] })
+    expect(Object.values(checks).map((c) => (c as { host: string }).host)).toEqual(Array(5).fill(report.host))
   })
 
   it('passes when only warnings fail, unless --fail-on warning', async () => {
