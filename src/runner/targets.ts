@@ -1,4 +1,5 @@
 import type { Host } from '../hosts/types.js'
+import { sshControlDir, sshMachine } from '../machine/ssh.js'
 import type { ConnectableMachine } from './host-plan.js'
 
 /** How a selected host is checked: over ssh, or here (this machine, its `--root`, or not at all). */
@@ -25,4 +26,36 @@ export function hostTargets(hosts: readonly Host[], opts: { root: string; remote
     }
     return { host, target: opts.root === '/' ? 'this machine' : `root ${opts.root}` }
   })
+}
+
+/** ssh's ConnectTimeout for the hosts of a run, in seconds. */
+export const SSH_CONNECT_TIMEOUT_S = 10
+
+/**
+ * The targets of `hosts`, ssh hosts sharing one private control folder for their multiplexed
+ * connections; `close` ends every connection and removes the folder.
+ */
+export async function openTargets(hosts: readonly Host[], opts: { root: string }): Promise<{ targets: HostTarget[]; close(): Promise<void> }> {
+  const control = hosts.some((h) => h.targetHost && !h.local) ? await sshControlDir() : undefined
+  const targets = hostTargets(hosts, {
+    root: opts.root,
+    remote: (h) =>
+      sshMachine({
+        name: h.name,
+        destination: h.targetHost,
+        ...(h.port !== undefined ? { port: h.port } : {}),
+        ...(h.user !== undefined ? { user: h.user } : {}),
+        sshOptions: h.sshOptions,
+        privilege: h.privilege,
+        controlDir: control!.dir,
+        connectTimeoutS: SSH_CONNECT_TIMEOUT_S,
+      }),
+  })
+  return {
+    targets,
+    async close() {
+      await Promise.all(targets.map((t) => t.remote?.close()))
+      await control?.dispose()
+    },
+  }
 }
