@@ -29,8 +29,25 @@ export function mergeHosts(sources: readonly SourceHosts[], flakeNames?: Readonl
       assign(host, field, winner.hosts.get(name)!)
       host.sources[field] = winner.source
     }
-    return host
+    return inFieldOrder(host)
   })
+}
+
+/** The same host with its keys in the order of the Host type (readable JSON). */
+function inFieldOrder(h: Host): Host {
+  return {
+    name: h.name,
+    ...(h.targetHost !== undefined ? { targetHost: h.targetHost } : {}),
+    ...(h.port !== undefined ? { port: h.port } : {}),
+    ...(h.user !== undefined ? { user: h.user } : {}),
+    tags: h.tags,
+    sshOptions: h.sshOptions,
+    privilege: h.privilege,
+    ...(h.local !== undefined ? { local: h.local } : {}),
+    inFlake: h.inFlake,
+    seenIn: h.seenIn,
+    sources: h.sources,
+  }
 }
 
 function assign(host: Host, field: keyof HostLayer, layer: HostLayer): void {
