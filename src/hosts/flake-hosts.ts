@@ -56,7 +56,8 @@ export async function readFlakeHosts(opts: ReadFlakeHostsOptions): Promise<ReadF
     ])
   const first = await call(true)
   if ('ok' in first) {
-    if ('notFound' in first || opts.signal?.aborted) return first
+    // a timeout or an interruption is no evaluation error: running it again would only wait again
+    if ('notFound' in first || opts.signal?.aborted || first.errors.some((e) => /^nix (timed out|aborted)/.test(e.message))) return first
     const second = await call(false)
     if ('ok' in second) return first
     const parsed = parse(second.stdout.text)

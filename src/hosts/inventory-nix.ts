@@ -68,14 +68,25 @@ let
     in
       if !r.success || (typed && !override) || prio == null || !c.success || !(ok c.value) then { unread = true; }
       else { inherit prio; value = c.value; };
-  stub = name: arg: if arg == "name" then name else throw ("nbs: the module argument " + arg + " needs colmena's evaluation");
+  # modulesPath stands for nixpkgs's modules folder: what is imported from there cannot set colmena's
+  # deployment options, so such an import is skipped rather than unread
+  nixpkgsModules = "/nbs-stand-in-for-modulesPath";
+  fromNixpkgs = v: isString v && builtins.substring 0 (builtins.stringLength nixpkgsModules) v == nixpkgsModules;
+  stub = name: arg:
+    if arg == "name" then name
+    else if arg == "modulesPath" then nixpkgsModules
+    else throw ("nbs: the module argument " + arg + " needs colmena's evaluation");
+  # an imported file: a .nix file, or a folder's default.nix; anything else is not read
+  importable = v: let s = toString v; in builtins.substring 0 1 s == "/"
+    && ((builtins.match ".*[.]nix" s != null && pathExists s) || pathExists (s + "/default.nix"));
   # a module as written: { deployment, imports } when readable, else { unread = true; }
   readModule = name: m0:
     let
       r = tryEval m0;
+      imported = let ok = tryEval (importable r.value); i = tryEval (import r.value); in if ok.success && ok.value && i.success then i.value else null;
       m = if !r.success then null
-        else if isPath r.value || isString r.value then
-          (let p = tryEval (pathExists r.value); i = tryEval (import r.value); in if p.success && p.value && i.success then i.value else null)
+        else if fromNixpkgs r.value then { }
+        else if isPath r.value || isString r.value then imported
         else r.value;
       called = if isFunction m then
           (let fa = functionArgs m; in if callFunctions && fa != { } then setOrNull (m (mapAttrs (a: _: stub name a) fa)) else null)

@@ -77,7 +77,7 @@ needs('nix').describe('nbs hosts', () => {
       sources: { name: 'config', targetHost: 'config', user: 'colmena hive (literal)', tags: 'config', sshOptions: 'deploy-rs', privilege: 'config' },
     })
     // a plain attribute-set node; `defaults` adds the fleet tag
-    expect(h['db-1']).toMatchObject({ targetHost: 'db-1.example.org', port: 2222, user: 'root', tags: ['fleet', 'db', 'primary'], sources: { port: 'colmena hive (literal)' } })
+    expect(h['db-1']).toMatchObject({ targetHost: 'db-1.example.org', port: 2222, user: 'root', tags: ['fleet', 'db', 'primary', 'common'], sources: { port: 'colmena hive (literal)' } })
     // mkDefault read as a priority; colmena wins over deploy-rs's hostname and sshUser
     expect(h.cache).toMatchObject({ targetHost: 'cache.example.org', user: 'root', tags: ['fleet', 'infra'], sshOptions: ['-o', 'ConnectTimeout=5'], sources: { targetHost: 'colmena hive (literal)', sshOptions: 'deploy-rs' } })
     // targetHost from config.networking.fqdn is not a literal: no target, and a note; tags and sshOptions come from the imported file
@@ -102,7 +102,7 @@ needs('nix').describe('nbs hosts', () => {
     const lines = r.stdout.trimEnd().split('\n')
     expect(lines[0]).toMatch(/^NAME\s+TARGET\s+PORT\s+USER\s+TAGS\s+SOURCES$/)
     expect(lines.slice(1).map((l) => l.split(/\s+/)[0])).toEqual(['backup', 'db-1', 'web-1', 'web-2'])
-    expect(lines.find((l) => l.startsWith('db-1'))).toMatch(/^db-1\s+db-1\.example\.org\s+2222\s+root\s+fleet,db,primary\s+targetHost,port,user,tags←colmena hive \(literal\)$/)
+    expect(lines.find((l) => l.startsWith('db-1'))).toMatch(/^db-1\s+db-1\.example\.org\s+2222\s+root\s+fleet,db,primary,common\s+targetHost,port,user,tags←colmena hive \(literal\)$/)
     expect(lines.find((l) => l.startsWith('web-1'))).toContain('sshOptions←deploy-rs')
     expect(lines.find((l) => l.startsWith('backup'))).toContain('not in nixosConfigurations (listed by colmena hive (literal))')
   })
@@ -110,7 +110,7 @@ needs('nix').describe('nbs hosts', () => {
   needs('nix').it('an --on item that matches nothing is exit 3, naming it and what there is', async () => {
     const dir = project({ flake: fixtureFlake('inventory') })
     for (const [on, message] of [
-      ['web-*,@nope', 'nbs hosts: --on @nope: matches no tag; tags: @canary, @db, @fleet, @infra, @primary, @web'],
+      ['web-*,@nope', 'nbs hosts: --on @nope: matches no tag; tags: @canary, @common, @db, @fleet, @infra, @primary, @web'],
       ['web-*,wbe-1', 'nbs hosts: --on wbe-1: matches no host; hosts: backup, cache, db-1, edge-1, laptop, web-1, web-2'],
       ['web-1,', 'nbs hosts: --on "web-1,": an empty item; remove the extra comma'],
     ] as const) {
