@@ -91,7 +91,8 @@ let
       called = if isFunction m then
           (let fa = functionArgs m; in if callFunctions && fa != { } then setOrNull (m (mapAttrs (a: _: stub name a) fa)) else null)
         else setOrNull m;
-      set = if called == null || hasAttr "_type" called then null else called;
+      # mkIf/mkMerge (_type) and functors (__functor) are not modules as written: not read
+      set = if called == null || hasAttr "_type" called || hasAttr "__functor" called then null else called;
       dep =
         let
           cfg = setOrNull (get set "config");

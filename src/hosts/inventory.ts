@@ -89,6 +89,9 @@ export async function loadInventory(opts: LoadInventoryOptions): Promise<Invento
   const hosts = mergeHosts(sources, names)
   const outside = hosts.filter((h) => !h.inFlake && h.seenIn.some((s) => s !== 'config')).map((h) => h.name)
   if (outside.length) notes.push(`not in nixosConfigurations, so nbs cannot evaluate or build them: ${outside.join(', ')}`)
+  // a name only the config knows is often a typo of a flake host
+  const configOnly = hosts.filter((h) => h.seenIn.length === 1 && h.seenIn[0] === 'config').map((h) => h.name)
+  if (configOnly.length) notes.push(`the config's hosts name what the flake does not have (a typo?): ${configOnly.join(', ')}`)
   return { hosts, notes, ...(colmena ? { colmena } : {}) }
 }
 

@@ -59,10 +59,10 @@ needs('nix').describe('nbs hosts', () => {
   needs('nix').it('merges config > colmena hive (literal) > deploy-rs > nixosConfigurations per field, in one nix eval', async () => {
     const dir = project({
       flake: fixtureFlake('inventory'),
-      hosts: { 'web-1': { targetHost: 'root@10.9.9.9', tags: ['frontend'], privilege: ['sudo', '-n'] }, laptop: { local: true } },
+      hosts: { 'web-1': { targetHost: 'root@10.9.9.9', tags: ['frontend'], privilege: ['sudo', '-n'] }, laptop: { local: true }, 'web-9': { targetHost: 'web-9.example.org' } },
     })
     const { hosts, stderr } = await hostsJson([], { cwd: dir })
-    expect(hosts.map((h) => h.name)).toEqual(['backup', 'cache', 'db-1', 'edge-1', 'laptop', 'web-1', 'web-2'])
+    expect(hosts.map((h) => h.name)).toEqual(['backup', 'cache', 'db-1', 'edge-1', 'laptop', 'web-1', 'web-2', 'web-9'])
     const h = byName(hosts)
     expect(h['web-1']).toEqual({
       name: 'web-1',
@@ -84,12 +84,17 @@ needs('nix').describe('nbs hosts', () => {
     expect(h['web-2']).toMatchObject({ tags: ['fleet', 'web', 'canary'], sshOptions: ['-J', 'bastion.example.org'] })
     expect(h['web-2']!.targetHost).toBeUndefined()
     expect(stderr).toContain('nbs hosts: colmena hive (literal): web-2: deployment.targetHost is not a literal')
+    // its imported file imports from nixpkgs (modulesPath): skipped, not counted as unread
+    expect(stderr).not.toMatch(/web-2: \d+ module/)
     // known to a deploy tool only
     expect(h['edge-1']).toMatchObject({ targetHost: 'edge-1.example.net', user: 'deploy', inFlake: false, seenIn: ['deploy-rs'] })
     expect(h.backup).toMatchObject({ tags: ['fleet', 'db'], inFlake: false })
     expect(h.backup!.targetHost).toBeUndefined()
     expect(stderr).toContain('not in nixosConfigurations, so nbs cannot evaluate or build them: backup, edge-1')
     expect(h.laptop).toMatchObject({ local: true, inFlake: true, sources: { name: 'config', local: 'config' } })
+    // only the config knows web-9: listed, and named as a likely typo
+    expect(h['web-9']).toMatchObject({ targetHost: 'web-9.example.org', inFlake: false, seenIn: ['config'] })
+    expect(stderr).toContain("nbs hosts: the config's hosts name what the flake does not have (a typo?): web-9")
     // colmena is not installed and the flake has no colmenaHive: the one inventory evaluation is all
     expect(nixCalls()).toHaveLength(1)
     expect(nixCalls()[0]).toMatch(/^--extra-experimental-features nix-command flakes eval/)
