@@ -13,6 +13,7 @@ import { parseFlakeRef } from './nix/flake.js'
 import { formatCheckList, listChecks } from './list-checks.js'
 import { runChecks } from './run-checks.js'
 import { debugAction, debugAfterFailedCheck, statusAction } from './cli-status.js'
+import { hostsAction } from './cli-hosts.js'
 import { VERSION } from './version.js'
 
 export async function main(argv: string[]): Promise<void> {
@@ -236,6 +237,26 @@ export async function main(argv: string[]): Promise<void> {
     .example('nbs debug --llm')
     .action(async (o: Record<string, unknown>) => {
       process.exitCode = await debugAction({ ...statusFlags(o), output: text(o.output), llm: o.llm === true })
+    })
+
+  cli
+    .command('hosts', 'List the inventory: the config\'s hosts, colmena, deploy-rs and nixosConfigurations, and where each field came from')
+    .option('--config <file>', 'Config file')
+    .option('--flake <ref>', 'Flake (default: config, $NH_OS_FLAKE, $NH_FLAKE, /etc/nixos)')
+    .option('--on <hosts>', 'Only these: comma-separated name globs and @tag globs (colmena\'s --on)')
+    .option('--json', 'Print the hosts as JSON, with the source of each field')
+    .example('nbs hosts --on "web-*,@db"')
+    .action(async (o: Record<string, unknown>) => {
+      const controller = new AbortController()
+      const onSignal = (sig: 'SIGINT' | 'SIGTERM') => (controller.signal.aborted ? process.exit(sig === 'SIGINT' ? 130 : 143) : controller.abort(sig))
+      process.on('SIGINT', onSignal).on('SIGTERM', onSignal)
+      // interrupted: the children are stopped; exit as the signal says, without their failure
+      const interrupted = () => (controller.signal.reason === 'SIGINT' ? 130 : 143)
+      process.exitCode = await hostsAction({ config: text(o.config), flake: text(o.flake), on: text(o.on), json: o.json === true }, controller.signal).catch((e: unknown) => {
+        if (controller.signal.aborted) return interrupted()
+        throw e
+      })
+      if (controller.signal.aborted) process.exitCode = interrupted()
     })
 
   cli.command('[...args]', '').action((args: string[]) => {
