@@ -138,3 +138,13 @@ function localUser(): string {
     return process.env.USER ?? ''
   }
 }
+
+/**
+ * The one host of a run without `--on`, as before fleets: `--host` or this machine's name, with
+ * what the config says about it (a `targetHost` there checks it over ssh). No evaluation: a
+ * single-host run costs what it did.
+ */
+export function singleHost(settings: Settings): Host {
+  const [merged] = mergeHosts([{ source: 'config', hosts: new Map([...configLayers(settings.hosts)].filter(([name]) => name === settings.host)) }])
+  return merged ?? { name: settings.host, tags: [], sshOptions: [], privilege: [], inFlake: true, seenIn: [], sources: {} }
+}
