@@ -11,7 +11,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs'
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { createServer, connect } from 'node:net'
 import { join } from 'node:path'
 import { killTree } from '../../src/runner/kill-tree.js'
@@ -105,7 +105,9 @@ export async function startSshd(opts: SshdOptions = {}): Promise<Sshd> {
   const userKey = join(dir, 'user_key')
   const badKey = join(dir, 'bad_key')
   for (const k of [hostKey, userKey, badKey]) keygen(k)
-  await writeFile(join(dir, 'authorized_keys'), await readFile(`${userKey}.pub`))
+  // sshd reads authorized_keys as the user logging in: other users (a fish-shell test user) too
+  await chmod(dir, 0o755)
+  await writeFile(join(dir, 'authorized_keys'), await readFile(`${userKey}.pub`), { mode: 0o644 })
   const hostPub = (await readFile(`${hostKey}.pub`, 'utf8')).trim().split(/\s+/).slice(0, 2).join(' ')
   await writeFile(join(dir, 'known_hosts'), ports.map((p) => `[127.0.0.1]:${p} ${hostPub}\n`).join(''))
 
