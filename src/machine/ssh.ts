@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Writable } from 'node:stream'
 import type { ExecOptions } from '../checks/types.js'
+import type { Host } from '../hosts/types.js'
 import type { CapturedText } from '../report/types.js'
 import { BoundedCapture, DEFAULT_HEAD_BYTES, DEFAULT_TAIL_BYTES } from '../runner/capture.js'
 import { runProcess, type ProcessResult } from '../runner/process.js'
@@ -92,6 +93,20 @@ export function sshDescription(o: Pick<SshMachineOptions, 'destination' | 'user'
   let host = at >= 0 ? o.destination.slice(at + 1) : o.destination
   if (o.port !== undefined && host.includes(':') && !host.startsWith('[')) host = `[${host}]`
   return `ssh ${user ? `${user}@` : ''}${host}${o.port !== undefined ? `:${o.port}` : ''}`
+}
+
+/** The options for an inventory host reached over ssh; undefined when it has no `targetHost`. */
+export function sshOptionsFor(host: Host, controlDir: string): SshMachineOptions | undefined {
+  if (!host.targetHost) return undefined
+  return {
+    name: host.name,
+    destination: host.targetHost,
+    ...(host.port !== undefined ? { port: host.port } : {}),
+    ...(host.user !== undefined ? { user: host.user } : {}),
+    sshOptions: host.sshOptions,
+    privilege: host.privilege,
+    controlDir,
+  }
 }
 
 /** The socket of `name`'s master: a hash of the inventory name, so it is short and one per host. */
@@ -183,7 +198,7 @@ export function sshMachine(opts: SshMachineOptions): SshMachine {
     }
     const r = await done
     if (why === 'aborted') return { ok: false, reason: `${description}: connecting was aborted`, retry: true }
-    if (why === 'timeout') return { ok: false, reason: `ssh: connecting to ${opts.destination} timed out after ${Math.round((2 * connectTimeoutS + 10))} s` }
+    if (why === 'timeout') return { ok: false, reason: `ssh: connecting to ${opts.destination} did not finish within ${2 * connectTimeoutS + 10} s` }
     if (r.notFound) return { ok: false, reason: 'ssh: the OpenSSH client is not installed (no ssh on PATH)' }
     return { ok: false, reason: lastLine(r.stderr.text) || r.error || `ssh exited with code ${r.exitCode} before connecting` }
   }
@@ -201,23 +216,25 @@ export function sshMachine(opts: SshMachineOptions): SshMachine {
     return r.ok ? { ok: true } : { ok: false, reason: r.reason }
   }
 
+  /** Why the master is gone (with its last word), or undefined while it runs. */
+  function lost(): string | undefined {
+    if (!master?.result && existsSync(socket)) return undefined
+    const why = master?.result ? lastLine(master.result.stderr.text) : ''
+    return `ssh: the connection to ${opts.destination} was lost${why ? `: ${why}` : ''}`
+  }
+
   /** Connected, and the master still there: a session would otherwise make its own connection. */
   async function ready(signal?: AbortSignal): Promise<ConnectResult> {
     const c = await connect(signal)
     if (!c.ok) return c
-    if (master?.result || !existsSync(socket)) {
-      const why = master?.result ? lastLine(master.result.stderr.text) : ''
-      return { ok: false, reason: `ssh: the connection to ${opts.destination} was lost${why ? `: ${why}` : ''}` }
-    }
-    return c
+    const gone = lost()
+    return gone ? { ok: false, reason: gone } : c
   }
 
-  /** Why a session that did not report its end failed: ssh's line, or the lost master's. */
+  /** Why a session that did not report its end failed: the lost master's reason, or ssh's line. */
   function sessionFailure(stderrTail: string, exitCode: number | null): string {
-    if (master?.result || !existsSync(socket)) {
-      const why = master?.result ? lastLine(master.result.stderr.text) : ''
-      return `ssh: the connection to ${opts.destination} was lost${why ? `: ${why}` : ''}`
-    }
+    const gone = lost()
+    if (gone) return gone
     const line = lastLine(stderrTail)
     if (exitCode === 255) return line || `ssh failed (exit 255)`
     return `${description}: the remote shell did not run the command (exit ${exitCode})${line ? `: ${line}` : ''}`
@@ -411,6 +428,8 @@ export function sshMachine(opts: SshMachineOptions): SshMachine {
 
   /** The answer's bytes; null for what is missing; a MachineError for what was refused. */
   async function ask(request: ReadRequest & { path: string }, nullCodes: readonly string[] = []): Promise<Buffer | null> {
+    // refused here, or the whole batch's script could not be written
+    if (request.path.includes('\0')) throw new MachineError(`${JSON.stringify(request.path)}: a path cannot hold a NUL byte`, 'EINVAL', request.path)
     const r = await read(request)
     if (r.ok) return r.data
     if (MISSING_CODES.has(r.code) || nullCodes.includes(r.code)) return null

@@ -6,13 +6,14 @@
  * the login shell never parses an argument.
  */
 import { spawnSync } from 'node:child_process'
-import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { join } from 'node:path'
 import fc from 'fast-check'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { MachineError } from '../../src/machine/types.js'
 import { controlPath, sshControlDir, sshMachine, type SshMachine, type SshMachineOptions } from '../../src/machine/ssh.js'
+import { REPO_ROOT } from '../helpers/project.js'
 import { needs } from '../helpers/real.js'
 import { addUser, freePort, startSshd, type Sshd } from '../helpers/sshd.js'
 
@@ -203,6 +204,14 @@ needs('sshd', 'root', 'fish').describe('the ssh Machine, against a real sshd', (
     expect(!c.ok && c.reason).toMatch(/Permission denied \(publickey\)/)
   })
 
+  it('host keys are checked as configured: an unknown host key fails, never a prompt', async () => {
+    const empty = join(sshd.dir, 'no_known_hosts')
+    writeFileSync(empty, '')
+    const m = machine(sshd.hosts[0]!, { name: 'unknown-key', sshOptions: ['-F', sshd.sshConfigFile, '-o', `UserKnownHostsFile=${empty}`] })
+    const c = await m.connect()
+    expect(c).toEqual({ ok: false, reason: 'Host key verification failed.' })
+  })
+
   it('a timeout kills the remote process tree, even what ignores SIGTERM', async () => {
     const m = machine(sshd.hosts[0]!, { name: 'timeout' })
     const mark = `300.${process.pid}${Date.now() % 1_000_000}`
@@ -327,5 +336,33 @@ needs('sshd', 'root', 'fish').describe('the ssh Machine, against a real sshd', (
     expect(existsSync(path)).toBe(false)
     expect(existsSync(`/proc/${pid}`)).toBe(false)
     expect((await m.exec('true')).error).toMatch(/closed/)
+  })
+
+  it('the master never outlives nbs: a process that exits without close() takes it along', async () => {
+    const script = join(sshd.dir, 'exits.mjs')
+    writeFileSync(
+      script,
+      `import { spawnSync } from 'node:child_process'
+import { controlPath, sshControlDir, sshMachine } from ${JSON.stringify(join(REPO_ROOT, 'dist/machine/ssh.js'))}
+const [cfg, host] = process.argv.slice(2)
+const { dir } = await sshControlDir()
+const m = sshMachine({ name: 'exits', destination: host, sshOptions: ['-F', cfg], controlDir: dir })
+const c = await m.connect()
+const check = spawnSync('ssh', ['-F', cfg, '-o', 'ControlPath=' + controlPath(dir, 'exits'), '-O', 'check', host], { encoding: 'utf8' })
+console.log(JSON.stringify({ c, dir, pid: Number(/pid=(\\d+)/.exec(check.stderr)?.[1]) }))
+process.exit(0)
+`,
+    )
+    const r = spawnSync(process.execPath, [script, sshd.sshConfigFile, sshd.hosts[0]!], { encoding: 'utf8', timeout: 30_000 })
+    const out = JSON.parse(r.stdout) as { c: unknown; dir: string; pid: number }
+    try {
+      expect(out.c).toEqual({ ok: true })
+      expect(out.pid).toBeGreaterThan(0)
+      const deadline = Date.now() + 3000
+      while (existsSync(`/proc/${out.pid}`) && Date.now() < deadline) await sleep(20)
+      expect(existsSync(`/proc/${out.pid}`)).toBe(false)
+    } finally {
+      rmSync(out.dir, { recursive: true, force: true })
+    }
   })
 })
