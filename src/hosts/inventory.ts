@@ -6,13 +6,14 @@
  * plus, only when the flake has a colmena hive, `colmena eval` (when installed) or a `nix eval`
  * of its colmenaHive, which evaluate every node as colmena does.
  */
+import { existsSync } from 'node:fs'
 import { userInfo } from 'node:os'
 import type { Exec } from '../checks/types.js'
 import type { Settings } from '../config/load.js'
 import type { HostConfig } from '../config/schema.js'
 import { NbsError } from '../errors.js'
 import type { NixError } from '../nix/errors.js'
-import { notAFlakeReason } from '../nix/flake.js'
+import { localFlakeDir, notAFlakeReason } from '../nix/flake.js'
 import { evalColmenaHive, evaluatedColmenaLayers, literalColmenaLayers, runColmenaEval } from './colmena.js'
 import { deployRsLayers } from './deploy-rs.js'
 import { readFlakeHosts } from './flake-hosts.js'
@@ -52,7 +53,9 @@ export async function loadInventory(opts: LoadInventoryOptions): Promise<Invento
   const { settings } = opts
   const notes: string[] = []
   const sources: SourceHosts[] = [{ source: 'config', hosts: configLayers(settings.hosts) }]
-  const notAFlake = notAFlakeReason(settings.flake, opts.cwd)
+  const local = localFlakeDir(settings.flake, opts.cwd)
+  // no flake where one is looked for (the /etc/nixos default on a CI runner): the config lists the fleet
+  const notAFlake = !('error' in local) && !existsSync(local.dir) ? `the flake ${local.dir} does not exist` : notAFlakeReason(settings.flake, opts.cwd)
   if (notAFlake) {
     notes.push(`${notAFlake}; the inventory is the config's hosts only`)
     return { hosts: mergeHosts(sources), notes }

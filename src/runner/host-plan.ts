@@ -49,7 +49,7 @@ export function hostPlan(plan: Plan, opts: HostPlanOptions): Plan {
     id: REACHABLE_ID,
     async run(ctx) {
       const reach = await remote.machine.connect(ctx.signal)
-      if (reach.ok) return { message: `${remote.machine.description} answered` }
+      if (reach.ok) return
       if (remote.allowUnreachable) throw new AllowedUnreachable(`unreachable (allowed by --allow-unreachable): ${reach.reason}`)
       throw new UnreachableError(reach.reason)
     },

@@ -1,5 +1,5 @@
 import type { Host } from '../hosts/types.js'
-import { sshControlDir, sshMachine } from '../machine/ssh.js'
+import { sshControlDir, sshMachine, sshOptionsFor } from '../machine/ssh.js'
 import type { ConnectableMachine } from './host-plan.js'
 
 /** How a selected host is checked: over ssh, or here (this machine, its `--root`, or not at all). */
@@ -39,17 +39,7 @@ export async function openTargets(hosts: readonly Host[], opts: { root: string }
   const control = hosts.some((h) => h.targetHost && !h.local) ? await sshControlDir() : undefined
   const targets = hostTargets(hosts, {
     root: opts.root,
-    remote: (h) =>
-      sshMachine({
-        name: h.name,
-        destination: h.targetHost,
-        ...(h.port !== undefined ? { port: h.port } : {}),
-        ...(h.user !== undefined ? { user: h.user } : {}),
-        sshOptions: h.sshOptions,
-        privilege: h.privilege,
-        controlDir: control!.dir,
-        connectTimeoutS: SSH_CONNECT_TIMEOUT_S,
-      }),
+    remote: (h) => sshMachine({ ...sshOptionsFor(h, control!.dir)!, connectTimeoutS: SSH_CONNECT_TIMEOUT_S }),
   })
   return {
     targets,
