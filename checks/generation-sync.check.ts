@@ -23,7 +23,7 @@ export default defineCheck({
     const user = ctx.options.user ?? defaultUser()
     const [version, commit, reboot, homeManager] = await Promise.all([
       readNixosVersion({ machine }),
-      getCurrentCommit({ exec: ctx.exec, flake: ctx.flake }),
+      getCurrentCommit({ exec: ctx.localExec, flake: ctx.flake }),
       rebootNeeded({ machine, profile: ctx.profile, ...(gen.bootedSystem?.specialisation ? { bootedSpecialisation: gen.bootedSystem.specialisation } : {}) }),
       user ? getHomeManagerState({ machine, user, stateHome: envStateHome(user, ctx.root) }) : null,
     ])

@@ -33,8 +33,16 @@ export interface CheckContext<Options = Record<string, unknown>> {
   needs: Record<string, { status: CheckStatus; message?: string; data?: unknown }>
   /** aborted on timeout or interruption; pass it on to anything long-running */
   signal: AbortSignal
-  /** run a program (argv, never a shell); output is bounded and the call dies with the check */
+  /**
+   * run a program (argv, never a shell) where the check runs: on the host for a machine check of
+   * a host reached over ssh, else here; output is bounded and the call dies with the check
+   */
   exec: Exec
+  /**
+   * run a program on the machine running nbs, whatever the host: for a machine check that also
+   * reads the flake's checkout (git), which lives with the deployer, not on the host
+   */
+  localExec: Exec
   /**
    * where this check looks: the host's machine for `runsOn: 'machine'` checks (this machine, or
    * its `--root`), the machine running nbs for `'local'` ones; read files and links through it

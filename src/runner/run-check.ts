@@ -85,8 +85,10 @@ async function runCommand(def: CommandCheck, node: PlanNode, env: CheckEnv, sign
 }
 
 async function runProgrammatic(def: RunCheck, node: PlanNode, env: CheckEnv, deps: Record<string, DependencyOutcome>, signal: AbortSignal): Promise<AttemptOutcome> {
-  const exec: CheckContext['exec'] = (file, args = [], opts = {}) =>
+  const localExec: CheckContext['exec'] = (file, args = [], opts = {}) =>
     runProcess(file, args, { cwd: env.projectRoot, ...opts, signal: opts.signal ? AbortSignal.any([opts.signal, signal]) : signal })
+  // a machine check of an ssh host runs its programs there, like its reads
+  const remote = node.runsOn === 'machine' && env.machine ? boundMachine(env.machine, signal) : undefined
   const ctx: CheckContext<unknown> = {
     options: node.options,
     flake: env.flake,
@@ -97,10 +99,11 @@ async function runProgrammatic(def: RunCheck, node: PlanNode, env: CheckEnv, dep
     pluginOptions: node.pluginOptions,
     needs: deps,
     signal,
-    exec,
+    exec: remote ? remote.exec : localExec,
+    localExec,
     // a local check looks at this machine; a machine check at the host (its ssh machine, or this
     // machine with `--root` honoured)
-    machine: node.runsOn === 'machine' && env.machine ? boundMachine(env.machine, signal) : localMachine({ root: node.runsOn === 'local' ? '/' : env.root, exec }),
+    machine: remote ?? localMachine({ root: node.runsOn === 'local' ? '/' : env.root, exec: localExec }),
     skip: (reason) => {
       throw new SkipSignal(reason)
     },

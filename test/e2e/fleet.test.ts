@@ -149,6 +149,32 @@ real.describe('nbs check --on: a fleet over real ssh', () => {
     }
   })
 
+  real.it('a programmatic machine check runs ctx.exec and reads ctx.machine on the host, ctx.localExec here', async () => {
+    const p = makeProject({
+      'nbs.config.json': JSON.stringify({ builtins: false, hosts: { web2: hostsConfig().web2 } }),
+      'checks/probe.check.ts': `import { defineCheck } from 'nbs'
+export default defineCheck({
+  id: 'probe',
+  phase: 'health',
+  async run(ctx) {
+    const there = await ctx.exec('sh', ['-c', 'printf %s "$NBS_TEST_HOST"'])
+    const here = await ctx.localExec('sh', ['-c', 'printf %s "\${NBS_TEST_HOST:-here}"'])
+    const uptime = await ctx.machine.readFile('/proc/uptime')
+    return { message: [there.stdout.text, here.stdout.text, ctx.machine.description, uptime ? 'read' : 'missing'].join(' ') }
+  },
+})
+`,
+    })
+    try {
+      const res = await nbs(['check', '--on', 'web2', '--reporter', 'json:x.json'], { cwd: p.dir })
+      expect(res.exitCode, res.stderr + res.stdout).toBe(0)
+      const r = JSON.parse(readFileSync(join(p.dir, 'x.json'), 'utf8')) as RunReport
+      expect(result(r, 'web2', 'probe')!.message).toBe(`${sshd.hosts[1]} here ssh ${sshd.hosts[1]} read`)
+    } finally {
+      p.cleanup()
+    }
+  })
+
   real.it('without --on, a host the config gives a targetHost is checked over ssh, as before otherwise', async () => {
     const res = await nbs(['check', '--host', 'web1', '--reporter', 'json:one.json'], { cwd: project.dir })
     const r = report('one.json')
