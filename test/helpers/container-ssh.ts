@@ -73,9 +73,9 @@ export async function bootSshContainer(root: string, opts: Omit<BootOptions, 'ne
     return left
   }
 
-  // the remote shell joins argv with spaces: tests pass plain words only
+  // ssh hands the remote shell one line: each word quoted, so argv arrives as given
   const ssh = (argv: readonly string[], user = 'root') =>
-    runProcess('ssh', ['-F', sshConfig, '-p', String(port), `${user}@${SSH_HOST}`, '--', ...argv], { timeoutMs: 30_000, stdin: 'ignore' })
+    runProcess('ssh', ['-F', sshConfig, '-p', String(port), `${user}@${SSH_HOST}`, '--', argv.map(shQuote).join(' ')], { timeoutMs: 30_000, stdin: 'ignore' })
 
   try {
     // the root's host keys, pinned for this port: the client refuses any other key
@@ -189,4 +189,5 @@ async function waitForUnit(container: Container, unit: string, deadline: number)
   }
 }
 
+const shQuote = (word: string) => `'${word.replaceAll("'", `'\\''`)}'`
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))

@@ -40,6 +40,8 @@ export const COMPONENTS = {
     probe: () => isRoot() && runs('systemd-nspawn', ['--version']) && runs('debootstrap', ['--version']),
     fix: 'run as root with apt-get install systemd-container debootstrap',
   },
+  // the client side only: the container's own root brings the sshd
+  'ssh-client': { probe: () => runs('ssh', ['-V']) && executable('/usr/bin/ssh-keygen'), fix: 'apt-get install openssh-client' },
 } satisfies Record<string, Component>
 
 export type ComponentName = keyof typeof COMPONENTS

@@ -1,0 +1,140 @@
+/**
+ * Machine checks over real SSH against a real systemd: the debootstrapped bookworm root booted
+ * with `systemd-nspawn -b`, sharing this machine's network, its own sshd (openssh-server, in the
+ * root) on 127.0.0.1 at a port of this boot. nbs stays here and reaches the container as a fleet
+ * host: `root@127.0.0.1 -p PORT` with this run's key and the container's host keys pinned. The
+ * container has one unit that fails on purpose (nbs-broken.service) and one that logs at err
+ * (nbs-errlog.service); this machine's /nix/store is bind-mounted read-only and the system
+ * profiles folder read-write, so generations made here by real nix-env are the container's.
+ */
+import { chmod, mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, expect, it } from 'vitest'
+import { sshControlDir, sshMachine, type SshMachine } from '../../src/machine/ssh.js'
+import { getCurrentGeneration } from '../../src/status/generation.js'
+import { hiddenReason, journalAccess, JournalUnavailableError } from '../../src/status/journal-access.js'
+import { checkJournalErrors } from '../../src/status/journal.js'
+import { systemdIsPid1 } from '../../src/status/systemd.js'
+import { checkFailedUnits, describeFailedUnits } from '../../src/status/units.js'
+import { alive, CONTAINER_HOSTNAME, ensureBookwormRoot } from '../helpers/container.js'
+import { bootSshContainer, type SshContainer } from '../helpers/container-ssh.js'
+import { buildSystem, rollbackProfile, setProfile } from '../helpers/profiles.js'
+import { needs } from '../helpers/real.js'
+
+const PROFILES = '/nix/var/nix/profiles'
+
+needs('nspawn', 'nix', 'ssh-client').describe('machine checks over SSH against systemd in systemd-nspawn', () => {
+  let c: SshContainer | undefined
+  let control: Awaited<ReturnType<typeof sshControlDir>> | undefined
+  let profiles: string
+  let systems: { a: string; b: string; c: string }
+  const machines: SshMachine[] = []
+  /** the container as nbs sees a fleet host: over ssh, as `user` */
+  let asRoot: SshMachine
+  let asAlice: SshMachine
+
+  beforeAll(async () => {
+    const root = await ensureBookwormRoot()
+    // toplevels built by real Nix here; the container sees them through the bind-mounted store
+    systems = { a: await buildSystem({ salt: 'ssh-a' }), b: await buildSystem({ salt: 'ssh-b' }), c: await buildSystem({ salt: 'ssh-c' }) }
+    profiles = await mkdtemp(join(tmpdir(), 'nbs-sshc-profiles-'))
+    await chmod(profiles, 0o755)
+    c = await bootSshContainer(root, { bindRo: ['/nix/store'], bind: [`${profiles}:${PROFILES}`] })
+    // alice: no systemd-journal group, a key of her own
+    await c.addUser('alice')
+    control = await sshControlDir()
+    const connect = async (user: string) => {
+      const m = sshMachine({ name: 'ctr', destination: c!.destination(user), port: c!.port, sshOptions: ['-F', c!.sshConfig], controlDir: control!.dir })
+      machines.push(m)
+      const r = await m.connect()
+      if (!r.ok) throw new Error(`ssh ${user}@ the container: ${r.reason}`)
+      return m
+    }
+    asRoot = await connect('root')
+    asAlice = await connect('alice')
+  }, 600_000)
+
+  afterAll(async () => {
+    for (const m of machines) await m.close()
+    await control?.dispose()
+    if (profiles) await rm(profiles, { recursive: true, force: true })
+    if (!c) return
+    const left = await c.stop()
+    expect(left, 'processes left in the container after shutdown').toEqual([])
+    expect(alive(c.container.nspawnPid)).toBe(false)
+  }, 120_000)
+
+  it('reaches the container, not this machine: its host name, root there, systemd as its PID 1', async () => {
+    expect(await asRoot.hostname()).toBe(CONTAINER_HOSTNAME)
+    expect((await asRoot.exec('id', ['-u'])).stdout.text.trim()).toBe('0')
+    expect(asRoot.live).toBe(true)
+    expect(await systemdIsPid1(asRoot)).toEqual({ ok: true })
+  })
+
+  it('failed-units: names nbs-broken.service with its journal lines, read over SSH', async () => {
+    const r = await checkFailedUnits({ machine: asRoot })
+    expect(describeFailedUnits(r)).toBe('1 failed unit: nbs-broken.service')
+    expect(r.units[0]).toMatchObject({ unit: 'nbs-broken.service', load: 'loaded', active: 'failed', sub: 'failed', description: 'nbs test unit that fails on purpose' })
+    expect(r.units[0]!.journal).toContain('sh: nbs-broken: disk quota exploded')
+    expect(r.units[0]!.journal.at(-1)).toMatch(/^systemd: Failed to start nbs-broken\.service/)
+    expect(r.journalError).toBeUndefined()
+  })
+
+  it('journal-errors as root: the err-priority lines of this boot counted by unit, and one logged now counted too', async () => {
+    expect(await journalAccess(asRoot)).toEqual({ ok: true, source: [] })
+    const before = await checkJournalErrors({ machine: asRoot, top: 50 })
+    expect(before.top).toContainEqual({ unit: 'nbs-errlog.service', message: 'nbs-errlog: certificate expired', count: 1 })
+    expect(before.top.find((g) => g.unit === 'nbs-broken.service')?.message).toMatch(/^Failed to start nbs-broken\.service/)
+    expect(before.ok).toBe(false)
+
+    // a fresh error in the container's journal, from a unit of its own (a process of the ssh
+    // session would be attributed to ssh.service or not, as journald's cgroup lookup races its exit)
+    const logged = await c!.ssh(['systemd-run', '--wait', '--quiet', '--unit=nbs-over-ssh', '--', '/bin/sh', '-c', 'echo "<3>replica lag exceeded"'])
+    expect(logged.exitCode, logged.stderr.text).toBe(0)
+    await c!.ssh(['journalctl', '--sync'])
+    const after = await checkJournalErrors({ machine: asRoot, top: 50 })
+    expect(after.count).toBe(before.count + 1)
+    expect(after.top).toContainEqual({ unit: 'nbs-over-ssh.service', message: 'replica lag exceeded', count: 1 })
+  })
+
+  it('journal-errors as alice, outside systemd-journal: skipped with the reason and the fix, never 0 errors', async () => {
+    expect((await asAlice.exec('id', ['-un'])).stdout.text.trim()).toBe('alice')
+    const reason = 'alice cannot see the system journal (journalctl shows them only their own entries); add alice to the systemd-journal group, or run as root'
+    expect(hiddenReason('alice')).toBe(reason)
+    expect(await journalAccess(asAlice)).toEqual({ ok: false, reason })
+    const counted = checkJournalErrors({ machine: asAlice, top: 50 })
+    await expect(counted).rejects.toThrow(JournalUnavailableError)
+    await expect(counted).rejects.toThrow(reason)
+  })
+
+  it('generation-sync: in sync, then rolled back, then pending, from profiles planted in the container', async () => {
+    const profile = join(profiles, 'system')
+    expect(await setProfile(profile, systems.a)).toBe(1)
+    expect(await setProfile(profile, systems.b)).toBe(2)
+    // activation's link, in the container's own /run (a tmpfs of its boot)
+    const activate = async (path: string) => {
+      const r = await c!.container.exec('ln', ['-sfn', path, '/run/current-system'])
+      expect(r.exitCode, r.stderr.text).toBe(0)
+    }
+    await activate(systems.b)
+
+    const synced = await getCurrentGeneration({ machine: asRoot })
+    expect(synced).toMatchObject({ isNixOS: true, state: 'in-sync', inSync: true, generation: 'g2', generations: 2, message: 'running generation 2, the newest' })
+    expect(synced.current).toMatchObject({ path: systems.b, generation: 2 })
+    expect(synced.profile).toEqual({ number: 2, path: systems.b, link: `${PROFILES}/system` })
+    expect(synced.newest).toMatchObject({ number: 2, link: `${PROFILES}/system-2-link`, path: systems.b })
+
+    // nixos-rebuild switch --rollback: the profile back to 1, and activation relinks
+    expect(await rollbackProfile(profile)).toBe(1)
+    await activate(systems.a)
+    const rolled = await getCurrentGeneration({ machine: asRoot })
+    expect(rolled).toMatchObject({ state: 'rolled-back', inSync: true, generation: 'g1', message: 'running generation 1, rolled back from generation 2' })
+    expect(rolled.current).toMatchObject({ path: systems.a, generation: 1 })
+
+    // nixos-rebuild boot: a new generation set to boot next, nothing activated
+    expect(await setProfile(profile, systems.c)).toBe(3)
+    const pending = await getCurrentGeneration({ machine: asRoot })
+    expect(pending).toMatchObject({ state: 'pending', inSync: false, generation: 'g3', message: 'running generation 1, but generation 3 is set to boot next (nixos-rebuild boot): reboot or switch to it' })
+  })
+})
