@@ -7,22 +7,26 @@
  * (nbs-errlog.service); this machine's /nix/store is bind-mounted read-only and the system
  * profiles folder read-write, so generations made here by real nix-env are the container's.
  */
+import { readFileSync } from 'node:fs'
 import { chmod, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { sshControlDir, sshMachine, type SshMachine } from '../../src/machine/ssh.js'
-import { getCurrentGeneration } from '../../src/status/generation.js'
+import { getCurrentGeneration, rebootNeeded } from '../../src/status/generation.js'
 import { hiddenReason, journalAccess, JournalUnavailableError } from '../../src/status/journal-access.js'
 import { checkJournalErrors } from '../../src/status/journal.js'
+import { readNixosVersion } from '../../src/status/nixos-version.js'
 import { systemdIsPid1 } from '../../src/status/systemd.js'
 import { checkFailedUnits, describeFailedUnits } from '../../src/status/units.js'
-import { alive, CONTAINER_HOSTNAME, ensureBookwormRoot } from '../helpers/container.js'
+import { alive, BOOT_LOCK, CONTAINER_HOSTNAME, ensureBookwormRoot } from '../helpers/container.js'
 import { bootSshContainer, type SshContainer } from '../helpers/container-ssh.js'
 import { buildSystem, rollbackProfile, setProfile } from '../helpers/profiles.js'
 import { needs } from '../helpers/real.js'
 
 const PROFILES = '/nix/var/nix/profiles'
+const REV_A = 'a'.repeat(40)
+const REV_B = 'b'.repeat(40)
 
 needs('nspawn', 'nix', 'ssh-client').describe('machine checks over SSH against systemd in systemd-nspawn', () => {
   let c: SshContainer | undefined
@@ -37,7 +41,11 @@ needs('nspawn', 'nix', 'ssh-client').describe('machine checks over SSH against s
   beforeAll(async () => {
     const root = await ensureBookwormRoot()
     // toplevels built by real Nix here; the container sees them through the bind-mounted store
-    systems = { a: await buildSystem({ salt: 'ssh-a' }), b: await buildSystem({ salt: 'ssh-b' }), c: await buildSystem({ salt: 'ssh-c' }) }
+    systems = {
+      a: await buildSystem({ salt: 'ssh-a', rev: REV_A }),
+      b: await buildSystem({ salt: 'ssh-b', rev: REV_B }),
+      c: await buildSystem({ salt: 'ssh-c', kernel: '6.6.1' }),
+    }
     profiles = await mkdtemp(join(tmpdir(), 'nbs-sshc-profiles-'))
     await chmod(profiles, 0o755)
     c = await bootSshContainer(root, { bindRo: ['/nix/store'], bind: [`${profiles}:${PROFILES}`] })
@@ -70,6 +78,8 @@ needs('nspawn', 'nix', 'ssh-client').describe('machine checks over SSH against s
     expect((await asRoot.exec('id', ['-u'])).stdout.text.trim()).toBe('0')
     expect(asRoot.live).toBe(true)
     expect(await systemdIsPid1(asRoot)).toEqual({ ok: true })
+    // and no other test's container runs meanwhile: this process holds the boot lock
+    expect(readFileSync(BOOT_LOCK, 'utf8')).toBe(String(process.pid))
   })
 
   it('failed-units: names nbs-broken.service with its journal lines, read over SSH', async () => {
@@ -112,18 +122,22 @@ needs('nspawn', 'nix', 'ssh-client').describe('machine checks over SSH against s
     const profile = join(profiles, 'system')
     expect(await setProfile(profile, systems.a)).toBe(1)
     expect(await setProfile(profile, systems.b)).toBe(2)
-    // activation's link, in the container's own /run (a tmpfs of its boot)
-    const activate = async (path: string) => {
-      const r = await c!.container.exec('ln', ['-sfn', path, '/run/current-system'])
+    // activation's links, in the container's own /run (a tmpfs of its boot)
+    const activate = async (path: string, link = '/run/current-system') => {
+      const r = await c!.container.exec('ln', ['-sfn', path, link])
       expect(r.exitCode, r.stderr.text).toBe(0)
     }
     await activate(systems.b)
+    await activate(systems.b, '/run/booted-system')
 
     const synced = await getCurrentGeneration({ machine: asRoot })
     expect(synced).toMatchObject({ isNixOS: true, state: 'in-sync', inSync: true, generation: 'g2', generations: 2, message: 'running generation 2, the newest' })
     expect(synced.current).toMatchObject({ path: systems.b, generation: 2 })
     expect(synced.profile).toEqual({ number: 2, path: systems.b, link: `${PROFILES}/system` })
     expect(synced.newest).toMatchObject({ number: 2, link: `${PROFILES}/system-2-link`, path: systems.b })
+    // the running system's own nixos-version, run in the container
+    expect(await readNixosVersion({ machine: asRoot })).toMatchObject({ source: 'exec', configurationRevision: REV_B, nixosVersion: '24.05.20240101.0123abc' })
+    expect(await rebootNeeded({ machine: asRoot })).toEqual({ needed: false, differs: [] })
 
     // nixos-rebuild switch --rollback: the profile back to 1, and activation relinks
     expect(await rollbackProfile(profile)).toBe(1)
@@ -132,9 +146,10 @@ needs('nspawn', 'nix', 'ssh-client').describe('machine checks over SSH against s
     expect(rolled).toMatchObject({ state: 'rolled-back', inSync: true, generation: 'g1', message: 'running generation 1, rolled back from generation 2' })
     expect(rolled.current).toMatchObject({ path: systems.a, generation: 1 })
 
-    // nixos-rebuild boot: a new generation set to boot next, nothing activated
+    // nixos-rebuild boot: a new generation with a new kernel set to boot next, nothing activated
     expect(await setProfile(profile, systems.c)).toBe(3)
     const pending = await getCurrentGeneration({ machine: asRoot })
     expect(pending).toMatchObject({ state: 'pending', inSync: false, generation: 'g3', message: 'running generation 1, but generation 3 is set to boot next (nixos-rebuild boot): reboot or switch to it' })
+    expect(await rebootNeeded({ machine: asRoot })).toEqual({ needed: true, differs: ['kernel', 'initrd', 'kernel-modules'] })
   })
 })

@@ -17,6 +17,8 @@ export const CACHE_DIR = process.env.NBS_TEST_CACHE ?? '/var/cache/nbs-test'
 export const ROOT_DIR = join(CACHE_DIR, 'bookworm-root-v2')
 /** What debootstrap installs beyond minbase: systemd as init, and an sshd for the machine checks over SSH. */
 const PACKAGES = ['systemd', 'systemd-sysv', 'dbus', 'openssh-server']
+/** Held (it names the holder's pid) while a test's container runs: one at a time, across files and worktrees. */
+export const BOOT_LOCK = join(CACHE_DIR, 'boot.lock')
 /** The container's host name (its /etc/hostname), not this machine's. */
 export const CONTAINER_HOSTNAME = 'nbs-container'
 const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
@@ -269,7 +271,7 @@ async function boot(args: string[], timeoutMs: number, release: () => Promise<vo
  */
 async function bootLock(timeoutMs: number): Promise<() => Promise<void>> {
   await mkdir(CACHE_DIR, { recursive: true })
-  const lock = join(CACHE_DIR, 'boot.lock')
+  const lock = BOOT_LOCK
   const deadline = Date.now() + timeoutMs
   for (;;) {
     const held = await open(lock, 'wx').catch(() => undefined)
