@@ -53,7 +53,8 @@ needs('nspawn', 'nix', 'ssh-client').describe('machine checks over SSH against s
     await c.addUser('alice')
     control = await sshControlDir()
     const connect = async (user: string) => {
-      const m = sshMachine({ name: 'ctr', destination: c!.destination(user), port: c!.port, sshOptions: ['-F', c!.sshConfig], controlDir: control!.dir })
+      // one master connection per name: each login gets a name of its own
+      const m = sshMachine({ name: `ctr-${user}`, destination: c!.destination(user), port: c!.port, sshOptions: ['-F', c!.sshConfig], controlDir: control!.dir })
       machines.push(m)
       const r = await m.connect()
       if (!r.ok) throw new Error(`ssh ${user}@ the container: ${r.reason}`)
