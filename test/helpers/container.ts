@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { mkdir, open, readdir, readFile, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises'
+import { mkdir, open, readdir, readFile, readlink, rename, rm, stat, symlink, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import type { ExecOptions } from '../../src/checks/types.js'
 import { runProcess, type ProcessResult } from '../../src/runner/process.js'
@@ -46,9 +46,10 @@ WantedBy=multi-user.target
 }
 
 /**
- * Files the root is built with, written over what debootstrap left. The sshd drop-in is the safe default for a boot that shares this
- * machine's network: loopback only. A boot that uses sshd bind-mounts its own file over it (the
- * port, keys and users of that run); read before sshd_config's own settings, it wins.
+ * Files the root is built with, written over what debootstrap left. The sshd drop-in is the safe
+ * default for a boot that shares this machine's network: loopback only. A boot that uses sshd
+ * bind-mounts its own file over it (the port and keys of that run); read before sshd_config's own
+ * settings, it wins.
  */
 const FILES: Record<string, string> = {
   'etc/ssh/sshd_config.d/nbs-test.conf': 'ListenAddress 127.0.0.1\n',
@@ -286,8 +287,9 @@ async function bootLock(timeoutMs: number): Promise<() => Promise<void>> {
       }
     }
     const owner = Number(await readFile(lock, 'utf8').catch(() => ''))
-    // an empty file is a holder between open and write: only a named dead owner is taken over
-    if (owner && !alive(owner)) await rm(lock, { force: true })
+    // an empty file is a holder between open and write, unless it stayed empty (that holder died)
+    const stale = owner ? !alive(owner) : Date.now() - ((await stat(lock).catch(() => undefined))?.mtimeMs ?? Date.now()) > 10_000
+    if (stale) await rm(lock, { force: true })
     else if (Date.now() > deadline) throw new Error(`another test's container still holds ${lock} (pid ${owner || 'unknown'})`)
     else await sleep(500)
   }
