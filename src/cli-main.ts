@@ -13,6 +13,7 @@ import { parseFlakeRef } from './nix/flake.js'
 import { formatCheckList, listChecks } from './list-checks.js'
 import { runChecks } from './run-checks.js'
 import { debugAction, debugAfterFailedCheck, statusAction } from './cli-status.js'
+import { hostsAction } from './cli-hosts.js'
 import { VERSION } from './version.js'
 
 export async function main(argv: string[]): Promise<void> {
@@ -25,6 +26,13 @@ export async function main(argv: string[]): Promise<void> {
 
   // cac turns `--host 42` into a number: names and paths stay the text the user typed
   const text = (v: unknown): string | undefined => (v === undefined ? undefined : String(v))
+  // `--on` repeated means more selectors, as if comma-joined; `--on ''` selects nothing and says so
+  const selectors = (v: unknown): string | undefined => (v === undefined ? undefined : ([] as unknown[]).concat(v).map(String).join(','))
+  const wholeNumber = (flag: string, v: unknown, min: number): number => {
+    const n = Number(v)
+    if (!Number.isInteger(n) || n < min) throw new NbsError(`${flag} ${String(v)}: expected a whole number of at least ${min}${flag === '--parallel' ? ' (0 = every selected host at once)' : ''}`)
+    return n
+  }
   const list = (v: unknown): string[] | undefined =>
     v === undefined ? undefined : ([] as unknown[]).concat(v).flatMap((x) => String(x).split(',')).map((s) => s.trim()).filter(Boolean)
 
@@ -43,7 +51,11 @@ export async function main(argv: string[]): Promise<void> {
     .option('--bail', 'Stop starting checks after the first failure')
     .option('--fail-on <severity>', 'error (default) or warning: also fail on failed warnings')
     .option('--debug-on-failure', 'When a check fails, write nbs-debug.md next to the reports (and ask the configured LLM)')
+    .option('--on <selectors>', "Check these hosts of the inventory: name globs and @tag globs, comma-separated (colmena's syntax: 'web-*,@db')")
+    .option('--parallel <n>', 'Hosts checked at once with --on (default: config, else 10; 0 = all)')
+    .option('--allow-unreachable', 'With --on: a host ssh cannot reach is reported and skipped, not a failure')
     .example('nbs check --reporter junit:report.xml --reporter tap')
+    .example("nbs check --on 'web-*,@db' --reporter junit:fleet.xml")
     .example('nbs check --only dry-build --flake .#myhost')
     .action(async (o: Record<string, unknown>) => {
       const concurrency = o.concurrency === undefined ? undefined : Number(o.concurrency)
@@ -53,6 +65,8 @@ export async function main(argv: string[]): Promise<void> {
       if (o.failOn !== undefined && o.failOn !== 'error' && o.failOn !== 'warning') {
         throw new NbsError(`--fail-on ${String(o.failOn)}: expected "error" or "warning"`)
       }
+      const parallel = o.parallel === undefined ? undefined : wholeNumber('--parallel', o.parallel, 0)
+      const on = selectors(o.on)
       const controller = new AbortController()
       let signals = 0
       const onSignal = (sig: 'SIGINT' | 'SIGTERM') => {
@@ -75,6 +89,9 @@ export async function main(argv: string[]): Promise<void> {
         concurrency,
         bail: o.bail === true,
         failOn: o.failOn as 'error' | 'warning' | undefined,
+        ...(on !== undefined ? { on } : {}),
+        ...(parallel !== undefined ? { parallel } : {}),
+        ...(o.allowUnreachable === true ? { allowUnreachable: true } : {}),
         stdout: process.stdout,
         signal: controller.signal,
       })
@@ -182,6 +199,9 @@ export async function main(argv: string[]): Promise<void> {
     verbose: o.verbose === true,
     // only `--eval` evaluates; `--no-eval` (the old opt-out) is still accepted, and the last one given wins
     eval: ([] as unknown[]).concat(o.eval).at(-1) === true,
+    ...(o.on !== undefined ? { on: selectors(o.on) } : {}),
+    ...(o.parallel !== undefined ? { parallel: wholeNumber('--parallel', o.parallel, 0) } : {}),
+    ...(o.allowUnreachable === true ? { allowUnreachable: true } : {}),
   })
 
   cli
@@ -193,7 +213,11 @@ export async function main(argv: string[]): Promise<void> {
     .option('--json', 'Print the status report as JSON')
     .option('--verbose', 'Show paths, error details and journal lines')
     .option('--eval', 'Also evaluate the flake to compare its toplevel with the running system when no revision is recorded (cached by flake.lock, HEAD, changes and host)')
+    .option('--on <selectors>', "These hosts of the inventory, one row each: name globs and @tag globs, comma-separated ('web-*,@db')")
+    .option('--parallel <n>', 'Hosts read at once with --on (default: config, else 10; 0 = all)')
+    .option('--allow-unreachable', 'With --on: a host ssh cannot reach does not make the exit code 1')
     .example('nbs status --json | jq .overallStatus')
+    .example("nbs status --on '@web'")
     .example('nbs status --eval')
     .action(async (o: Record<string, unknown>) => {
       process.exitCode = await statusAction(statusFlags(o))
@@ -213,6 +237,26 @@ export async function main(argv: string[]): Promise<void> {
     .example('nbs debug --llm')
     .action(async (o: Record<string, unknown>) => {
       process.exitCode = await debugAction({ ...statusFlags(o), output: text(o.output), llm: o.llm === true })
+    })
+
+  cli
+    .command('hosts', 'List the inventory: the config\'s hosts, colmena, deploy-rs and nixosConfigurations, and where each field came from')
+    .option('--config <file>', 'Config file')
+    .option('--flake <ref>', 'Flake (default: config, $NH_OS_FLAKE, $NH_FLAKE, /etc/nixos)')
+    .option('--on <hosts>', 'Only these: comma-separated name globs and @tag globs (colmena\'s --on)')
+    .option('--json', 'Print the hosts as JSON, with the source of each field')
+    .example('nbs hosts --on "web-*,@db"')
+    .action(async (o: Record<string, unknown>) => {
+      const controller = new AbortController()
+      const onSignal = (sig: 'SIGINT' | 'SIGTERM') => (controller.signal.aborted ? process.exit(sig === 'SIGINT' ? 130 : 143) : controller.abort(sig))
+      process.on('SIGINT', onSignal).on('SIGTERM', onSignal)
+      // interrupted: the children are stopped; exit as the signal says, without their failure
+      const interrupted = () => (controller.signal.reason === 'SIGINT' ? 130 : 143)
+      process.exitCode = await hostsAction({ config: text(o.config), flake: text(o.flake), on: text(o.on), json: o.json === true }, controller.signal).catch((e: unknown) => {
+        if (controller.signal.aborted) return interrupted()
+        throw e
+      })
+      if (controller.signal.aborted) process.exitCode = interrupted()
     })
 
   cli.command('[...args]', '').action((args: string[]) => {

@@ -11,6 +11,12 @@ import { NbsError } from './errors.js'
 import { parseReporterSpec } from './reporters/index.js'
 import { probeExec } from './runner/process.js'
 import { formatStatus } from './status/format.js'
+import { createFleetStatus, fleetExitCode } from './status/fleet.js'
+import { formatFleetStatus } from './status/fleet-format.js'
+import { loadInventory } from './hosts/inventory.js'
+import { selectHosts } from './hosts/select.js'
+import { localMachine } from './machine/local.js'
+import { openTargets } from './runner/targets.js'
 import { checkOptionsFrom, journalOptionsFrom } from './status/journal-options.js'
 import { failedUnitsOptionsSchema } from './status/units.js'
 import { createStatusReport, statusExitCode, type StatusOptions } from './status/report.js'
@@ -23,6 +29,10 @@ export interface StatusFlags {
   json?: boolean
   verbose?: boolean
   eval?: boolean
+  /** `--on`: a fleet, one row per selected host */
+  on?: string
+  parallel?: number
+  allowUnreachable?: boolean
 }
 
 async function settingsFor(flags: StatusFlags): Promise<Settings> {
@@ -53,9 +63,26 @@ export function statusOptions(settings: Settings, evaluate: boolean): StatusOpti
 
 export async function statusAction(flags: StatusFlags): Promise<number> {
   const settings = await settingsFor(flags)
+  if (flags.on !== undefined) return fleetStatusAction(settings, flags, flags.on)
   const report = await createStatusReport(statusOptions(settings, flags.eval === true))
   process.stdout.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report, { verbose: flags.verbose, color: pc.isColorSupported && process.stdout.isTTY === true }))
   return statusExitCode(report.overallStatus)
+}
+
+/** `nbs status --on`: the inventory's selected hosts, read over ssh (or here), one row each. */
+async function fleetStatusAction(settings: Settings, flags: StatusFlags, on: string): Promise<number> {
+  if (flags.root !== undefined) throw new NbsError('--on reads hosts of the inventory; --root reads one mounted machine: use --host with --root instead')
+  const inventory = await loadInventory({ settings, exec: probeExec({ timeoutMs: 300_000 }) })
+  const hosts = selectHosts(inventory.hosts, on)
+  const { targets, close } = await openTargets(hosts, { root: settings.root })
+  try {
+    const hostname = await localMachine({ root: settings.root, exec: probeExec({ timeoutMs: 10_000 }) }).hostname().catch(() => null)
+    const fleet = await createFleetStatus({ on, targets, base: statusOptions(settings, flags.eval === true), parallel: flags.parallel ?? settings.parallel, hostname })
+    process.stdout.write(flags.json ? `${JSON.stringify(fleet, null, 2)}\n` : formatFleetStatus(fleet, { color: pc.isColorSupported && process.stdout.isTTY === true }))
+    return fleetExitCode(fleet, flags.allowUnreachable ?? settings.allowUnreachable)
+  } finally {
+    await close()
+  }
 }
 
 export interface DebugFlags extends StatusFlags {

@@ -64,3 +64,11 @@ export { BuildLogParser } from './nix/build-log.js'
 export type { BuildLogEvent, BuildProgress } from './nix/build-log.js'
 export { collectDebugBundle, renderDebugMarkdown } from './debug/bundle.js'
 export { redactText, redactValue } from './debug/redact.js'
+
+// The fleet inventory: config hosts, colmena, deploy-rs and nixosConfigurations, and --on.
+export { loadInventory, InventoryError } from './hosts/inventory.js'
+export type { Inventory, LoadInventoryOptions } from './hosts/inventory.js'
+export { selectHosts, parseOn } from './hosts/select.js'
+export { formatHostsTable, formatSources } from './hosts/format.js'
+export { HOST_SOURCES, HOST_FIELDS } from './hosts/types.js'
+export type { Host, HostField, HostLayer, HostSource } from './hosts/types.js'

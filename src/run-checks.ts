@@ -19,10 +19,23 @@ import { findCycle } from './runner/graph.js'
 import type { DependencyOutcome } from './runner/run-check.js'
 import { buildPlan, plannedCheck, type Plan, type PlanFilters } from './runner/graph.js'
 import { schedule } from './runner/scheduler.js'
+import { hostPlan, REACHABLE_ID } from './runner/host-plan.js'
+import { limiter } from './runner/limiter.js'
+import { openTargets, SSH_CONNECT_TIMEOUT_S } from './runner/targets.js'
+import { loadInventory, singleHost } from './hosts/inventory.js'
+import { selectHosts } from './hosts/select.js'
+import type { Host } from './hosts/types.js'
+import { availableParallelism } from 'node:os'
 import { VERSION } from './version.js'
 
 export interface CheckRunOptions extends SettingsFlags, PlanFilters {
   cwd: string
+  /** fleet run: colmena-style selectors over the inventory (`web-*,@db`) */
+  on?: string
+  /** hosts checked at once in a fleet run (default: config `parallel`, else 10; 0 = all) */
+  parallel?: number
+  /** an unreachable host is reported, skipped, and does not fail the run */
+  allowUnreachable?: boolean
   config?: string
   /** `NAME[:PATH]` specs; default: the config's, else `pretty` on stdout */
   reporters?: string[]
@@ -109,9 +122,14 @@ const FLAKE_EVAL = 'flake-eval'
  * same evaluation as the toplevel); without flake-eval in the run, one small evaluation of the
  * host name is made the first time a machine check asks.
  */
-async function localityResolver(settings: Settings, plan: Plan, signal: AbortSignal): Promise<(deps: Record<string, DependencyOutcome>) => Promise<Locality>> {
+async function localityResolver(
+  settings: Settings,
+  host: { name: string; local: boolean },
+  plan: Plan,
+  signal: AbortSignal,
+): Promise<(deps: Record<string, DependencyOutcome>) => Promise<Locality>> {
   const hostname = await localMachine({ root: settings.root, exec: probeExec({ timeoutMs: 10_000 }) }).hostname().catch(() => null)
-  const inputs = { host: settings.host, hostname, configLocal: settings.hostLocal }
+  const inputs = { host: host.name, hostname, configLocal: host.local }
   const quick = quickLocality(inputs)
   if (quick) return async () => quick
   const machineNodes = plan.nodes.filter((n) => n.runsOn === 'machine' && !n.excluded)
@@ -131,7 +149,7 @@ async function localityResolver(settings: Settings, plan: Plan, signal: AbortSig
       const unavailable = evaluated.status === 'passed' ? 'it sets no networking.hostName' : `flake-eval ${evaluated.status}, so its networking.hostName is unknown`
       return Promise.resolve(hostLocality({ ...inputs, ...(hostName ? { evaluatedHostName: hostName } : { unavailable }) }))
     }
-    own ??= evalHostName({ exec: probeExec({ timeoutMs: 120_000, signal }), flake: settings.flake, host: settings.host, extraArgs: nixOptionArgs(settings.nixOptions) }).then((r) =>
+    own ??= evalHostName({ exec: probeExec({ timeoutMs: 120_000, signal }), flake: settings.flake, host: host.name, extraArgs: nixOptionArgs(settings.nixOptions) }).then((r) =>
       hostLocality({ ...inputs, ...(r.hostName ? { evaluatedHostName: r.hostName } : { unavailable: r.error ? `its networking.hostName could not be evaluated: ${r.error}` : 'it sets no networking.hostName' }) }),
     )
     return own
@@ -173,57 +191,122 @@ export async function runChecks(opts: CheckRunOptions): Promise<CheckRunResult> 
     }
   }
 
-  const host = settings.host
-  const locality = await localityResolver(settings, plan, signal)
-  const started = new Date()
-  emit('onRunStart', {
-    startedAt: started.toISOString(),
-    host,
-    hosts: [host],
-    fleet: false,
-    failOn: settings.failOn,
-    phases: plan.phases.map((name) => ({ name, checks: plan.nodes.filter((n) => n.phase === name).map(plannedCheck) })),
-    total: plan.nodes.length,
-  })
-  const results = await schedule(plan, {
-    concurrency: settings.concurrency,
-    bail: opts.bail ?? false,
-    failOn: settings.failOn,
-    env: { flake: settings.flake, host: settings.host, root: settings.root, profile: settings.profile, projectRoot: settings.projectRoot, nixOptions: settings.nixOptions, signal, locality },
-    onCheckStart: (check) => emit('onCheckStart', check),
-    onCheckEnd: (result) => emit('onCheckEnd', result),
-  })
-  killOrphans()
-  const finished = new Date()
-  const interrupted = signal.aborted ? { signal: signal.reason === 'SIGTERM' ? ('SIGTERM' as const) : ('SIGINT' as const) } : undefined
-  const byId = new Map(results.map((r) => [r.id, r]))
-  const ordered: CheckResult[] = plan.nodes.map((n) => byId.get(n.id)!)
-  const report: RunReport = {
-    schemaVersion: 2,
-    tool: { name: 'nbs', version: VERSION },
-    host,
-    fleet: false,
-    hosts: [hostSummary({ name: host, target: settings.root === '/' ? 'this machine' : `root ${settings.root}` }, ordered, settings.failOn, interrupted !== undefined)],
-    flake: settings.flake,
-    root: settings.root,
-    startedAt: started.toISOString(),
-    finishedAt: finished.toISOString(),
-    durationMs: finished.getTime() - started.getTime(),
-    status: runStatus(ordered, settings.failOn, interrupted !== undefined),
-    ...(interrupted ? { interrupted } : {}),
-    failOn: settings.failOn,
-    summary: summarize(ordered),
-    phases: plan.phases.map((name) => ({ name, checks: ordered.filter((r) => r.phase === name) })),
-  }
-  emit('onRunEnd', report)
-  await events
-  await Promise.all(
-    reporters.map((r) =>
-      r.sink.close().catch((e: Error) => {
-        reporterErrors.push(`reporter ${r.name}: cannot write ${r.sink.target}: ${e.message}`)
+  const fleet = opts.on !== undefined
+  const hosts = await selectedHosts(settings, opts, signal)
+  const allowUnreachable = opts.allowUnreachable ?? settings.allowUnreachable
+  const { targets, close } = await openTargets(hosts, { root: settings.root })
+  try {
+    const runs = await Promise.all(
+      targets.map(async (t) => {
+        const own = hostPlan(plan, {
+          host: t.host.name,
+          ...(t.remote ? { remote: { machine: t.remote, allowUnreachable, connectTimeoutMs: (SSH_CONNECT_TIMEOUT_S + 5) * 1000 } } : {}),
+        })
+        // an ssh host is the machine its machine checks look at; any other host must be this one
+        const locality = t.remote ? undefined : await localityResolver(settings, { name: t.host.name, local: t.host.local === true }, own, signal)
+        return { target: t, plan: own, locality }
       }),
-    ),
-  )
-  const exitCode = interrupted ? (interrupted.signal === 'SIGTERM' ? 143 : 130) : report.status === 'failed' || reporterErrors.length ? 1 : 0
-  return { report, exitCode, reporterErrors }
+    )
+    const label = fleet ? opts.on! : settings.host
+    const started = new Date()
+    emit('onRunStart', {
+      startedAt: started.toISOString(),
+      host: label,
+      hosts: runs.map((r) => r.target.host.name),
+      fleet,
+      failOn: settings.failOn,
+      phases: plan.phases.map((name) => ({ name, checks: runs.flatMap((r) => r.plan.nodes.filter((n) => n.phase === name).map(plannedCheck)) })),
+      total: runs.reduce((n, r) => n + r.plan.nodes.length, 0),
+    })
+    const hostSlots = limiter(fleet ? (opts.parallel ?? settings.parallel) : 1)
+    // local checks of every host share the CPUs: ten hosts are not ten evaluations at once
+    const localSlots = fleet ? limiter(Math.max(1, availableParallelism())) : undefined
+    const stop = {}
+    const results = await Promise.all(
+      runs.map((r) =>
+        hostSlots
+          .run(() =>
+            schedule(r.plan, {
+              concurrency: settings.concurrency,
+              bail: opts.bail ?? false,
+              ...(fleet ? { stop, localSlots } : {}),
+              failOn: settings.failOn,
+              env: {
+                flake: settings.flake,
+                host: r.target.host.name,
+                root: settings.root,
+                profile: settings.profile,
+                projectRoot: settings.projectRoot,
+                nixOptions: settings.nixOptions,
+                signal,
+                ...(r.locality ? { locality: r.locality } : {}),
+                ...(r.target.remote ? { machine: r.target.remote } : {}),
+              },
+              onCheckStart: (check) => emit('onCheckStart', check),
+              onCheckEnd: (result) => emit('onCheckEnd', result),
+            }).finally(() => r.target.remote?.close()),
+          )
+          .then((done) => {
+            // results in plan order, per host in inventory order
+            const byId = new Map(done.map((res) => [res.id, res]))
+            return r.plan.nodes.map((n) => byId.get(n.id)!)
+          }),
+      ),
+    )
+    killOrphans()
+    const finished = new Date()
+    const interrupted = signal.aborted ? { signal: signal.reason === 'SIGTERM' ? ('SIGTERM' as const) : ('SIGINT' as const) } : undefined
+    const ordered: CheckResult[] = results.flat()
+    const report: RunReport = {
+      schemaVersion: 2,
+      tool: { name: 'nbs', version: VERSION },
+      host: label,
+      fleet,
+      hosts: runs.map((r, i) => {
+        const reach = results[i]!.find((res) => res.id === REACHABLE_ID && r.target.remote)
+        return hostSummary(
+          {
+            name: r.target.host.name,
+            target: r.target.remote || r.target.host.local || !fleet ? r.target.target : `${r.target.target} if it is this machine`,
+            ...(reach && reach.attempts.length ? { reachable: reach.status === 'passed' ? ('yes' as const) : ('no' as const) } : {}),
+            ...(reach && reach.status !== 'passed' && reach.attempts.length && reach.message ? { unreachableReason: reach.message } : {}),
+          },
+          ordered,
+          settings.failOn,
+          interrupted !== undefined,
+        )
+      }),
+      flake: settings.flake,
+      root: settings.root,
+      startedAt: started.toISOString(),
+      finishedAt: finished.toISOString(),
+      durationMs: finished.getTime() - started.getTime(),
+      status: runStatus(ordered, settings.failOn, interrupted !== undefined),
+      ...(interrupted ? { interrupted } : {}),
+      failOn: settings.failOn,
+      summary: summarize(ordered),
+      phases: plan.phases.map((name) => ({ name, checks: ordered.filter((r) => r.phase === name) })),
+    }
+    emit('onRunEnd', report)
+    await events
+    await Promise.all(
+      reporters.map((r) =>
+        r.sink.close().catch((e: Error) => {
+          reporterErrors.push(`reporter ${r.name}: cannot write ${r.sink.target}: ${e.message}`)
+        }),
+      ),
+    )
+    const exitCode = interrupted ? (interrupted.signal === 'SIGTERM' ? 143 : 130) : report.status === 'failed' || reporterErrors.length ? 1 : 0
+    return { report, exitCode, reporterErrors }
+  } finally {
+    await close()
+  }
+}
+
+/** The hosts of the run: the `--on` selection of the inventory, else the one host as before. */
+async function selectedHosts(settings: Settings, opts: CheckRunOptions, signal: AbortSignal): Promise<Host[]> {
+  if (opts.on === undefined) return [singleHost(settings)]
+  if (opts.root !== undefined || settings.root !== '/') throw new NbsError(`--on checks hosts of the inventory; --root reads one mounted machine: use --host with --root instead`)
+  const inventory = await loadInventory({ settings, exec: probeExec({ timeoutMs: 300_000, signal }), signal })
+  return selectHosts(inventory.hosts, opts.on)
 }

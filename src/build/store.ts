@@ -4,7 +4,8 @@
  * Writers are serialised by a short-lived lock of their own, independent of the build lock.
  */
 import { open, readdir, readFile, rename, rm } from 'node:fs/promises'
-import { join } from 'node:path'
+import { join, posix } from 'node:path'
+import type { Machine, MachineError } from '../machine/types.js'
 import { atomicWrite, commitTempFile, TEMP_NAME, tempPathFor } from '../fs/atomic-write.js'
 import { buildRecordSchema, type BuildRecord } from './record.js'
 import { acquireLock } from './lock.js'
@@ -47,6 +48,11 @@ async function loadHistory(file: string): Promise<RawHistory> {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { entries: [], valid: [] }
     return { entries: [], valid: [], problem: (e as Error).message }
   }
+  return parseHistory(text)
+}
+
+/** The records in a history file's text; entries that are not records are counted, not fatal. */
+function parseHistory(text: string): RawHistory {
   let data: unknown
   try {
     data = JSON.parse(text)
@@ -119,6 +125,22 @@ export async function readLastBuild(dir: string): Promise<BuildRecord | null> {
 }
 
 /** The history, newest first. Read-only: a corrupt file is reported here and moved aside by the next build. */
+/**
+ * The records another machine keeps (a fleet host's own `nbs build` runs), read through its
+ * Machine: missing is no records, a refused read a warning.
+ */
+export async function readHistoryOn(machine: Machine, dir: string): Promise<{ records: BuildRecord[]; warnings: string[] }> {
+  const file = posix.join(dir, HISTORY_JSON)
+  try {
+    const text = await machine.readFile(file, { maxBytes: 64 * 1024 * 1024 })
+    if (text === null) return { records: [], warnings: [] }
+    const history = parseHistory(text)
+    return { records: history.valid, warnings: history.problem ? [`${machine.description}: ${file} ${history.problem}`] : [] }
+  } catch (e) {
+    return { records: [], warnings: [`${machine.description}: cannot read ${file} (${(e as MachineError).code ?? (e as Error).message})`] }
+  }
+}
+
 export async function readHistory(dir: string): Promise<{ records: BuildRecord[]; warnings: string[] }> {
   const file = join(dir, HISTORY_JSON)
   const history = await loadHistory(file)

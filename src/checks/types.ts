@@ -3,8 +3,11 @@ import type { CheckStatus } from '../report/types.js'
 import type { Machine } from '../machine/types.js'
 import type { ProcessResult, RunProcessOptions } from '../runner/process.js'
 
-/** Options for `ctx.exec`: the runner adds the check's abort signal and output bounds itself. */
-export type ExecOptions = Omit<RunProcessOptions, 'signal'>
+/**
+ * Options for `ctx.exec` and `Machine.exec`. The runner adds the check's abort signal and output
+ * bounds itself; a `signal` given here stops the call earlier, never later.
+ */
+export type ExecOptions = RunProcessOptions
 
 /**
  * How probes run programs: `ctx.exec` in a check, or `runProcess` for scripts. Library probes take

@@ -8,10 +8,12 @@ import { parseFlakeRef } from '../nix/flake.js'
 import { rootHostnameSync } from '../machine/root-path.js'
 import type { PluginEntry } from '../plugins/load.js'
 import { assertTrustedFile } from '../plugins/permissions.js'
-import { CHECK_FILE_EXTENSIONS, DEFAULT_INCLUDE, DEFAULT_PHASES, configSchema, type NbsConfig } from './schema.js'
+import { CHECK_FILE_EXTENSIONS, DEFAULT_INCLUDE, DEFAULT_PHASES, configSchema, type HostConfig, type NbsConfig } from './schema.js'
 
 export const CONFIG_NAMES = CHECK_FILE_EXTENSIONS.map((ext) => `nbs.config.${ext}`)
 export const DEFAULT_TIMEOUT_MS = 5 * 60_000
+/** hosts checked at once in a fleet run when the config does not say */
+export const DEFAULT_PARALLEL = 10
 
 export interface LoadedConfig {
   config: NbsConfig
@@ -75,6 +77,12 @@ export interface Settings {
   llmCommand?: string[]
   reporters: string[]
   concurrency: number
+  /** hosts at once in a fleet run (0 = all) */
+  parallel: number
+  /** a fleet run passes even when a host cannot be reached */
+  allowUnreachable: boolean
+  /** the config's `hosts` record as written (the inventory's highest-precedence source) */
+  hosts: Record<string, HostConfig>
   timeoutMs: number
   failOn: 'error' | 'warning'
 }
@@ -111,6 +119,9 @@ export function resolveSettings(loaded: LoadedConfig, flags: SettingsFlags, env:
     llmCommand: c.debug?.llm?.command,
     reporters: c.reporters ?? [],
     concurrency: flags.concurrency ?? c.concurrency ?? Math.max(1, cpus().length * 2),
+    parallel: c.parallel ?? DEFAULT_PARALLEL,
+    allowUnreachable: c.allowUnreachable ?? false,
+    hosts: (c.hosts ?? {}) as Record<string, HostConfig>,
     timeoutMs: c.timeout === undefined ? DEFAULT_TIMEOUT_MS : parseDuration(c.timeout)!,
     failOn: flags.failOn ?? c.failOn ?? 'error',
   }

@@ -7,6 +7,19 @@ const CHECK_GLOB_SUFFIX = `**/*.check.{${CHECK_FILE_EXTENSIONS.join(',')}}`
 export const DEFAULT_INCLUDE = [`checks/${CHECK_GLOB_SUFFIX}`, `plugins/${CHECK_GLOB_SUFFIX}`]
 
 
+/** One host of the config's inventory: how to reach it; every field wins over the flake's deploy tools. */
+export const hostConfigSchema = z.strictObject({
+  local: z.boolean().optional().describe('this host is the machine nbs runs on, whatever its names say'),
+  targetHost: z.string().min(1).optional().describe('ssh destination, "[user@]address" (e.g. "root@web1.example.org")'),
+  port: z.number().int().min(1).max(65535).optional().describe('ssh port (default: ssh\'s own, 22 or ~/.ssh/config)'),
+  user: z.string().min(1).optional().describe('ssh login user, when targetHost does not name one'),
+  tags: z.array(z.string().min(1)).optional().describe('labels for --on @tag'),
+  sshOptions: z.array(z.string()).optional().describe('extra ssh client arguments, e.g. ["-J", "bastion"]'),
+  privilege: z.array(z.string().min(1)).optional().describe('argv prefix for commands run on the host, e.g. ["sudo", "-n"]'),
+})
+
+export type HostConfig = z.output<typeof hostConfigSchema>
+
 /** `nbs.config.ts`: every field optional; flags override it, it overrides the defaults. */
 export const configSchema = z.strictObject({
   $schema: z.string().optional().describe('JSON Schema reference for editors; ignored'),
@@ -22,12 +35,10 @@ export const configSchema = z.strictObject({
   hosts: z
     .record(
       z.string().min(1),
-      z.strictObject({
-        local: z.boolean().optional().describe('this host is the machine nbs runs on, whatever its names say'),
-      }),
+      hostConfigSchema,
     )
     .optional()
-    .describe('per-host settings, by nixosConfigurations name'),
+    .describe('the inventory: per-host settings by nixosConfigurations name; they win over colmena and deploy-rs'),
   phases: z
     .array(z.string().regex(/^[a-z0-9]+(?:-[a-z0-9]+)*$/, 'kebab-case'))
     .min(1)
@@ -53,6 +64,8 @@ export const configSchema = z.strictObject({
     .describe('nix.conf settings for the Nix calls of the built-in checks, e.g. { substituters: "" } to stay offline'),
   reporters: z.array(z.string().min(1)).optional().describe('reporters as NAME[:PATH], used when no --reporter is given'),
   concurrency: z.number().int().positive().optional().describe('checks run at once; default CPUs × 2'),
+  parallel: z.number().int().min(0).optional().describe('hosts checked at once in a fleet run (--on); default 10, 0 = all'),
+  allowUnreachable: z.boolean().optional().describe('a fleet run passes even when a host cannot be reached (its machine checks are skipped)'),
   timeout: durationSchema.optional().describe('default per-check timeout (default "5m")'),
   failOn: z.enum(['error', 'warning']).optional().describe('"warning" makes failed warnings fail the run'),
   logDir: z.string().min(1).optional().describe('where nbs build keeps its records'),

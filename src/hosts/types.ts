@@ -4,8 +4,24 @@
  * source won.
  */
 
-/** Where a field of a host came from, in order of precedence. */
-export type HostSource = 'config' | 'colmena eval' | 'colmena hive' | 'deploy-rs' | 'nixosConfigurations'
+/**
+ * Where a field of a host came from, in order of precedence:
+ * - `config`: `hosts` in nbs.config.*;
+ * - `colmena eval`: colmena's evaluated `config.deployment`, through the installed `colmena eval`;
+ * - `colmenaHive`: the same, read by `nix eval` from the flake's `colmenaHive` (colmena.lib.makeHive);
+ * - `colmena hive (literal)`: `outputs.colmena` as written, when neither of those could run;
+ * - `deploy-rs`: `deploy.nodes.<name>` and the `deploy` settings;
+ * - `nixosConfigurations`: the name only.
+ */
+export type HostSource = 'config' | 'colmena eval' | 'colmenaHive' | 'colmena hive (literal)' | 'deploy-rs' | 'nixosConfigurations'
+
+/** The sources in order of precedence, highest first. */
+export const HOST_SOURCES: readonly HostSource[] = ['config', 'colmena eval', 'colmenaHive', 'colmena hive (literal)', 'deploy-rs', 'nixosConfigurations']
+
+/** The fields a source can set. */
+export type HostField = 'targetHost' | 'port' | 'user' | 'tags' | 'sshOptions' | 'privilege' | 'local'
+
+export const HOST_FIELDS: readonly HostField[] = ['targetHost', 'port', 'user', 'tags', 'sshOptions', 'privilege', 'local']
 
 export interface Host {
   /** the inventory name: the nixosConfigurations attribute (and colmena node / deploy-rs node) */
@@ -22,8 +38,19 @@ export interface Host {
   privilege: string[]
   /** the config marks it as the machine nbs runs on */
   local?: boolean
-  /** whether `nixosConfigurations.<name>` exists in the flake (false: only a deploy tool knows it) */
+  /** whether `nixosConfigurations.<name>` exists in the flake (false: only a deploy tool or the config knows it) */
   inFlake: boolean
-  /** field name → where its value came from */
-  sources: Partial<Record<'name' | 'targetHost' | 'port' | 'user' | 'tags' | 'sshOptions' | 'privilege' | 'local', HostSource>>
+  /** every source that lists the host, in order of precedence */
+  seenIn: HostSource[]
+  /** field name → where its value came from (`name`: the highest-precedence source listing it) */
+  sources: Partial<Record<'name' | HostField, HostSource>>
+}
+
+/** What one source says about one host: only the fields it sets. */
+export type HostLayer = Partial<Pick<Host, HostField>>
+
+/** One source's hosts, by name. */
+export interface SourceHosts {
+  source: HostSource
+  hosts: Map<string, HostLayer>
 }

@@ -16,7 +16,7 @@ export const severitySchema = z
   .describe('whether a failure of the check fails the run (error) or only warns')
 export const runStatusSchema = z.enum(['passed', 'failed', 'interrupted']).describe('outcome of the run')
 export const errorKindSchema = z
-  .enum(['CheckFailed', 'Timeout', 'CommandNotFound', 'Exception', 'Interrupted'])
+  .enum(['CheckFailed', 'Timeout', 'CommandNotFound', 'Exception', 'Interrupted', 'Unreachable'])
   .describe('why a check failed or errored; the JUnit failure/error type')
 
 export const capturedTextSchema = z

@@ -14,6 +14,7 @@ export type ErrorKind =
   | 'CommandNotFound' // its command does not exist
   | 'Exception' // run(ctx) threw
   | 'Interrupted' // the run was stopped by SIGINT/SIGTERM while it ran
+  | 'Unreachable' // the host could not be reached over ssh (the `reachable` step)
 
 /** Output captured from a command, bounded: head and tail are kept, the middle dropped. */
 export interface CapturedText {

@@ -1,9 +1,11 @@
 /**
  * JUnit XML reporter, "portable" profile (report-formats.md §3.5): valid under both the Ant XSD and
- * the Jenkins xUnit junit-10.xsd, so every CI consumer we know of accepts it.
+ * the Jenkins xUnit junit-10.xsd, so every CI consumer we know of accepts it. Fleet runs get one suite
+ * per host and phase (see `suites`).
  */
 import { failsRun } from '../report/summary.js'
 import type { CheckResult, RunReport } from '../report/types.js'
+import { groupByHost, hostName } from './fleet.js'
 import { displayName, oneLineMessage, sanitizeOutput, sanitizeText, truncateMiddle } from './sanitize.js'
 import type { ReporterFactory } from './types.js'
 
@@ -84,23 +86,61 @@ function uniqueName(seen: Set<string>, classname: string, name: string): string 
   return candidate
 }
 
+interface Suite {
+  name: string
+  classname: string
+  hostname: string
+  checks: CheckResult[]
+  /** per-suite properties, after the run's */
+  props: string[][]
+}
+
+/**
+ * Single-host runs: one suite per phase named after it, classname `nbs.<phase>` (names CI history is
+ * keyed on). Fleet runs: one suite per host and phase, `<host>/<phase>` with `hostname` the host and
+ * classname `nbs.<host>.<phase>`: Jenkins splits the classname at its last dot, so it shows package
+ * `nbs.<host>` with a class per phase, GitLab shows the classname as the suite, and the phase stays
+ * the last segment as it is today.
+ */
+function suites(report: RunReport): Suite[] {
+  if (!report.fleet) {
+    const hostname = displayName(report.host, 'localhost')
+    return report.phases
+      .filter((p) => p.checks.length > 0)
+      .map((p) => {
+        const phase = displayName(p.name, '(unnamed phase)')
+        return { name: phase, classname: `nbs.${phase}`, hostname, checks: p.checks, props: [] }
+      })
+  }
+  const summaries = new Map(report.hosts.map((h) => [h.name, h]))
+  return groupByHost(report).flatMap((g) => {
+    const host = hostName(g.host)
+    const summary = summaries.get(g.host)
+    const props = [['nbs.host', host]]
+    if (summary) props.push(['nbs.target', summary.target], ['nbs.host.status', summary.status])
+    if (summary?.unreachableReason !== undefined) props.push(['nbs.unreachable', oneLineMessage(summary.unreachableReason)])
+    return g.phases.map((p) => {
+      const phase = displayName(p.name, '(unnamed phase)')
+      return { name: `${host}/${phase}`, classname: `nbs.${host}.${phase}`, hostname: host, checks: p.checks, props }
+    })
+  })
+}
+
 function render(report: RunReport, limits: Limits): string {
-  const host = attr(displayName(report.host, 'localhost'))
   const props = [['nbs.version', report.tool.version], ['nbs.status', report.status]]
   if (report.flake) props.push(['nbs.flake', report.flake])
   if (report.status === 'interrupted') {
     props.push(['nbs.interrupted', 'true'], ['nbs.signal', report.interrupted?.signal ?? 'SIGINT'])
   }
-  const properties = props.map(([k, v]) => `      <property name="${k}" value="${attr(v ?? '', 4096)}"/>`)
-  let phases = report.phases.filter((p) => p.checks.length > 0)
-  const placeholder = phases.length === 0
-  if (placeholder) phases = [{ name: 'nbs', checks: [] }]
+  const property = ([k, v]: string[]) => `      <property name="${k}" value="${attr(v ?? '', 4096)}"/>`
+  let list = suites(report)
+  const placeholder = list.length === 0
+  if (placeholder) list = [{ name: 'nbs', classname: 'nbs', hostname: displayName(report.host, 'localhost'), checks: [], props: [] }]
   const seen = new Set<string>()
   const out = ['<?xml version="1.0" encoding="UTF-8"?>', '<testsuites>']
-  phases.forEach((phase, id) => {
-    const phaseName = displayName(phase.name, '(unnamed phase)')
-    const classname = attr(placeholder ? 'nbs' : `nbs.${phaseName}`)
-    const cases = phase.checks.map((r) => {
+  list.forEach((suite, id) => {
+    const classname = attr(suite.classname)
+    const cases = suite.checks.map((r) => {
       const title = displayName(r.title, '')
       const label = title === '' || title === displayName(r.id) ? displayName(r.id) : `${displayName(r.id)}: ${title}`
       const name = uniqueName(seen, classname, attr(label, limits.attr))
@@ -112,16 +152,16 @@ function render(report: RunReport, limits: Limits): string {
       cases.push(`      <testcase classname="${classname}" name="no checks selected" time="0.000">`
         + `\n        <skipped message="no checks selected"/>\n      </testcase>`)
     }
-    const count = (s: CheckResult['status']) => phase.checks.filter((c) => c.status === s).length
-    const time = phase.checks.reduce((t, c) => t + (Number.isFinite(c.durationMs) ? Math.max(0, c.durationMs) : 0), 0)
-    const started = phase.checks.find((c) => c.startedAt)?.startedAt
+    const count = (s: CheckResult['status']) => suite.checks.filter((c) => c.status === s).length
+    const time = suite.checks.reduce((t, c) => t + (Number.isFinite(c.durationMs) ? Math.max(0, c.durationMs) : 0), 0)
+    const started = suite.checks.find((c) => c.startedAt)?.startedAt
     out.push(
-      `  <testsuite package="nbs" id="${id}" name="${attr(phaseName)}" hostname="${host}"` +
+      `  <testsuite package="nbs" id="${id}" name="${attr(suite.name)}" hostname="${attr(suite.hostname)}"` +
         ` timestamp="${timestamp(started, report.startedAt)}" tests="${cases.length}"` +
         ` failures="${count('failed')}" errors="${count('errored')}"` +
         ` skipped="${count('skipped') + (placeholder ? 1 : 0)}" time="${seconds(time)}">`,
       '    <properties>',
-      ...properties,
+      ...[...props, ...suite.props].map(property),
       '    </properties>',
       ...cases,
       '    <system-out></system-out>',

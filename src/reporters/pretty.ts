@@ -2,16 +2,28 @@ import pc from 'picocolors'
 import { formatDuration } from '../checks/duration.js'
 import { failsRun } from '../report/summary.js'
 import type { CheckResult, PlannedCheck, RunReport, Severity } from '../report/types.js'
+import { groupByHost, hostName } from './fleet.js'
+import { fleetProgress, type FleetProgress } from './fleet-progress.js'
+import { fleetTable, hostCounts } from './fleet-table.js'
 import { displayName, oneLineMessage, sanitizeText } from './sanitize.js'
 import type { ReporterFactory } from './types.js'
 
 const TAIL_LINES = 10
 const SPINNER = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏']
 
+/** `(2 not on this machine, 3 on unreachable hosts)` after the skipped count, or nothing. */
+function skipNotes(s: RunReport['summary']): string {
+  const notes = []
+  if (s.notThisMachine) notes.push(`${s.notThisMachine} not on this machine`)
+  if (s.unreachable) notes.push(`${s.unreachable} on unreachable hosts`)
+  return notes.length ? ` (${notes.join(', ')})` : ''
+}
+
 /**
  * For people: on a terminal a live status area (counts, running checks, elapsed) and at the end the
  * checks grouped by phase; when piped, one plain line per finished check. Both end with the details
- * of what failed and a summary.
+ * of what failed and a summary. A fleet run (`--on`) shows one live line per host, prefixes piped
+ * lines with the host, groups the checks by host and closes with a per-host table.
  */
 export const prettyReporter: ReporterFactory = ({ sink }) => {
   const c = pc.createColors(sink.color)
@@ -22,6 +34,11 @@ export const prettyReporter: ReporterFactory = ({ sink }) => {
   let liveLines = 0
   let frame = 0
   let timer: NodeJS.Timeout | undefined
+  /** set in a fleet run */
+  let fleet: FleetProgress | undefined
+  let hostWidth = 0
+  // one check id runs once per host in a fleet run
+  const key = (check: PlannedCheck) => `${check.host}\0${check.id}`
 
   const icon = (r: CheckResult, failOn: Severity) => {
     if (r.status === 'passed') return c.green('✓')
@@ -45,8 +62,8 @@ export const prettyReporter: ReporterFactory = ({ sink }) => {
   const drawLive = () => {
     const now = performance.now()
     const width = Math.max(20, sink.columns - 1)
-    const rows = [...running.values()].slice(0, 6).map(({ check, since }) => `  ${c.cyan(SPINNER[frame % SPINNER.length]!)} ${displayName(check.id)} ${c.dim(formatDuration(now - since))}`)
-    if (running.size > 6) rows.push(c.dim(`  … and ${running.size - 6} more`))
+    const rows = fleet ? fleet.lines(now, SPINNER[frame % SPINNER.length]!, c, width) : [...running.values()].slice(0, 6).map(({ check, since }) => `  ${c.cyan(SPINNER[frame % SPINNER.length]!)} ${displayName(check.id)} ${c.dim(formatDuration(now - since))}`)
+    if (!fleet && running.size > 6) rows.push(c.dim(`  … and ${running.size - 6} more`))
     rows.push(`${c.bold(`${done}/${total}`)} done · ${running.size} running · ${formatDuration(now - started)}`)
     const text = rows.map((r) => (r.length > width + 20 ? r.slice(0, width + 20) : r)).join('\n')
     sink.write(`${text}\n`)
@@ -58,8 +75,9 @@ export const prettyReporter: ReporterFactory = ({ sink }) => {
     drawLive()
   }
 
-  const details = (r: CheckResult): string[] => {
-    const out = [`${icon(r, 'error')} ${c.bold(displayName(r.id))} ${c.dim(`(${r.phase}, ${r.source})`)}`]
+  const details = (r: CheckResult, inFleet: boolean): string[] => {
+    const host = inFleet ? `${c.bold(hostName(r.host))} ${c.dim('·')} ` : ''
+    const out = [`${icon(r, 'error')} ${host}${c.bold(displayName(r.id))} ${c.dim(`(${r.phase}, ${r.source})`)}`]
     out.push(...sanitizeText(r.message ?? r.status).split('\n').map((l) => `    ${c.red(l)}`))
     for (const stream of ['stderr', 'stdout'] as const) {
       const text = r[stream]?.text.trimEnd()
@@ -70,27 +88,56 @@ export const prettyReporter: ReporterFactory = ({ sink }) => {
     return out
   }
 
+  /** The checks host by host, phase by phase; an unreachable host's skipped checks as one line. */
+  const byHost = (report: RunReport): string[] => {
+    const targets = new Map(report.hosts.map((h) => [h.name, h.target]))
+    return groupByHost(report).flatMap((g) => {
+      const target = targets.get(g.host)
+      const out = [`${c.bold(hostName(g.host))}${target ? `  ${c.dim(displayName(target))}` : ''}`]
+      for (const phase of g.phases) {
+        out.push(`  ${c.bold(displayName(phase.name))}`)
+        const cut = phase.checks.filter((r) => r.skip === 'unreachable').length
+        out.push(...phase.checks.filter((r) => r.skip !== 'unreachable').map((r) => `    ${line(r, report.failOn)}`))
+        if (cut) out.push(`    ${c.dim(`↓ ${cut} check${cut === 1 ? '' : 's'} skipped: host unreachable`)}`)
+      }
+      return out
+    })
+  }
+
   return {
     onRunStart(run) {
       total = run.total
       started = performance.now()
+      if (run.fleet) {
+        fleet = fleetProgress(run, run.failOn)
+        hostWidth = Math.max(0, ...run.hosts.map((h) => [...hostName(h)].length))
+      }
       if (sink.isTTY) timer = setInterval(redraw, 100).unref()
-      else sink.write(`nbs check: ${total} check${total === 1 ? '' : 's'} on ${displayName(run.host)}\n`)
+      else if (run.fleet) {
+        const n = run.hosts.length
+        sink.write(`nbs check: ${total} check${total === 1 ? '' : 's'} on ${n} host${n === 1 ? '' : 's'} (${run.hosts.map((h) => hostName(h)).join(', ')})\n`)
+      } else sink.write(`nbs check: ${total} check${total === 1 ? '' : 's'} on ${displayName(run.host)}\n`)
     },
     onCheckStart(check) {
-      running.set(check.id, { check, since: performance.now() })
+      running.set(key(check), { check, since: performance.now() })
+      fleet?.start(check, performance.now())
     },
     onCheckEnd(result) {
       done++
-      running.delete(result.id)
-      if (!sink.isTTY) sink.write(`${line(result, 'error')}\n`)
+      running.delete(key(result))
+      fleet?.end(result)
+      if (sink.isTTY) return
+      // hosts finish interleaved: each plain line says whose check it was
+      const host = fleet ? `${hostName(result.host).padEnd(hostWidth)}  ` : ''
+      sink.write(`${host}${line(result, 'error')}\n`)
     },
     onRunEnd(report: RunReport) {
       if (timer) clearInterval(timer)
       clearLive()
       const out: string[] = []
-      const all = report.phases.flatMap((p) => p.checks)
-      if (sink.isTTY) {
+      const all = report.fleet ? groupByHost(report).flatMap((g) => g.phases.flatMap((p) => p.checks)) : report.phases.flatMap((p) => p.checks)
+      if (sink.isTTY && report.fleet) out.push(...byHost(report))
+      else if (sink.isTTY) {
         for (const phase of report.phases) {
           if (phase.checks.length === 0) continue
           out.push(c.bold(phase.name))
@@ -98,17 +145,22 @@ export const prettyReporter: ReporterFactory = ({ sink }) => {
         }
       }
       const broken = all.filter((r) => r.status === 'failed' || r.status === 'errored')
-      if (broken.length) out.push('', ...broken.flatMap((r) => [...details(r), '']))
+      if (broken.length) out.push('', ...broken.flatMap((r) => [...details(r, report.fleet), '']))
+      if (report.fleet) {
+        if (out.at(-1) !== '') out.push('')
+        out.push(...fleetTable(report, { c, ...(sink.isTTY ? { width: sink.columns - 1 } : {}) }))
+      }
       const s = report.summary
       const parts = [
         s.passed && c.green(`${s.passed} passed`),
         s.failed && c.red(`${s.failed} failed`),
         s.errored && c.red(`${s.errored} errored`),
-        s.skipped && c.dim(`${s.skipped} skipped${s.notThisMachine ? ` (${s.notThisMachine} not on this machine)` : ''}`),
+        s.skipped && c.dim(`${s.skipped} skipped${skipNotes(s)}`),
         s.warnings && c.yellow(`${s.warnings} warning${s.warnings === 1 ? '' : 's'}`),
       ].filter(Boolean)
       if (total === 0) out.push(c.dim('no checks selected'))
       out.push('', ` ${c.dim('Checks')}  ${parts.join(c.dim(' · ')) || '0'} ${c.dim(`(${s.total})`)}`)
+      if (report.fleet) out.push(`  ${c.dim('Hosts')}  ${hostCounts(report, c)}`)
       out.push(`   ${c.dim('Time')}  ${formatDuration(report.durationMs)}`)
       if (report.interrupted) out.push(` ${c.yellow(`Interrupted by ${report.interrupted.signal}`)}`)
       sink.write(`${out.join('\n')}\n`)

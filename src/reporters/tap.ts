@@ -4,6 +4,7 @@
  */
 import { failsRun } from '../report/summary.js'
 import type { CheckResult, RunReport, Severity } from '../report/types.js'
+import { hostName, resultsInOrder } from './fleet.js'
 import { displayName, oneLineMessage, sanitizeOutput, sanitizeText, singleLine, truncateMiddle } from './sanitize.js'
 import type { ReporterFactory } from './types.js'
 
@@ -25,12 +26,15 @@ const neutralizeBrace = (s: string): string => s.replace(/\{$/, '\uFF5B')
 /** Only `\\` and `\#` are TAP escapes; escaping every `#` keeps it from starting a directive. */
 export const tapEscape = (s: string): string => s.replace(/\\/g, '\\\\').replace(/#/g, '\\#')
 
-/** The unescaped test point description: what tap-parser reports as the result's name. */
-export function checkLabel(r: Pick<CheckResult, 'id' | 'title'>): string {
+/**
+ * The unescaped test point description: what tap-parser reports as the result's name. A fleet run
+ * puts the host first (`web1 failed-units - no systemd unit has failed`): one point per host and check.
+ */
+export function checkLabel(r: Pick<CheckResult, 'id' | 'title'> & { host?: string }, fleet = false): string {
   const id = displayName(r.id)
   const title = singleLine(r.title ?? '').trim()
   const label = title === '' || title === id ? id : `${id} - ${title}`
-  return neutralizeBrace(truncateMiddle(label, NAME_CAP))
+  return neutralizeBrace(truncateMiddle(fleet ? `${hostName(r.host)} ${label}` : label, NAME_CAP))
 }
 
 /** A reason after `# SKIP` / `# TODO`, made single-line and escaped. */
@@ -121,7 +125,7 @@ function detailsLines(details: unknown, indent: string): string[] {
   return [`${indent}details: ${yamlText(safeJson(details))}`]
 }
 
-function diagnostics(r: CheckResult, phase: string): string[] {
+function diagnostics(r: CheckResult, phase: string, fleet: boolean): string[] {
   const i = '  '
   const lines = [`${i}---`]
   const field = (key: string, value: string) => lines.push(`${i}${key}: ${value}`)
@@ -129,6 +133,7 @@ function diagnostics(r: CheckResult, phase: string): string[] {
   field('severity', yamlString(r.severity))
   field('status', yamlString(r.status))
   if (r.kind !== undefined) field('kind', yamlString(r.kind))
+  if (fleet) field('host', yamlText(r.host))
   field('phase', yamlText(phase))
   field('id', yamlText(r.id))
   if (r.source) field('source', yamlText(r.source))
@@ -141,13 +146,13 @@ function diagnostics(r: CheckResult, phase: string): string[] {
   return lines
 }
 
-function testPoint(r: CheckResult, n: number, phase: string, failOn: Severity): string[] {
-  const desc = tapEscape(checkLabel(r))
+function testPoint(r: CheckResult, n: number, phase: string, failOn: Severity, fleet: boolean): string[] {
+  const desc = tapEscape(checkLabel(r, fleet))
   if (r.status === 'passed') return [`ok ${n} - ${desc}`]
   if (r.status === 'skipped') return [`ok ${n} - ${desc} # SKIP ${reason(r.message ?? '') || 'skipped'}`]
   // A failed warning that does not fail the run is a TODO: readers then do not count it as a failure.
   const todo = failsRun(r, failOn) ? '' : ` # TODO ${reason(`warning: ${oneLineMessage(r.message) || r.status}`)}`
-  return [`not ok ${n} - ${desc}${todo}`, ...diagnostics(r, phase)]
+  return [`not ok ${n} - ${desc}${todo}`, ...diagnostics(r, phase, fleet)]
 }
 
 const header = (version: 13 | 14, total: number) => [`TAP version ${version}`, total === 0 ? '1..0 # SKIP no checks selected' : `1..${total}`]
@@ -155,11 +160,14 @@ const header = (version: 13 | 14, total: number) => [`TAP version ${version}`, t
 const footer = (report: RunReport) => (report.status === 'interrupted' ? [`# interrupted by ${report.interrupted?.signal ?? 'SIGINT'}`] : [])
 const text = (lines: string[]) => (lines.length ? `${lines.join('\n')}\n` : '')
 
-/** The whole TAP document from a finished report: version, plan first, checks in report order. */
+/**
+ * The whole TAP document from a finished report: version, plan first, checks in report order (host
+ * by host in a fleet run).
+ */
 export function renderTap(report: RunReport, opts: TapOptions): string {
-  const checks = report.phases.flatMap((p) => p.checks.map((c) => ({ c, phase: p.name })))
+  const checks = resultsInOrder(report)
   const lines = header(opts.version, checks.length)
-  checks.forEach(({ c, phase }, i) => lines.push(...testPoint(c, i + 1, phase, report.failOn)))
+  checks.forEach(({ check, phase }, i) => lines.push(...testPoint(check, i + 1, phase, report.failOn, report.fleet)))
   return text([...lines, ...footer(report)])
 }
 
@@ -172,13 +180,16 @@ const streamingTap =
   ({ sink }) => {
     let n = 0
     let failOn: Severity = 'error'
+    let fleet = false
     return {
       onRunStart(run) {
         failOn = run.failOn
+        fleet = run.fleet
         sink.write(text(header(version, run.total)))
       },
       onCheckEnd(result) {
-        sink.write(text(testPoint(result, ++n, result.phase, failOn)))
+        // hosts finish interleaved: numbers stay sequential, the host prefix says whose check it is
+        sink.write(text(testPoint(result, ++n, result.phase, failOn, fleet)))
       },
       onRunEnd(report) {
         sink.write(text(footer(report)))

@@ -7,6 +7,9 @@ import type { Attempt, CapturedText, CheckResult, CheckStatus, ErrorKind } from 
 import { plannedCheck, type PlanNode } from './graph.js'
 import { localMachine } from '../machine/local.js'
 import type { Locality } from '../machine/locality.js'
+import { boundMachine } from '../machine/bound.js'
+import type { Machine } from '../machine/types.js'
+import { AllowedUnreachable, UnreachableError } from './host-plan.js'
 import { runProcess } from './process.js'
 
 /** What a check's dependents see of it. */
@@ -31,6 +34,12 @@ export interface CheckEnv {
    * caller); `deps` carries flake-eval's data when it ran. Absent: always this machine.
    */
   locality?: (deps: Record<string, DependencyOutcome>) => Promise<Locality>
+  /**
+   * the host's machine for `runsOn: 'machine'` checks when it is not this machine (an ssh host):
+   * programmatic checks read it as `ctx.machine`, command checks run there. Absent: this machine
+   * (or its `root`).
+   */
+  machine?: Machine
 }
 
 interface AttemptOutcome {
@@ -41,6 +50,7 @@ interface AttemptOutcome {
   data?: unknown
   stdout?: CapturedText
   stderr?: CapturedText
+  skip?: CheckResult['skip']
 }
 
 class SkipSignal {
@@ -57,9 +67,14 @@ type AbortReason = 'timeout' | 'interrupted'
 /** Node fires longer timers at once (with a warning): ~24.8 days is the most it can wait. */
 const MAX_TIMER_MS = 2 ** 31 - 1
 
-async function runCommand(def: CommandCheck, env: CheckEnv, signal: AbortSignal): Promise<AttemptOutcome> {
+async function runCommand(def: CommandCheck, node: PlanNode, env: CheckEnv, signal: AbortSignal): Promise<AttemptOutcome> {
   const [file, ...args] = def.command
-  const res = await runProcess(file!, args, { cwd: def.cwd ? resolve(env.projectRoot, def.cwd) : env.projectRoot, env: def.env, signal })
+  // a machine check of an ssh host runs there, like morph's `cmd` health checks; `cwd` is then a
+  // path on the host (default: the login's home)
+  const remote = node.runsOn === 'machine' ? env.machine : undefined
+  const res = remote
+    ? await remote.exec(file!, args, { ...(def.cwd ? { cwd: def.cwd } : {}), env: def.env, signal })
+    : await runProcess(file!, args, { cwd: def.cwd ? resolve(env.projectRoot, def.cwd) : env.projectRoot, env: def.env, signal })
   const output = { stdout: res.stdout, stderr: res.stderr }
   if (signal.aborted) return { status: 'errored', ...output }
   if (res.notFound) return { status: 'errored', kind: 'CommandNotFound', message: `command not found: ${file}`, ...output }
@@ -70,7 +85,8 @@ async function runCommand(def: CommandCheck, env: CheckEnv, signal: AbortSignal)
 }
 
 async function runProgrammatic(def: RunCheck, node: PlanNode, env: CheckEnv, deps: Record<string, DependencyOutcome>, signal: AbortSignal): Promise<AttemptOutcome> {
-  const exec: CheckContext['exec'] = (file, args = [], opts = {}) => runProcess(file, args, { cwd: env.projectRoot, ...opts, signal })
+  const exec: CheckContext['exec'] = (file, args = [], opts = {}) =>
+    runProcess(file, args, { cwd: env.projectRoot, ...opts, signal: opts.signal ? AbortSignal.any([opts.signal, signal]) : signal })
   const ctx: CheckContext<unknown> = {
     options: node.options,
     flake: env.flake,
@@ -82,8 +98,9 @@ async function runProgrammatic(def: RunCheck, node: PlanNode, env: CheckEnv, dep
     needs: deps,
     signal,
     exec,
-    // a local check looks at this machine; a machine check at the host (`--root` honoured)
-    machine: localMachine({ root: node.runsOn === 'local' ? '/' : env.root, exec }),
+    // a local check looks at this machine; a machine check at the host (its ssh machine, or this
+    // machine with `--root` honoured)
+    machine: node.runsOn === 'machine' && env.machine ? boundMachine(env.machine, signal) : localMachine({ root: node.runsOn === 'local' ? '/' : env.root, exec }),
     skip: (reason) => {
       throw new SkipSignal(reason)
     },
@@ -106,6 +123,8 @@ async function runProgrammatic(def: RunCheck, node: PlanNode, env: CheckEnv, dep
     if (signal.aborted) return { status: 'errored' }
     if (e instanceof SkipSignal) return { status: 'skipped', message: e.reason }
     if (e instanceof FailSignal) return { status: 'failed', kind: 'CheckFailed', message: e.message, details: e.details }
+    if (e instanceof UnreachableError) return { status: 'errored', kind: 'Unreachable', message: e.message }
+    if (e instanceof AllowedUnreachable) return { status: 'skipped', message: e.message, skip: 'unreachable' }
     const err = e instanceof Error ? e : new Error(String(e))
     return { status: 'errored', kind: 'Exception', message: `${err.name === 'Error' ? '' : `${err.name}: `}${err.message}`, details: { stack: err.stack } }
   }
@@ -120,7 +139,7 @@ async function runAttempt(node: PlanNode, env: CheckEnv, deps: Record<string, De
   const timer = setTimeout(() => stop('timeout'), Math.min(node.timeoutMs, MAX_TIMER_MS))
   try {
     const def = node.def
-    const outcome = def.run ? await runProgrammatic(def, node, env, deps, controller.signal) : await runCommand(def as CommandCheck, env, controller.signal)
+    const outcome = def.run ? await runProgrammatic(def, node, env, deps, controller.signal) : await runCommand(def as CommandCheck, node, env, controller.signal)
     if (controller.signal.aborted) {
       const timedOut = controller.signal.reason === 'timeout'
       return {
@@ -168,6 +187,7 @@ export async function runCheck(node: PlanNode, env: CheckEnv, deps: Record<strin
     attempts,
     ...(outcome.stdout ? { stdout: outcome.stdout } : {}),
     ...(outcome.stderr ? { stderr: outcome.stderr } : {}),
+    ...(outcome.skip ? { skip: outcome.skip } : {}),
   }
   return { result, data: outcome.data }
 }

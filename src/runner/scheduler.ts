@@ -1,11 +1,20 @@
 import { failsRun } from '../report/summary.js'
 import type { CheckResult, PlannedCheck, Severity } from '../report/types.js'
 import { plannedCheck, type Plan, type PlanNode } from './graph.js'
+import { REACHABLE_ID } from './host-plan.js'
+import type { Limiter } from './limiter.js'
 import { runCheck, skippedResult, type CheckEnv, type DependencyOutcome } from './run-check.js'
 
 export interface ScheduleOptions {
   concurrency: number
   bail: boolean
+  /**
+   * shared by the hosts of a fleet run: a bail on one host stops starting checks on every host
+   * (set by the first failure; read before each start)
+   */
+  stop?: { reason?: string }
+  /** shared slots for `runsOn: 'local'` checks across hosts (default: only `concurrency` limits them) */
+  localSlots?: Limiter
   failOn: Severity
   env: CheckEnv
   onCheckStart?(check: PlannedCheck): void
@@ -28,7 +37,7 @@ export function schedule(plan: Plan, opts: ScheduleOptions): Promise<CheckResult
   const ready: PlanNode[] = []
   const results: CheckResult[] = []
   let running = 0
-  let stopReason: string | undefined
+  const stop = opts.stop ?? {}
 
   return new Promise((resolveAll) => {
     const enqueue = (node: PlanNode) => {
@@ -41,7 +50,7 @@ export function schedule(plan: Plan, opts: ScheduleOptions): Promise<CheckResult
       results.push(result)
       outcomes.set(node.id, { status: result.status, message: result.message, data })
       opts.onCheckEnd?.(result)
-      if (opts.bail && !stopReason && failsRun(result, opts.failOn)) stopReason = `bail: ${node.id} ${result.status}`
+      if (opts.bail && !stop.reason && failsRun(result, opts.failOn)) stop.reason = `bail: ${opts.stop ? `${node.host} ` : ''}${node.id} ${result.status}`
       for (const next of dependents.get(node.id) ?? []) {
         const left = remaining.get(next.id)! - 1
         remaining.set(next.id, left)
@@ -51,18 +60,26 @@ export function schedule(plan: Plan, opts: ScheduleOptions): Promise<CheckResult
 
     /** All needs are done: run it, or skip it with the reason. */
     const release = (node: PlanNode) => {
-      if (stopReason) return finish(node, skippedResult(node, stopReason))
+      if (stop.reason) return finish(node, skippedResult(node, stop.reason))
       if (node.excluded) return finish(node, skippedResult(node, node.excluded))
       const blocker = node.needs.find((dep) => outcomes.get(dep)!.status !== 'passed')
+      if (blocker === REACHABLE_ID) {
+        const why = outcomes.get(blocker)!
+        return finish(node, { ...skippedResult(node, `host unreachable${why.message ? `: ${why.message.replace(/^unreachable \(allowed[^)]*\): /, '')}` : ''}`), skip: 'unreachable' })
+      }
       if (blocker) return finish(node, skippedResult(node, `dependency ${blocker} ${outcomes.get(blocker)!.status}`))
       enqueue(node)
     }
 
     const start = (node: PlanNode) => {
       running++
-      opts.onCheckStart?.(plannedCheck(node))
       const deps = Object.fromEntries(waitsFor(node).map((dep) => [dep, outcomes.get(dep)!]))
-      runCheck(node, env, deps).then(({ result, data }) => {
+      // a local check waiting for a shared slot has not started: its timeout and its start event wait too
+      const run = () => {
+        opts.onCheckStart?.(plannedCheck(node))
+        return runCheck(node, env, deps)
+      }
+      ;(node.runsOn === 'local' && opts.localSlots ? opts.localSlots.run(run) : run()).then(({ result, data }) => {
         running--
         finish(node, result, data)
         pump()
@@ -70,12 +87,12 @@ export function schedule(plan: Plan, opts: ScheduleOptions): Promise<CheckResult
     }
 
     const pump = () => {
-      if (env.signal.aborted) stopReason ??= 'interrupted'
-      while (stopReason && ready.length) {
+      if (env.signal.aborted) stop.reason ??= 'interrupted'
+      while (stop.reason && ready.length) {
         const node = ready.shift()!
-        finish(node, skippedResult(node, stopReason))
+        finish(node, skippedResult(node, stop.reason))
       }
-      while (!stopReason && running < opts.concurrency && ready.length) start(ready.shift()!)
+      while (!stop.reason && running < opts.concurrency && ready.length) start(ready.shift()!)
       if (running === 0 && results.length === plan.nodes.length) {
         env.signal.removeEventListener('abort', pump)
         resolveAll(results)

@@ -1,7 +1,8 @@
 import { z } from 'zod'
 import type { Exec } from '../checks/types.js'
 import { buildRecordSchema, defaultUser, type BuildRecord } from '../build/record.js'
-import { readHistory } from '../build/store.js'
+import { DEFAULT_LOG_DIR } from '../build/log-dir.js'
+import { readHistory, readHistoryOn } from '../build/store.js'
 import { localMachine } from '../machine/local.js'
 import { hostLocality, type Locality } from '../machine/locality.js'
 import type { Machine } from '../machine/types.js'
@@ -13,7 +14,7 @@ import { getCurrentCommit, getCurrentNixpkgsRev } from './git.js'
 import { envStateHome, getHomeManagerState } from './home-manager.js'
 import { checkJournalErrors } from './journal.js'
 import { journalAccess } from './journal-access.js'
-import { getLastBuildStatus } from './last-build.js'
+import { getLastBuildStatus, type LastBuildStatus } from './last-build.js'
 import { readNixosVersion } from './nixos-version.js'
 import { compareRevision } from './revision.js'
 import { systemdIsPid1 } from './systemd.js'
@@ -113,6 +114,11 @@ export interface StatusOptions {
   journal?: { since?: string; maxErrors?: number; ignore?: string[] }
   units?: { ignore?: string[] }
   env?: NodeJS.ProcessEnv
+  /**
+   * a fleet host reached over ssh: every probe reads it, its own build records (in the default
+   * log directory there) count, and it is the machine the flake's host is compared with
+   */
+  machine?: Machine
 }
 
 /**
@@ -138,8 +144,7 @@ const settle = <T>(p: Promise<T>, notes: string[], what: string): Promise<T | nu
  * from the system that runs here (a build under `--root`); an admin machine's own builds never
  * count against a mounted image.
  */
-async function failedBuildSinceActivation(dir: string, machine: Machine, hostname: string | null, gen: CurrentGeneration): Promise<BuildRecord | null> {
-  const { records } = await readHistory(dir).catch(() => ({ records: [] as BuildRecord[] }))
+function failedBuildSinceActivation(records: readonly BuildRecord[], machine: Machine, hostname: string | null, gen: CurrentGeneration): BuildRecord | null {
   const running = gen.current?.path
   const ours = (r: BuildRecord) => (machine.live && r.hostname === hostname) || (running !== undefined && r.preGeneration.currentSystem === running)
   const newest = records.find((r) => r.target === 'os' && ours(r))
@@ -148,10 +153,26 @@ async function failedBuildSinceActivation(dir: string, machine: Machine, hostnam
   return Date.parse(newest.buildEnd) > activated ? newest : null
 }
 
+/** The newest record of the builds a remote host ran itself, from its default log directory. */
+async function lastBuildOn(machine: Machine): Promise<{ dir: string; record: BuildRecord | null; warning?: string; records: BuildRecord[] }> {
+  const { records, warnings } = await readHistoryOn(machine, DEFAULT_LOG_DIR)
+  return { dir: DEFAULT_LOG_DIR, record: records[0] ?? null, records, ...(warnings.length ? { warning: warnings.join('; ') } : {}) }
+}
+
+/** Every record behind `last`: already read from a remote host, else the local history. */
+function recordsOf(last: LastBuildStatus | { records: BuildRecord[] }): Promise<BuildRecord[]> {
+  if ('records' in last) return Promise.resolve(last.records)
+  return readHistory(last.dir).then(
+    (h) => h.records,
+    () => [],
+  )
+}
+
 /** Runs every probe concurrently and composes the report; a probe that fails becomes a note, not a crash. */
 export async function createStatusReport(opts: StatusOptions): Promise<StatusReport> {
   const root = opts.root ?? '/'
-  const machine: Machine = localMachine({ root, exec: opts.exec })
+  const remote = opts.machine !== undefined
+  const machine: Machine = opts.machine ?? localMachine({ root, exec: opts.exec })
   const notes: string[] = []
   // one answer each, reused by every probe: is systemd running there, may this reader see its journal
   const [pid1, access] = await Promise.all([
@@ -159,7 +180,8 @@ export async function createStatusReport(opts: StatusOptions): Promise<StatusRep
     journalAccess(machine).catch((e: Error) => ({ ok: false as const, reason: e.message })),
   ])
   const journalReason = access.ok ? undefined : access.reason
-  const user = defaultUser(opts.env)
+  // whose Home Manager: the user running nbs, on this machine; a remote login is not a person
+  const user = remote ? undefined : defaultUser(opts.env)
   const [hostname, gen, version, commit, nixpkgs, hm, units, journal, state, last] = await Promise.all([
     machine.hostname().catch(() => null),
     getCurrentGeneration({ machine, profile: opts.profile }),
@@ -170,7 +192,7 @@ export async function createStatusReport(opts: StatusOptions): Promise<StatusRep
     pid1.ok ? settle(checkFailedUnits({ machine, ignore: opts.units?.ignore }), notes, 'failed units') : null,
     access.ok ? settle(checkJournalErrors({ machine, access, ...opts.journal }), notes, 'journal') : null,
     pid1.ok ? machine.exec('systemctl', ['is-system-running']).then((r) => r.stdout.text.trim() || null, () => null) : null,
-    getLastBuildStatus({ configured: opts.logDir, env: opts.env }),
+    remote ? lastBuildOn(machine) : getLastBuildStatus({ configured: opts.logDir, env: opts.env }),
   ])
   if (!pid1.ok && machine.live) notes.push(pid1.reason)
   if (last.warning) notes.push(last.warning)
@@ -178,12 +200,14 @@ export async function createStatusReport(opts: StatusOptions): Promise<StatusRep
   if ('error' in commit && commit.error.includes('safe.directory')) notes.push(`flake checkout: ${commit.error}`)
   const [reboot, failedBuild] = await Promise.all([
     rebootNeeded({ machine, profile: opts.profile, ...(gen.bootedSystem?.specialisation ? { bootedSpecialisation: gen.bootedSystem.specialisation } : {}) }),
-    failedBuildSinceActivation(last.dir, machine, hostname, gen),
+    recordsOf(last).then((records) => failedBuildSinceActivation(records, machine, hostname, gen)),
   ])
 
   // only a host that is this machine can be compared with what this machine runs
   const localityInputs = { host: opts.host, hostname, configLocal: opts.hostLocal }
-  let where: Locality = hostLocality({ ...localityInputs, unavailable: 'not evaluated; nbs status --eval reads its networking.hostName' })
+  let where: Locality = remote
+    ? { local: true, why: `${opts.host} is reached over ssh (${machine.description})` }
+    : hostLocality({ ...localityInputs, unavailable: 'not evaluated; nbs status --eval reads its networking.hostName' })
   let evaluated: string | undefined
   if (opts.eval && gen.current) {
     // an evaluation may fetch inputs: it gets flake-eval's 10 minutes, not the probes' one

@@ -178,8 +178,11 @@ describe('running checks', () => {
     expect(checks['after-bad']).toMatchObject({ status: 'skipped', message: 'dependency bad failed' })
     expect(checks.soft).toMatchObject({ status: 'failed', severity: 'warning' })
     expect(checks.ghost).toMatchObject({ status: 'errored', kind: 'CommandNotFound', message: 'command not found: definitely-not-a-command-nbs' })
-    expect(report.summary).toEqual({ total: 5, passed: 1, failed: 2, errored: 1, skipped: 1, warnings: 1, notThisMachine: 0 })
+    expect(report.summary).toEqual({ total: 5, passed: 1, failed: 2, errored: 1, skipped: 1, warnings: 1, notThisMachine: 0, unreachable: 0 })
     expect(report.status).toBe('failed')
+    // schemaVersion 2 on a single-host run: its one host listed, every result naming it
+    expect(report).toMatchObject({ schemaVersion: 2, fleet: false, hosts: [{ name: report.host, status: 'failed', summary: report.summary }] })
+    expect(Object.values(checks).map((c) => (c as { host: string }).host)).toEqual(Array(5).fill(report.host))
   })
 
   it('passes when only warnings fail, unless --fail-on warning', async () => {
@@ -220,7 +223,7 @@ describe('running checks', () => {
     expect(r.stdout).toContain('Checks')
     expect(readFileSync(join(dir, 'r.xml'), 'utf8')).toContain('<testsuites>')
     expect(readFileSync(join(dir, 'r.tap'), 'utf8')).toMatch(/^TAP version 13\n/)
-    expect(JSON.parse(readFileSync(join(dir, 'r.json'), 'utf8')).schemaVersion).toBe(1)
+    expect(JSON.parse(readFileSync(join(dir, 'r.json'), 'utf8')).schemaVersion).toBe(2)
     const { readdirSync } = await import('node:fs')
     expect(readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([])
 

@@ -29,6 +29,8 @@ const executable = (file: string) => {
     return false
   }
 }
+/** Whether `file` can be started at all (its exit code does not matter). */
+const onPath = (file: string) => spawnSync(file, ['-?'], { stdio: 'ignore' }).error === undefined
 const isRoot = () => process.getuid?.() === 0
 
 export const COMPONENTS = {
@@ -40,8 +42,14 @@ export const COMPONENTS = {
     probe: () => isRoot() && runs('systemd-nspawn', ['--version']) && runs('debootstrap', ['--version']),
     fix: 'run as root with apt-get install systemd-container debootstrap',
   },
-  // the client side only: the container's own root brings the sshd
-  'ssh-client': { probe: () => runs('ssh', ['-V']) && executable('/usr/bin/ssh-keygen'), fix: 'apt-get install openssh-client' },
+  // started by the tests themselves on 127.0.0.1 (test/helpers/sshd.ts), never as a service
+  sshd: {
+    probe: () => executable('/usr/sbin/sshd') && runs('ssh', ['-V']) && onPath('ssh-keygen'),
+    fix: 'apt-get install openssh-server openssh-client (the tests start their own sshd; no service needed)',
+  },
+  fish: { probe: () => executable('/usr/bin/fish'), fix: 'apt-get install fish' },
+  // the client side only: the container's own root brings its sshd
+  'ssh-client': { probe: () => runs('ssh', ['-V']) && onPath('ssh-keygen'), fix: 'apt-get install openssh-client' },
 } satisfies Record<string, Component>
 
 export type ComponentName = keyof typeof COMPONENTS

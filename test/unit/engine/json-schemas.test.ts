@@ -28,4 +28,13 @@ describe('shipped JSON Schemas', () => {
     expect(validate({ concurrency: 'lots' })).toBe(false)
     expect(validate({ flakes: '.' })).toBe(false)
   })
+
+  it('config.schema.json knows the inventory fields: hosts with targetHost, port, user, tags, sshOptions, privilege; parallel; allowUnreachable', () => {
+    const validate = validator('config.schema.json')
+    const web1 = { targetHost: 'root@web1.example.org', port: 22, user: 'root', tags: ['web'], sshOptions: ['-J', 'bastion'], privilege: ['sudo', '-n'], local: false }
+    expect(validate({ hosts: { web1 }, parallel: 0, allowUnreachable: true })).toBe(true)
+    for (const bad of [{ hosts: { web1: { port: '22' } } }, { hosts: { web1: { port: 0 } } }, { hosts: { web1: { sshOpts: [] } } }, { hosts: { web1: { tags: 'web' } } }, { parallel: -1 }, { parallel: 1.5 }, { allowUnreachable: 'yes' }]) {
+      expect(validate(bad), JSON.stringify(bad)).toBe(false)
+    }
+  })
 })

@@ -6,11 +6,12 @@ import { Ajv2020 } from 'ajv/dist/2020.js'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { z } from 'zod'
-import { failsRun } from '../../../src/report/summary.js'
+import { failsRun, hostSummary } from '../../../src/report/summary.js'
 import { runReportSchema } from '../../../src/report/schema.js'
 import type { CheckResult, RunReport } from '../../../src/report/types.js'
 import { JUNIT_MAX_BYTES, renderJunit } from '../../../src/reporters/junit.js'
 import { renderJson } from '../../../src/reporters/json.js'
+import { resultsInOrder } from '../../../src/reporters/fleet.js'
 import { sanitizeText, truncateMiddle } from '../../../src/reporters/sanitize.js'
 import { TAP_TEXT_CAP, checkLabel, renderTap, tapEscape } from '../../../src/reporters/tap.js'
 import { FORBIDDEN_C0, XSDS, proveParse, tapErrors, tapParse, tempFile, xmllintValidate } from '../../helpers/consumers.js'
@@ -47,7 +48,7 @@ const captured = text.map((t) => ({ text: t, bytes: t.length, truncated: false }
 const opt = <T>(a: fc.Arbitrary<T>) => fc.option(a, { nil: undefined })
 const checkArb: fc.Arbitrary<CheckResult> = fc
   .record({
-    id: text, title: text,
+    id: text, title: text, host: fc.oneof(fc.constantFrom('web1', 'db.example.com'), hostile),
     status: fc.constantFrom('passed', 'failed', 'errored', 'skipped' as const),
     severity: fc.constantFrom('error', 'warning' as const),
     kind: opt(fc.constantFrom('CheckFailed', 'Timeout', 'CommandNotFound', 'Exception', 'Interrupted' as const)),
@@ -60,10 +61,15 @@ const reportArb: fc.Arbitrary<RunReport> = fc
     phases: fc.array(fc.record({ name: text, checks: fc.array(checkArb, { maxLength: 4 }) }), { maxLength: 3 }),
     failOn: fc.constantFrom('error', 'warning' as const),
     interrupted: opt(fc.constantFrom('SIGINT', 'SIGTERM' as const)),
-    host: text, flake: opt(hostile), version: hostile,
+    host: text, flake: opt(hostile), version: hostile, fleet: fc.boolean(),
   })
-  .map(({ phases, failOn, interrupted, host, flake, version }) =>
-    report(phases, { failOn, ...(interrupted ? { interrupted } : {}), overrides: { host, flake, tool: { name: 'nbs', version } } }))
+  .map(({ phases, failOn, interrupted, host, flake, version, fleet }) => {
+    // a fleet run lists the hosts its results name (hostile names too)
+    const all = phases.flatMap((p) => p.checks)
+    const hosts = [...new Set(all.map((c) => c.host))].map((name) => hostSummary({ name, target: `ssh root@${name}` }, all, failOn, interrupted !== undefined))
+    const fleetOverrides = fleet ? { fleet, hosts } : {}
+    return report(phases, { failOn, ...(interrupted ? { interrupted } : {}), overrides: { host, flake, tool: { name: 'nbs', version }, ...fleetOverrides } })
+  })
 
 const validate = new Ajv2020({ strict: false }).compile(z.toJSONSchema(runReportSchema, { target: 'draft-2020-12' }))
 const tapMessage = (m: string) => truncateMiddle(sanitizeText(m), TAP_TEXT_CAP).replace(/[\u2028\u2029]/g, '\n')
@@ -74,7 +80,7 @@ function expectClean(out: string) {
 }
 
 async function checkTap(r: RunReport) {
-  const checks = r.phases.flatMap((p) => p.checks)
+  const checks = resultsInOrder(r).map((x) => x.check)
   const fail = checks.filter((c) => failsRun(c, r.failOn)).length
   const todo = checks.filter((c) => (c.status === 'failed' || c.status === 'errored') && !failsRun(c, r.failOn)).length
   const skip = checks.filter((c) => c.status === 'skipped').length
@@ -85,7 +91,7 @@ async function checkTap(r: RunReport) {
   expect(p!.parse_errors).toEqual([])
   expect(p!.unknown).toEqual([])
   expect([p!.tests_run, p!.failed, p!.todo, p!.skipped]).toEqual([checks.length, fail, todo, skip])
-  expect(p!.tests.map((t) => t.description)).toEqual(checks.map((c) => `- ${tapEscape(checkLabel(c))}`))
+  expect(p!.tests.map((t) => t.description)).toEqual(checks.map((c) => `- ${tapEscape(checkLabel(c, r.fleet))}`))
   checks.forEach((c, i) => {
     if (c.message !== undefined && p!.tests[i]!.yaml) expect(p!.tests[i]!.yaml!.message).toBe(tapMessage(c.message))
   })
@@ -95,7 +101,7 @@ async function checkTap(r: RunReport) {
     expect(tapErrors(final)).toEqual([])
     expect(extra).toEqual([])
     expect([final.count, final.failures.length, final.todo, final.bailout]).toEqual([checks.length, fail, todo, false])
-    expect(results.map((x) => x.name)).toEqual(checks.map((c) => checkLabel(c)))
+    expect(results.map((x) => x.name)).toEqual(checks.map((c) => checkLabel(c, r.fleet)))
     checks.forEach((c, i) => {
       const diag = results[i]!.diag as Record<string, unknown> | null
       if (c.message !== undefined && diag) expect(diag.message).toBe(tapMessage(c.message))

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import type { RunReport } from '../../../src/report/types.js'
 import { JUNIT_MAX_BYTES, junitReporter, renderJunit } from '../../../src/reporters/junit.js'
 import { FORBIDDEN_C0, XSDS, tempFile, xmllintValidate, xpath } from '../../helpers/consumers.js'
-import { check, fixtures, report, type FixtureName } from '../../helpers/report-fixtures.js'
+import { check, fixtures, fleetFixture, report, type FixtureName } from '../../helpers/report-fixtures.js'
 
 const names = Object.keys(fixtures) as FixtureName[]
 const files = Object.fromEntries(names.map((n) => [n, tempFile(renderJunit(fixtures[n]), 'xml')])) as Record<FixtureName, string>
@@ -124,5 +124,75 @@ describe('renderJunit content', () => {
     const chunks: string[] = []
     void junitReporter({ sink: { isTTY: false, color: false, columns: 80, write: (c) => void chunks.push(c) } }).onRunEnd?.(fixtures.multi)
     expect(chunks).toEqual([renderJunit(fixtures.multi)])
+  })
+})
+
+describe('renderJunit for a fleet run', () => {
+  const f = files.fleet
+  const suite = (n: number, a: string) => xpath(f, `string(//testsuite[${n}]/@${a})`)
+  const suiteNamed = (name: string) => `//testsuite[@name="${name}"]`
+
+  it('writes one suite per host and phase, host by host, with hostname and host in the classname', () => {
+    expectValid(f) // both XSDs
+    const names = xpath(f, '//testsuite/@name').split('\n').map((l) => /name="(.*)"/.exec(l)![1])
+    expect(names).toEqual([
+      'web1/pre-build', 'web1/build', 'web1/post-build',
+      'web2/pre-build', 'web2/build', 'web2/post-build',
+      'db1/pre-build', 'db1/build', 'db1/post-build',
+    ])
+    expect(xpath(f, '//testsuite/@id').split('\n').map((l) => l.trim())).toEqual(names.map((_, i) => `id="${i}"`))
+    expect(suite(1, 'hostname')).toBe('web1')
+    expect(suite(9, 'hostname')).toBe('db1')
+    expect(xpath(f, `string(${suiteNamed('web2/post-build')}/testcase[2]/@classname)`)).toBe('nbs.web2.post-build')
+    // each suite holds only its host's cases
+    for (const host of ['web1', 'web2', 'db1']) {
+      expect(count(f, `//testsuite[@hostname="${host}"]/testcase[not(starts-with(@classname, "nbs.${host}."))]`)).toBe(0)
+      expect(count(f, `//testsuite[@hostname="${host}"]/testcase`)).toBe(5)
+    }
+  })
+
+  it('keeps each suite\'s counts consistent with its cases', () => {
+    const n = count(f, '//testsuite')
+    for (let i = 1; i <= n; i++) {
+      const s = `//testsuite[${i}]`
+      expect(Number(suite(i, 'tests'))).toBe(count(f, `${s}/testcase`))
+      expect(Number(suite(i, 'failures'))).toBe(count(f, `${s}/testcase/failure`))
+      expect(Number(suite(i, 'errors'))).toBe(count(f, `${s}/testcase/error`))
+      expect(Number(suite(i, 'skipped'))).toBe(count(f, `${s}/testcase/skipped`))
+    }
+    const web2 = suiteNamed('web2/post-build')
+    expect(xpath(f, `string(${web2}/@failures)`)).toBe('1')
+    expect(xpath(f, `string(${web2}/testcase[failure]/@name)`)).toBe('failed-units: no systemd unit has failed')
+    const db1 = suiteNamed('db1/post-build')
+    expect([xpath(f, `string(${db1}/@errors)`), xpath(f, `string(${db1}/@skipped)`)]).toEqual(['1', '2'])
+    expect(xpath(f, `string(${db1}/testcase[error]/@name)`)).toBe('reachable: ssh root@10.0.0.7 answers')
+    expect(xpath(f, `string(${db1}/testcase/error)`)).toContain('Connection refused')
+    expect(xpath(f, `string(${db1}/testcase[2]/skipped/@message)`)).toBe('host unreachable: ssh: connect to host 10.0.0.7 port 2222: Connection refused')
+  })
+
+  it('the same check on several hosts is one case per host: no name gets a [2] suffix', () => {
+    expect(count(f, '//testcase[@name="failed-units: no systemd unit has failed"]')).toBe(3)
+    expect(count(f, '//testcase[contains(@name, "[2]")]')).toBe(0)
+  })
+
+  it('says per suite how the host was reached', () => {
+    const db1 = suiteNamed('db1/build')
+    expect(xpath(f, `string(${db1}/properties/property[@name="nbs.target"]/@value)`)).toBe('ssh root@10.0.0.7:2222')
+    expect(xpath(f, `string(${db1}/properties/property[@name="nbs.unreachable"]/@value)`)).toContain('Connection refused')
+    expect(count(f, `${suiteNamed('web1/build')}/properties/property[@name="nbs.unreachable"]`)).toBe(0)
+  })
+
+  it('a single-host run keeps phase-named suites, nbs.<phase> classnames and no host properties', () => {
+    const xml = renderJunit(fixtures.multi)
+    expect(xml).toContain('<testsuite package="nbs" id="0" name="eval" hostname="testhost" timestamp="2025-01-02T03:04:05" tests="2" failures="1" errors="0" skipped="0" time="0.025">')
+    expect(xml).toContain('<testcase classname="nbs.eval" name="flake-eval: Title of flake-eval" time="0.013"/>')
+    expect(xml).not.toContain('nbs.host')
+  })
+
+  it('an empty fleet run still writes the placeholder suite', () => {
+    const empty = { ...fleetFixture, phases: [] }
+    const file = tempFile(renderJunit(empty), 'xml')
+    expectValid(file)
+    expect(xpath(file, 'string(//testcase/@name)')).toBe('no checks selected')
   })
 })

@@ -1,13 +1,15 @@
 import { describe, expect, it } from 'vitest'
 import { failsRun } from '../../../src/report/summary.js'
 import type { RunReport } from '../../../src/report/types.js'
+import { resultsInOrder } from '../../../src/reporters/fleet.js'
 import { checkLabel, renderTap, tapEscape, tapReporter, tap14Reporter } from '../../../src/reporters/tap.js'
 import { proveParse, proveRun, tapErrors, tapParse } from '../../helpers/consumers.js'
-import { check, fixtures, report, type FixtureName } from '../../helpers/report-fixtures.js'
+import { check, fixtures, fleetFixture, report, runStartOf, type FixtureName } from '../../helpers/report-fixtures.js'
 
 /** What every TAP consumer must count for a report. */
 function expected(r: RunReport) {
-  const checks = r.phases.flatMap((p) => p.checks)
+  // a fleet run reads host by host; the label carries the host (asserted literally below)
+  const checks = resultsInOrder(r).map((x) => x.check)
   const bad = (c: (typeof checks)[number]) => c.status === 'failed' || c.status === 'errored'
   return {
     checks,
@@ -15,6 +17,7 @@ function expected(r: RunReport) {
     fail: checks.filter((c) => failsRun(c, r.failOn)).length,
     todo: checks.filter((c) => bad(c) && !failsRun(c, r.failOn)).length,
     skip: checks.filter((c) => c.status === 'skipped').length,
+    label: (c: (typeof checks)[number]) => checkLabel(c, r.fleet),
   }
 }
 
@@ -34,7 +37,7 @@ describe('renderTap with prove (TAP::Parser 3.44)', () => {
       expect(p.todo).toBe(e.todo)
       expect(p.skipped).toBe(e.skip)
       expect(p.plan).toBe(`1..${e.total}`)
-      expect(p.tests.map((t) => t.description)).toEqual(e.checks.map((c) => `- ${tapEscape(checkLabel(c))}`))
+      expect(p.tests.map((t) => t.description)).toEqual(e.checks.map((c) => `- ${tapEscape(e.label(c))}`))
       expect(p.unknown).toEqual([])
     })
   })
@@ -80,7 +83,7 @@ describe('renderTap with tap-parser', () => {
           expect(final.todo).toBe(e.todo)
           expect(final.skip).toBe(e.total === 0 ? 0 : e.skip)
           expect(final.ok).toBe(e.fail === 0)
-          expect(results.map((x) => x.name)).toEqual(e.checks.map((c) => checkLabel(c)))
+          expect(results.map((x) => x.name)).toEqual(e.checks.map((c) => e.label(c)))
           e.checks.forEach((c, i) => {
             const x = results[i]!
             expect(x.ok).toBe(c.status === 'passed' || c.status === 'skipped')
@@ -180,7 +183,7 @@ describe('renderTap output shape', () => {
       const chunks: string[] = []
       const sink = { isTTY: false, color: false, columns: 80, write: (c: string) => void chunks.push(c) }
       const r = factory({ sink })
-      void r.onRunStart?.({ startedAt: report.startedAt, host: report.host, failOn: report.failOn, total: results.length, phases: [] })
+      void r.onRunStart?.(runStartOf(report))
       expect(chunks.join('')).toBe(`TAP version ${version}\n1..${results.length}\n`)
       // same order as the report: the streamed document equals the rendered one
       for (const result of results) void r.onCheckEnd?.(result)
@@ -189,7 +192,7 @@ describe('renderTap output shape', () => {
     }
     const reversed: string[] = []
     const r = tapReporter({ sink: { isTTY: false, color: false, columns: 80, write: (c: string) => void reversed.push(c) } })
-    void r.onRunStart?.({ startedAt: report.startedAt, host: report.host, failOn: report.failOn, total: results.length, phases: [] })
+    void r.onRunStart?.(runStartOf(report))
     for (const result of [...results].reverse()) void r.onCheckEnd?.(result)
     void r.onRunEnd?.(report)
     const [parsed] = proveParse([reversed.join('')])
@@ -197,5 +200,63 @@ describe('renderTap output shape', () => {
     expect(parsed!.tests.map((t) => t.number)).toEqual(results.map((_, i) => i + 1))
     expect(parsed!.tests.map((t) => t.description.replace(/^- /, '').split(' ')[0])).toEqual([...results].reverse().map((c) => c.id))
     expect(parsed!.failed).toBe(2)
+  })
+})
+
+describe('fleet runs', () => {
+  const tap = renderTap(fleetFixture, { version: 13 })
+  const points = tap.split('\n').filter((l) => /^(not )?ok /.test(l))
+
+  it('writes one test point per host and check, the host first, numbered across hosts', () => {
+    expect(points).toHaveLength(15)
+    expect(points.map((l) => Number(/ok (\d+)/.exec(l)![1]))).toEqual(Array.from({ length: 15 }, (_, i) => i + 1))
+    // host by host in inventory order, although the report interleaves them
+    expect(points.slice(0, 5).every((l) => / - web1 /.test(l))).toBe(true)
+    expect(points.slice(5, 10).every((l) => / - web2 /.test(l))).toBe(true)
+    expect(points.slice(10).every((l) => / - db1 /.test(l))).toBe(true)
+    expect(points).toContain('ok 4 - web1 failed-units - no systemd unit has failed')
+    expect(points).toContain('not ok 9 - web2 failed-units - no systemd unit has failed')
+    expect(points).toContain('not ok 13 - db1 reachable - ssh root@10.0.0.7 answers')
+    expect(points).toContain('ok 14 - db1 failed-units - no systemd unit has failed # SKIP host unreachable: ssh: connect to host 10.0.0.7 port 2222: Connection refused')
+  })
+
+  it('passes prove and tap-parser with the right counts; the diagnostics name the host', async () => {
+    const run = proveRun(tap)
+    expect(run.output).toContain('Result: FAIL')
+    const [p] = proveParse([tap])
+    expect(p!.parse_errors).toEqual([])
+    expect(p!.unknown).toEqual([])
+    expect([p!.tests_run, p!.failed, p!.skipped]).toEqual([15, 2, 2])
+    expect(p!.tests.find((t) => t.description.startsWith('- db1 reachable'))!.yaml).toMatchObject({
+      host: 'db1', status: 'errored', id: 'reachable', message: 'ssh: connect to host 10.0.0.7 port 2222: Connection refused',
+    })
+    const { final } = await tapParse(tap, true)
+    expect(tapErrors(final)).toEqual([])
+    expect([final.count, final.failures.length, final.skip]).toEqual([15, 2, 2])
+  })
+
+  it('an all-passed fleet run passes the harness', () => {
+    const web1Only = { ...fleetFixture, status: 'passed' as const, phases: fleetFixture.phases.map((p) => ({ ...p, checks: p.checks.filter((c) => c.host === 'web1') })) }
+    expect(proveRun(renderTap(web1Only, { version: 13 }))).toMatchObject({ status: 0 })
+  })
+
+  it('streams host-prefixed points in completion order, interleaved across hosts', () => {
+    const chunks: string[] = []
+    const r = tapReporter({ sink: { isTTY: false, color: false, columns: 80, write: (c: string) => void chunks.push(c) } })
+    void r.onRunStart?.(runStartOf(fleetFixture))
+    const interleaved = fleetFixture.phases.flatMap((p) => p.checks) // web1, web2, db1, web1, …
+    for (const result of interleaved) void r.onCheckEnd?.(result)
+    void r.onRunEnd?.(fleetFixture)
+    const doc = chunks.join('')
+    expect(doc.split('\n').slice(0, 5)).toEqual(['TAP version 13', '1..15', 'ok 1 - web1 flake-eval - Flake evaluates', 'ok 2 - web2 flake-eval - Flake evaluates', 'ok 3 - db1 flake-eval - Flake evaluates'])
+    const [p] = proveParse([doc])
+    expect(p!.parse_errors).toEqual([])
+    expect(p!.tests.map((t) => t.number)).toEqual(Array.from({ length: 15 }, (_, i) => i + 1))
+    expect([p!.failed, p!.skipped]).toEqual([2, 2])
+  })
+
+  it('single-host runs keep their descriptions: no host prefix', () => {
+    expect(renderTap(fixtures.passed, { version: 13 })).toBe('TAP version 13\n1..1\nok 1 - flake-eval - Flake evaluates\n')
+    expect(renderTap(fixtures.failed, { version: 13 })).not.toContain('host:')
   })
 })

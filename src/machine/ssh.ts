@@ -1,0 +1,504 @@
+/**
+ * A Machine reached over the system's OpenSSH client, so the user's ~/.ssh/config, agent, jump
+ * hosts and known_hosts apply (BatchMode: never a prompt; host keys checked as configured).
+ *
+ * One multiplexed connection per host and run: a master (`ControlMaster=yes -N`) that nbs runs
+ * as its own child, known by pid and closed by `close()` (and, like every child of runProcess,
+ * killed when nbs exits). Every exec and every batch of reads is a session over it, at most
+ * `maxSessions` at once. Commands go to a plain `sh -s` as a POSIX script on stdin
+ * (remote-script.ts), so the login shell never parses an argument; reads issued in the same tick
+ * share one session (remote-reads.ts).
+ */
+import { createHash, randomBytes } from 'node:crypto'
+import { existsSync } from 'node:fs'
+import { chmod, mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { Writable } from 'node:stream'
+import type { ExecOptions } from '../checks/types.js'
+import type { Host } from '../hosts/types.js'
+import type { CapturedText } from '../report/types.js'
+import { BoundedCapture, DEFAULT_HEAD_BYTES, DEFAULT_TAIL_BYTES } from '../runner/capture.js'
+import { runProcess, type ProcessResult } from '../runner/process.js'
+import { parseReadOutput, readScript, type ReadReply, type ReadRequest } from './remote-reads.js'
+import { execScript, MarkerFilter, RemoteScriptError, toBuffer, type Bytes } from './remote-script.js'
+import { Semaphore } from './semaphore.js'
+import { MachineError, MISSING_CODES, type Machine, type PathStat } from './types.js'
+
+export interface SshMachineOptions {
+  /** inventory name: names the machine in messages and keys the ControlPath (aliases of one address are different hosts) */
+  name: string
+  /** `[user@]address` (targetHost) */
+  destination: string
+  port?: number
+  /** login user when `destination` names none */
+  user?: string
+  /** extra ssh client arguments before the destination, e.g. ['-J','bastion'] or ['-F', file] */
+  sshOptions?: string[]
+  /** argv prefix for commands run with exec (['sudo','-n']); default none. Reads run as the login user. */
+  privilege?: string[]
+  /** private 0700 folder for control sockets (from sshControlDir) */
+  controlDir: string
+  /** seconds; default 10 */
+  connectTimeoutS?: number
+  /** sessions at once over the one connection; default 8 (sshd's MaxSessions default is 10) */
+  maxSessions?: number
+  /** how long one batch of reads may take; default 60 s */
+  readTimeoutMs?: number
+}
+
+/**
+ * `exec` over ssh also takes bytes (non-UTF-8 arguments, binary input) and an abort signal. `cwd`
+ * and `env` are the remote command's (env merged onto the login environment; names checked);
+ * stdin is `input` or /dev/null (`stdin: 'inherit' | 'pipe'` cannot reach the remote command and
+ * mean /dev/null too). On timeout or abort the remote process group gets SIGTERM, then SIGKILL
+ * after `killGraceMs` rounded up to seconds (`killSignal` is not forwarded).
+ */
+export type SshExecOptions = Omit<ExecOptions, 'input'> & { input?: Bytes; signal?: AbortSignal }
+export type SshExec = (file: Bytes, args?: readonly Bytes[], options?: SshExecOptions) => Promise<ProcessResult>
+
+export type ConnectResult = { ok: true } | { ok: false; reason: string }
+
+export interface SshMachine extends Machine {
+  exec: SshExec
+  /** opens the multiplexed master connection; ok:false with ssh's own one-line reason (e.g. "ssh: connect to host 127.0.0.1 port 2299: Connection refused") */
+  connect(signal?: AbortSignal): Promise<ConnectResult>
+  /** closes the master (ssh -O exit, then kill by pid); idempotent */
+  close(): Promise<void>
+}
+
+/** The code of a read that failed because the connection did (the message carries ssh's reason). */
+export const SSH_FAILED = 'ESSH'
+
+const DEFAULT_MAX_BYTES = 4 * 1024 * 1024
+/** Requests per read script; more start another batch. */
+const MAX_BATCH = 256
+const EMPTY: CapturedText = { text: '', bytes: 0, truncated: false }
+
+/**
+ * A private 0700 temp folder for ControlPath sockets, removed by dispose(). Its path stays short
+ * (a unix socket path has at most ~104 bytes, and ssh adds a random suffix while binding).
+ */
+export async function sshControlDir(): Promise<{ dir: string; dispose(): Promise<void> }> {
+  const base = tmpdir().length <= 40 ? tmpdir() : '/tmp'
+  const dir = await mkdtemp(join(base, 'nbs-ssh-'))
+  await chmod(dir, 0o700)
+  return { dir, dispose: () => rm(dir, { recursive: true, force: true }) }
+}
+
+/** `ssh root@10.0.0.7:2222`: the login, the address and the port as the machine is reached. */
+export function sshDescription(o: Pick<SshMachineOptions, 'destination' | 'user' | 'port'>): string {
+  const at = o.destination.lastIndexOf('@')
+  const user = at >= 0 ? o.destination.slice(0, at) : o.user
+  let host = at >= 0 ? o.destination.slice(at + 1) : o.destination
+  if (o.port !== undefined && host.includes(':') && !host.startsWith('[')) host = `[${host}]`
+  return `ssh ${user ? `${user}@` : ''}${host}${o.port !== undefined ? `:${o.port}` : ''}`
+}
+
+/** The options for an inventory host reached over ssh; undefined when it has no `targetHost`. */
+export function sshOptionsFor(host: Host, controlDir: string): SshMachineOptions | undefined {
+  if (!host.targetHost) return undefined
+  return {
+    name: host.name,
+    destination: host.targetHost,
+    ...(host.port !== undefined ? { port: host.port } : {}),
+    ...(host.user !== undefined ? { user: host.user } : {}),
+    sshOptions: host.sshOptions,
+    privilege: host.privilege,
+    controlDir,
+  }
+}
+
+/** The socket of `name`'s master: a hash of the inventory name, so it is short and one per host. */
+export function controlPath(controlDir: string, name: string): string {
+  return join(controlDir, createHash('sha256').update(name).digest('hex').slice(0, 16))
+}
+
+function validate(o: SshMachineOptions): void {
+  const bad = (field: string, why: string) => {
+    throw new Error(`ssh host ${JSON.stringify(o.name)}: ${field} ${why}`)
+  }
+  if (!o.name) bad('name', 'must not be empty')
+  if (!o.destination || o.destination.startsWith('-') || /\s/.test(o.destination)) bad('targetHost', `${JSON.stringify(o.destination)} is not [user@]address`)
+  if (o.port !== undefined && !(Number.isInteger(o.port) && o.port > 0 && o.port < 65536)) bad('port', `${o.port} is not a port number (1-65535)`)
+  if (o.user !== undefined && (!o.user || o.user.startsWith('-') || /\s/.test(o.user))) bad('user', `${JSON.stringify(o.user)} is not a login name`)
+  if (o.maxSessions !== undefined && !(Number.isInteger(o.maxSessions) && o.maxSessions >= 1)) bad('maxSessions', 'must be a whole number of at least 1')
+  if (/[\s"'%]/.test(o.controlDir)) bad('controlDir', 'must not hold spaces, quotes or %')
+}
+
+/** The last non-empty line of ssh's stderr: its own reason for failing. */
+function lastLine(text: string): string {
+  const lines = text.split(/\r?\n/).map((l) => l.trim()).filter(Boolean)
+  return lines[lines.length - 1] ?? ''
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
+
+/** Whether `p` settled within `ms`. */
+function within(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<boolean>((r) => (timer = setTimeout(() => r(false), ms)))
+  return Promise.race([p.then(() => true), late]).finally(() => clearTimeout(timer))
+}
+
+interface Master {
+  done: Promise<ProcessResult>
+  result?: ProcessResult
+  stop: AbortController
+}
+
+export function sshMachine(opts: SshMachineOptions): SshMachine {
+  validate(opts)
+  const description = sshDescription(opts)
+  const socket = controlPath(opts.controlDir, opts.name)
+  const connectTimeoutS = opts.connectTimeoutS ?? 10
+  const privilege = opts.privilege ?? []
+  const sessions = new Semaphore(opts.maxSessions ?? 8)
+  const readTimeoutMs = opts.readTimeoutMs ?? 60_000
+
+  // ours first: ssh keeps the first value it is given for an option, so the user's cannot undo these
+  const common = [
+    '-o', 'BatchMode=yes',
+    '-o', `ConnectTimeout=${connectTimeoutS}`,
+    '-o', `ControlPath=${socket}`,
+    '-o', 'ClearAllForwardings=yes',
+    ...(opts.port !== undefined ? ['-p', String(opts.port)] : []),
+    ...(opts.user !== undefined && !opts.destination.includes('@') ? ['-l', opts.user] : []),
+    ...(opts.sshOptions ?? []),
+  ]
+  const masterArgs = ['-o', 'ControlMaster=yes', '-o', 'ControlPersist=no', ...common, '-N', '-T', '--', opts.destination]
+  const sessionArgs = ['-o', 'ControlMaster=no', ...common, '-T', '--', opts.destination, 'sh -s']
+  const exitArgs = ['-o', 'ControlMaster=no', ...common, '-O', 'exit', '--', opts.destination]
+
+  let master: Master | undefined
+  let connection: Promise<ConnectResult & { retry?: boolean }> | undefined
+  let closed = false
+  let closing: Promise<void> | undefined
+
+  async function startMaster(signal?: AbortSignal): Promise<ConnectResult & { retry?: boolean }> {
+    await rm(socket, { force: true }) // a stale socket would make the master give up multiplexing
+    const stop = new AbortController()
+    const done = runProcess('ssh', masterArgs, { stdin: 'ignore', maxOutputBytes: 64 * 1024, signal: stop.signal, killGraceMs: 1000 })
+    const m: Master = { done, stop }
+    master = m
+    void done.then((r) => (m.result = r))
+    // the socket appears once the master is connected and authenticated
+    const deadline = performance.now() + (2 * connectTimeoutS + 10) * 1000
+    let why: 'aborted' | 'timeout' | undefined
+    for (;;) {
+      if (m.result) break
+      if (existsSync(socket)) return { ok: true }
+      if (signal?.aborted || closed) why = 'aborted'
+      else if (performance.now() > deadline) why = 'timeout'
+      if (why) {
+        stop.abort()
+        break
+      }
+      await sleep(10)
+    }
+    const r = await done
+    if (why === 'aborted') return { ok: false, reason: `${description}: connecting was aborted`, retry: true }
+    if (why === 'timeout') return { ok: false, reason: `ssh: connecting to ${opts.destination} did not finish within ${2 * connectTimeoutS + 10} s` }
+    if (r.notFound) return { ok: false, reason: 'ssh: the OpenSSH client is not installed (no ssh on PATH)' }
+    return { ok: false, reason: lastLine(r.stderr.text) || r.error || `ssh exited with code ${r.exitCode} before connecting` }
+  }
+
+  async function connect(signal?: AbortSignal): Promise<ConnectResult> {
+    if (closed) return { ok: false, reason: `${description}: the connection was closed` }
+    if (!connection) {
+      const attempt = startMaster(signal)
+      connection = attempt
+      void attempt.then((r) => {
+        if (!r.ok && r.retry && connection === attempt) connection = undefined
+      })
+    }
+    const r = await connection
+    return r.ok ? { ok: true } : { ok: false, reason: r.reason }
+  }
+
+  /** Why the master is gone (with its last word), or undefined while it runs. */
+  function lost(): string | undefined {
+    if (!master?.result && existsSync(socket)) return undefined
+    const why = master?.result ? lastLine(master.result.stderr.text) : ''
+    return `ssh: the connection to ${opts.destination} was lost${why ? `: ${why}` : ''}`
+  }
+
+  /** Connected, and the master still there: a session would otherwise make its own connection. */
+  async function ready(signal?: AbortSignal): Promise<ConnectResult> {
+    const c = await connect(signal)
+    if (!c.ok) return c
+    const gone = lost()
+    return gone ? { ok: false, reason: gone } : c
+  }
+
+  /** Why a session that did not report its end failed: the lost master's reason, or ssh's line. */
+  function sessionFailure(stderrTail: string, exitCode: number | null): string {
+    const gone = lost()
+    if (gone) return gone
+    const line = lastLine(stderrTail)
+    if (exitCode === 255) return line || `ssh failed (exit 255)`
+    return `${description}: the remote shell did not run the command (exit ${exitCode})${line ? `: ${line}` : ''}`
+  }
+
+  /** One session: `script` to `sh -s`, stdin kept open until it ends (the remote watcher's channel). */
+  async function session(
+    script: Buffer,
+    o: Pick<SshExecOptions, 'timeoutMs' | 'signal' | 'killGraceMs' | 'stdout'> & {
+      onStdout(c: Buffer): void
+      onStderr(c: Buffer): void
+      onSpawn?: (pid: number) => void
+    },
+  ): Promise<ProcessResult> {
+    let stdin: Writable | null = null
+    try {
+      return await runProcess('ssh', sessionArgs, {
+        stdin: 'pipe',
+        stdout: o.stdout ?? 'pipe',
+        stderr: 'pipe',
+        capture: false,
+        ...(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}),
+        ...(o.signal ? { signal: o.signal } : {}),
+        ...(o.killGraceMs !== undefined ? { killGraceMs: o.killGraceMs } : {}),
+        onSpawn: (c) => {
+          stdin = c.stdin
+          c.stdin?.write(script)
+          o.onSpawn?.(c.pid)
+        },
+        onStdout: o.onStdout,
+        onStderr: o.onStderr,
+      })
+    } finally {
+      ;(stdin as Writable | null)?.destroy()
+    }
+  }
+
+  const exec: SshExec = async (file, args = [], options = {}) => {
+    const started = performance.now()
+    const failed = (error: string, extra: Partial<ProcessResult> = {}): ProcessResult => ({
+      exitCode: null,
+      signal: null,
+      stdout: EMPTY,
+      stderr: EMPTY,
+      durationMs: performance.now() - started,
+      timedOut: false,
+      aborted: false,
+      notFound: false,
+      error,
+      ...extra,
+    })
+    const argv = [...privilege, file, ...args]
+    const nonce = randomBytes(12).toString('hex')
+    let script: Buffer
+    try {
+      script = execScript({
+        argv,
+        // under a privilege tool only that tool is looked up: it finds the command on its own PATH
+        lookup: [0],
+        ...(options.env ? { env: options.env } : {}),
+        ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),
+        ...(options.input !== undefined ? { input: options.input } : {}),
+        nonce,
+        killGraceS: (options.killGraceMs ?? 1000) / 1000,
+      })
+    } catch (e) {
+      if (e instanceof RemoteScriptError) return failed(e.message)
+      throw e
+    }
+    if (options.signal?.aborted) return failed('aborted before start', { aborted: true })
+    const c = await ready(options.signal)
+    if (!c.ok) return options.signal?.aborted ? failed('aborted before start', { aborted: true }) : failed(c.reason)
+    let release: () => void
+    try {
+      release = await sessions.acquire(options.signal)
+    } catch {
+      return failed('aborted before start', { aborted: true })
+    }
+
+    try {
+      const max = options.maxOutputBytes ?? DEFAULT_HEAD_BYTES + DEFAULT_TAIL_BYTES
+      const split = { headBytes: Math.ceil(max / 2), tailBytes: Math.floor(max / 2) }
+      const capture = options.capture !== false
+      const out = new BoundedCapture(split)
+      const err = new BoundedCapture(split)
+      const errTail = new BoundedCapture({ headBytes: 0, tailBytes: 4096 }) // ssh's own words, even without capture
+      const inheritErr = options.stderr === 'inherit'
+      const filter = new MarkerFilter(nonce, (chunk) => {
+        if (capture && !inheritErr) err.write(chunk)
+        errTail.write(chunk)
+        if (inheritErr) process.stderr.write(chunk)
+        options.onStderr?.(chunk)
+      })
+      const r = await session(script, {
+        ...options,
+        onStdout: (chunk) => {
+          if (capture) out.write(chunk)
+          options.onStdout?.(chunk)
+        },
+        onStderr: (chunk) => filter.write(chunk),
+        onSpawn: (pid) => options.onSpawn?.({ pid, stdin: null }),
+      })
+      filter.flush()
+      const result: ProcessResult = { ...r, stdout: capture ? out.result() : EMPTY, stderr: capture && !inheritErr ? err.result() : EMPTY }
+      delete result.error
+      const end = filter.end
+      if (r.timedOut || r.aborted) return { ...result, exitCode: null, ...(r.error ? { error: r.error } : {}) }
+      if (end?.kind === 'exit') return { ...result, exitCode: end.code, signal: null }
+      if (end?.kind === 'notfound') {
+        const name = toBuffer(argv[end.index] ?? file).toString('utf8')
+        return { ...result, exitCode: 127, signal: null, notFound: true, error: `command not found: ${name}` }
+      }
+      if (end?.kind === 'cwd') {
+        return { ...result, exitCode: null, signal: null, error: `cannot change to the working folder ${toBuffer(options.cwd ?? '').toString('utf8')} on ${description}` }
+      }
+      return { ...result, exitCode: null, error: r.error ?? sessionFailure(errTail.result().text, r.exitCode) }
+    } finally {
+      release()
+    }
+  }
+
+  // ---- reads, batched per tick ----
+
+  interface Batch {
+    requests: ReadRequest[]
+    keys: Map<string, number>
+    waiters: Array<Array<(r: ReadReply) => void>>
+  }
+  let open: Batch | undefined
+
+  function read(request: ReadRequest): Promise<ReadReply> {
+    if (!open || open.requests.length >= MAX_BATCH) {
+      const batch: Batch = { requests: [], keys: new Map(), waiters: [] }
+      open = batch
+      // after this tick's reads (and the microtasks they start) have joined
+      setImmediate(() => void flush(batch))
+    }
+    const batch = open
+    const key = JSON.stringify(request)
+    let i = batch.keys.get(key)
+    if (i === undefined) {
+      i = batch.requests.push(request) - 1
+      batch.keys.set(key, i)
+      batch.waiters.push([])
+    }
+    const waiters = batch.waiters[i]!
+    return new Promise((resolve) => waiters.push(resolve))
+  }
+
+  async function flush(batch: Batch): Promise<void> {
+    const settle = (replies: ReadReply[]) => batch.waiters.forEach((ws, i) => ws.forEach((w) => w(replies[i]!)))
+    const failAll = (message: string) => settle(batch.requests.map(() => ({ ok: false, code: SSH_FAILED, message })))
+    const c = await ready()
+    if (!c.ok) {
+      if (open === batch) open = undefined
+      return failAll(c.reason)
+    }
+    const release = await sessions.acquire()
+    // reads that came while this batch waited for a session have joined it; later ones start another
+    if (open === batch) open = undefined
+    try {
+      const boundary = randomBytes(12).toString('hex')
+      const script = readScript(batch.requests, boundary)
+      const cap = batch.requests.reduce((n, r) => n + (r.kind === 'readfile' ? r.maxBytes : r.kind === 'readdir' ? 16 << 20 : 64 << 10) + 256, 0)
+      const chunks: Buffer[] = []
+      let total = 0
+      const tooBig = new AbortController()
+      const errTail = new BoundedCapture({ headBytes: 0, tailBytes: 4096 })
+      const r = await session(script, {
+        timeoutMs: readTimeoutMs,
+        signal: tooBig.signal,
+        onStdout: (chunk) => {
+          total += chunk.length
+          if (total > cap) tooBig.abort()
+          else chunks.push(chunk)
+        },
+        onStderr: (chunk) => errTail.write(chunk),
+      })
+      const why = r.aborted
+        ? `${description}: the answer to ${batch.requests.length} reads exceeded ${cap} bytes`
+        : r.timedOut
+          ? `${description}: reading timed out after ${readTimeoutMs} ms`
+          : sessionFailure(errTail.result().text, r.exitCode)
+      settle(parseReadOutput(Buffer.concat(chunks), boundary, batch.requests.length, { ok: false, code: SSH_FAILED, message: why }))
+    } catch (e) {
+      failAll((e as Error).message)
+    } finally {
+      release()
+    }
+  }
+
+  /** The answer's bytes; null for what is missing; a MachineError for what was refused. */
+  async function ask(request: ReadRequest & { path: string }, nullCodes: readonly string[] = []): Promise<Buffer | null> {
+    // refused here, or the whole batch's script could not be written
+    if (request.path.includes('\0')) throw new MachineError(`${JSON.stringify(request.path)}: a path cannot hold a NUL byte`, 'EINVAL', request.path)
+    const r = await read(request)
+    if (r.ok) return r.data
+    if (MISSING_CODES.has(r.code) || nullCodes.includes(r.code)) return null
+    const message = r.code === SSH_FAILED ? `${request.path}: ${r.message}` : `${request.path}: ${r.code} on ${description} (${r.message})`
+    throw new MachineError(message, r.code, request.path)
+  }
+
+  async function close(): Promise<void> {
+    closed = true
+    const m = master
+    if (m && !m.result) {
+      await runProcess('ssh', exitArgs, { timeoutMs: 5000, maxOutputBytes: 8192 })
+      if (!(await within(m.done, 2000))) m.stop.abort()
+      await m.done
+    }
+    await rm(socket, { force: true })
+  }
+
+  return {
+    description,
+    live: true,
+    exec,
+    connect,
+    close: () => (closing ??= close()),
+    async readLink(path) {
+      // not a link: EINVAL, which local readlink answers with null too
+      const data = await ask({ kind: 'readlink', path }, ['EINVAL'])
+      return data === null ? null : data.toString('utf8')
+    },
+    async realPath(path) {
+      const data = await ask({ kind: 'realpath', path })
+      return data === null ? null : stripNewline(data).toString('utf8')
+    },
+    async readFile(path, o = {}) {
+      const data = await ask({ kind: 'readfile', path, maxBytes: o.maxBytes ?? DEFAULT_MAX_BYTES })
+      return data === null ? null : data.toString('utf8')
+    },
+    async readDir(path) {
+      const data = await ask({ kind: 'readdir', path })
+      if (data === null) return null
+      const names = data.toString('utf8').split('\0')
+      names.pop() // each name ends in a NUL
+      return names
+    },
+    async stat(path, o = {}) {
+      const data = await ask({ kind: 'stat', path, follow: o.follow !== false })
+      return data === null ? null : parseStat(data.toString('latin1'), path)
+    },
+    async hostname() {
+      const r = await read({ kind: 'hostname' })
+      if (!r.ok) throw new MachineError(`the host name of ${description}: ${r.message}`, r.code, '/proc/sys/kernel/hostname')
+      return r.data.toString('utf8').trim() || null
+    },
+  }
+}
+
+function stripNewline(b: Buffer): Buffer {
+  return b.length && b[b.length - 1] === 0x0a ? b.subarray(0, -1) : b
+}
+
+const S_IFMT = 0o170000
+
+/** `stat -c '%f %s %u %g %.9Y'` → PathStat, mtimeMs computed as Node computes it. */
+export function parseStat(line: string, path: string): PathStat {
+  const m = /^([0-9a-f]+) (\d+) (\d+) (\d+) (-?\d+)(?:\.(\d+))?\s*$/.exec(line)
+  if (!m) throw new MachineError(`${path}: unexpected stat output ${JSON.stringify(line.slice(0, 80))}`, 'EIO', path)
+  const mode = parseInt(m[1]!, 16)
+  const fmt = mode & S_IFMT
+  const type = fmt === 0o100000 ? 'file' : fmt === 0o040000 ? 'directory' : fmt === 0o120000 ? 'symlink' : 'other'
+  const nsec = Number((m[6] ?? '0').padEnd(9, '0').slice(0, 9))
+  return { type, size: Number(m[2]), mode, uid: Number(m[3]), gid: Number(m[4]), mtimeMs: Number(m[5]) * 1000 + nsec / 1e6 }
+}
