@@ -6,6 +6,8 @@
  * container has one unit that fails on purpose (nbs-broken.service) and one that logs at err
  * (nbs-errlog.service); this machine's /nix/store is bind-mounted read-only and the system
  * profiles folder read-write, so generations made here by real nix-env are the container's.
+ * First the probes the machine checks are made of, given an sshMachine; then the real CLI,
+ * `nbs check --on HOST` with the container as a host of the config.
  */
 import { readFileSync } from 'node:fs'
 import { chmod, mkdtemp, rm } from 'node:fs/promises'
@@ -22,6 +24,8 @@ import { checkFailedUnits, describeFailedUnits } from '../../src/status/units.js
 import { alive, BOOT_LOCK, CONTAINER_HOSTNAME, ensureBookwormRoot } from '../helpers/container.js'
 import { bootSshContainer, type SshContainer } from '../helpers/container-ssh.js'
 import { buildSystem, rollbackProfile, setProfile } from '../helpers/profiles.js'
+import { NIX_ENV } from '../helpers/nix.js'
+import { makeProject, nbs } from '../helpers/project.js'
 import { needs } from '../helpers/real.js'
 
 const PROFILES = '/nix/var/nix/profiles'
@@ -152,5 +156,46 @@ needs('nspawn', 'nix', 'ssh-client').describe('machine checks over SSH against s
     const pending = await getCurrentGeneration({ machine: asRoot })
     expect(pending).toMatchObject({ state: 'pending', inSync: false, generation: 'g3', message: 'running generation 1, but generation 3 is set to boot next (nixos-rebuild boot): reboot or switch to it' })
     expect(await rebootNeeded({ machine: asRoot })).toEqual({ needed: true, differs: ['kernel', 'initrd', 'kernel-modules'] })
+  })
+
+  /** `nbs check --on HOST` run here, the container a host of the config reached over ssh; the json report's checks by id */
+  const checkOn = async (host: string, only: string[]) => {
+    const hosts = Object.fromEntries(['root', 'alice'].map((user) => [`ctr-${user}`, { targetHost: c!.destination(user), port: c!.port, sshOptions: ['-F', c!.sshConfig] }]))
+    const project = makeProject({ 'nbs.config.json': JSON.stringify({ hosts, options: { 'failed-units': { journalLines: 5 } } }) })
+    try {
+      // a folder without flake.nix: the inventory is the config's hosts only
+      const args = ['check', '--flake', project.dir, '--on', host, ...only.flatMap((id) => ['--only', id]), '--reporter', 'json']
+      const r = await nbs(args, { cwd: project.dir, env: NIX_ENV })
+      const report = JSON.parse(r.stdout || '{}') as { hosts?: { name: string }[]; phases?: { checks: { id: string; host: string }[] }[] }
+      const checks = Object.fromEntries((report.phases ?? []).flatMap((p) => p.checks).map((ch) => [ch.id, ch as Record<string, any>]))
+      return { exitCode: r.exitCode, stderr: r.stderr, report, checks }
+    } finally {
+      project.cleanup()
+    }
+  }
+
+  it('nbs check --on ctr-root: failed-units fails naming the unit, journal-errors warns, generation-sync in sync, all read in the container', async () => {
+    const r0 = await c!.container.exec('ln', ['-sfn', systems.c, '/run/current-system'])
+    expect(r0.exitCode, r0.stderr.text).toBe(0)
+    const r = await checkOn('ctr-root', ['failed-units', 'journal-errors', 'generation-sync'])
+    expect(r.exitCode, r.stderr).toBe(1) // failed-units is an error
+    expect(r.report.hosts?.map((h) => h.name)).toEqual(['ctr-root'])
+    expect(r.checks['failed-units']).toMatchObject({ host: 'ctr-root', status: 'failed', message: '1 failed unit: nbs-broken.service' })
+    expect(r.checks['failed-units']!.details.units[0].journal).toContain('sh: nbs-broken: disk quota exploded')
+    expect(r.checks['journal-errors']).toMatchObject({ host: 'ctr-root', status: 'failed', severity: 'warning' })
+    expect(r.checks['journal-errors']!.message).toMatch(/^\d+ journal errors since boot \(max 0\): .*nbs-errlog\.service: nbs-errlog: certificate expired/)
+    expect(r.checks['generation-sync']).toMatchObject({ host: 'ctr-root', status: 'passed' })
+    expect(r.checks['generation-sync']!.message).toMatch(/^in-sync: running generation 3, the newest; /)
+    expect(r.checks['generation-sync']!.message).toContain('reboot needed: kernel, initrd, kernel-modules differ from the booted system')
+  })
+
+  it('nbs check --on ctr-alice: journal-errors is skipped with the reason and the fix, not passed', async () => {
+    const r = await checkOn('ctr-alice', ['journal-errors'])
+    expect(r.exitCode, r.stderr).toBe(0)
+    expect(r.checks['journal-errors']).toMatchObject({
+      host: 'ctr-alice',
+      status: 'skipped',
+      message: 'alice cannot see the system journal (journalctl shows them only their own entries); add alice to the systemd-journal group, or run as root',
+    })
   })
 })
