@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { mkdir, open, readdir, readFile, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import { mkdir, open, readdir, readFile, readlink, rename, rm, stat, symlink, writeFile } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
 import type { ExecOptions } from '../../src/checks/types.js'
 import { runProcess, type ProcessResult } from '../../src/runner/process.js'
 
@@ -13,8 +13,14 @@ import { runProcess, type ProcessResult } from '../../src/runner/process.js'
 
 /** Outside /tmp on purpose: the root is reused across test files and runs. */
 export const CACHE_DIR = process.env.NBS_TEST_CACHE ?? '/var/cache/nbs-test'
-/** Bump when the units below change, so an old cached root is not reused. */
-export const ROOT_DIR = join(CACHE_DIR, 'bookworm-root-v1')
+/** Bump when the units, packages or files below change, so an old cached root is not reused. */
+export const ROOT_DIR = join(CACHE_DIR, 'bookworm-root-v2')
+/** What debootstrap installs beyond minbase: systemd as init, and an sshd for the machine checks over SSH. */
+const PACKAGES = ['systemd', 'systemd-sysv', 'dbus', 'openssh-server']
+/** Held (it names the holder's pid) while a test's container runs: one at a time, across files and worktrees. */
+export const BOOT_LOCK = join(CACHE_DIR, 'boot.lock')
+/** The container's host name (its /etc/hostname), not this machine's. */
+export const CONTAINER_HOSTNAME = 'nbs-container'
 const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
 
 /** The units the root boots with: one fails on purpose, one logs at priority err and stays active. */
@@ -37,6 +43,20 @@ ExecStart=/bin/sh -c 'echo "<3>nbs-errlog: certificate expired"'
 [Install]
 WantedBy=multi-user.target
 `,
+}
+
+/**
+ * Files the root is built with, written over what debootstrap left. The sshd drop-in is the safe
+ * default for a boot that shares this machine's network: loopback only. A boot that uses sshd
+ * bind-mounts its own file over it (the port and keys of that run); read before sshd_config's own
+ * settings, it wins.
+ */
+const FILES: Record<string, string> = {
+  'etc/ssh/sshd_config.d/nbs-test.conf': 'ListenAddress 127.0.0.1\n',
+  // debootstrap copies this machine's name; a name of its own tells the two apart over SSH
+  'etc/hostname': `${CONTAINER_HOSTNAME}\n`,
+  // sshd's PAM session reads it; missing, every login logs an error at err, counted by journal-errors
+  'etc/default/locale': 'LANG=C.UTF-8\n',
 }
 
 /** Debian's mirror as this machine's apt is configured (deb822 `.sources`, else sources.list). */
@@ -86,7 +106,7 @@ async function buildRoot(): Promise<void> {
   await removeStalePartials()
   const partial = `${ROOT_DIR}.partial-${process.pid}`
   const mirror = await aptMirror()
-  const args = ['--variant=minbase', '--include=systemd,systemd-sysv,dbus', 'bookworm', partial, mirror]
+  const args = ['--variant=minbase', `--include=${PACKAGES.join(',')}`, 'bookworm', partial, mirror]
   const r = await runProcess('debootstrap', args, { timeoutMs: 15 * 60_000, maxOutputBytes: 256 * 1024, env: { PATH } })
   if (r.exitCode !== 0) {
     await removeTree(partial)
@@ -98,6 +118,10 @@ async function buildRoot(): Promise<void> {
   for (const [name, text] of Object.entries(UNITS)) {
     await writeFile(join(unitDir, name), text)
     await symlink(`/etc/systemd/system/${name}`, join(unitDir, 'multi-user.target.wants', name))
+  }
+  for (const [path, text] of Object.entries(FILES)) {
+    await mkdir(dirname(join(partial, path)), { recursive: true })
+    await writeFile(join(partial, path), text)
   }
   await rename(partial, ROOT_DIR)
 }
@@ -145,15 +169,42 @@ export interface Container {
   stop(graceMs?: number): Promise<number[]>
 }
 
+export interface BootOptions {
+  /** `HOST:CONTAINER` paths bind-mounted read-only */
+  bindRo?: string[]
+  /** `HOST:CONTAINER` paths bind-mounted read-write (what the test changes from here while it runs) */
+  bind?: string[]
+  /**
+   * `private` (default): a network namespace of its own, loopback only. `host`: this machine's
+   * network, so a server inside is reached on 127.0.0.1 from here; nspawn keeps CAP_NET_ADMIN from
+   * such a container, so it cannot change this machine's interfaces, and the root's sshd listens
+   * on 127.0.0.1 only.
+   */
+  network?: 'private' | 'host'
+  timeoutMs?: number
+}
+
 /**
  * Boots `root` with `systemd-nspawn -b` as our child and waits for `systemctl is-system-running`
  * to answer running or degraded. Without systemd on the host nspawn needs `--register=no`
  * (no machined) and `--keep-unit` (no scope unit over D-Bus); `--volatile=overlay` puts a tmpfs
- * over the read-only root, so the cached root stays clean.
+ * over the read-only root, so the cached root stays clean. One container at a time across every
+ * test file and worktree (`bootLock`): held from here until `stop()` has returned.
  */
-export async function bootContainer(root: string, opts: { bindRo?: string[]; timeoutMs?: number } = {}): Promise<Container> {
-  const args = ['-b', '-D', root, '--register=no', '--keep-unit', '--private-network', '--volatile=overlay']
-  args.push('--console=pipe', '-q', `--machine=nbs-test-${process.pid}`, ...(opts.bindRo ?? []).map((b) => `--bind-ro=${b}`))
+export async function bootContainer(root: string, opts: BootOptions = {}): Promise<Container> {
+  const args = ['-b', '-D', root, '--register=no', '--keep-unit', ...(opts.network === 'host' ? [] : ['--private-network']), '--volatile=overlay']
+  args.push('--console=pipe', '-q', `--machine=nbs-test-${process.pid}`)
+  args.push(...(opts.bindRo ?? []).map((b) => `--bind-ro=${b}`), ...(opts.bind ?? []).map((b) => `--bind=${b}`))
+  const release = await bootLock(10 * 60_000)
+  try {
+    return await boot(args, opts.timeoutMs ?? 120_000, release)
+  } catch (e) {
+    await release()
+    throw e
+  }
+}
+
+async function boot(args: string[], timeoutMs: number, release: () => Promise<void>): Promise<Container> {
   const child = spawn('systemd-nspawn', args, { stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   const keep = (c: Buffer) => {
@@ -171,7 +222,7 @@ export async function bootContainer(root: string, opts: { bindRo?: string[]; tim
   if (child.pid === undefined) throw new Error('systemd-nspawn could not be started (is systemd-container installed?)')
   const nspawnPid = child.pid
 
-  const deadline = Date.now() + (opts.timeoutMs ?? 120_000)
+  const deadline = Date.now() + timeoutMs
   const fail = async (why: string): Promise<never> => {
     child.kill('SIGKILL')
     await gone
@@ -209,9 +260,39 @@ export async function bootContainer(root: string, opts: { bindRo?: string[]; tim
       await gone
       clearTimeout(timer)
     }
+    await release()
     return pidsInNamespace(pidns)
   }
   return { nspawnPid, initPid, exec, output: () => out, stop }
+}
+
+/**
+ * A lock file naming its holder's pid: waits while a live process holds it, takes it over from a
+ * dead one. Resolves with its release (idempotent).
+ */
+async function bootLock(timeoutMs: number): Promise<() => Promise<void>> {
+  await mkdir(CACHE_DIR, { recursive: true })
+  const lock = BOOT_LOCK
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const held = await open(lock, 'wx').catch(() => undefined)
+    if (held) {
+      await held.writeFile(String(process.pid))
+      await held.close()
+      let released = false
+      return async () => {
+        if (released) return
+        released = true
+        await rm(lock, { force: true })
+      }
+    }
+    const owner = Number(await readFile(lock, 'utf8').catch(() => ''))
+    // an empty file is a holder between open and write, unless it stayed empty (that holder died)
+    const stale = owner ? !alive(owner) : Date.now() - ((await stat(lock).catch(() => undefined))?.mtimeMs ?? Date.now()) > 10_000
+    if (stale) await rm(lock, { force: true })
+    else if (Date.now() > deadline) throw new Error(`another test's container still holds ${lock} (pid ${owner || 'unknown'})`)
+    else await sleep(500)
+  }
 }
 
 async function childrenOf(ppid: number): Promise<number[]> {

@@ -95,6 +95,26 @@ export interface FakeMachine {
   cleanup(): Promise<void>
 }
 
+/**
+ * A new generation of the profile at `profile` (a path on this machine) pointing at `storePath`,
+ * made by real `nix-env -p … --set` as nixos-rebuild does; returns its number.
+ */
+export async function setProfile(profile: string, storePath: string): Promise<number> {
+  mkdirSync(dirname(profile), { recursive: true })
+  await nix('nix-env', ['-p', profile, '--set', storePath])
+  return profileGeneration(profile)
+}
+
+/** `nix-env -p … --rollback`, as `nixos-rebuild switch --rollback` does to the profile; returns the generation it now points at. */
+export async function rollbackProfile(profile: string): Promise<number> {
+  await nix('nix-env', ['-p', profile, '--rollback'])
+  return profileGeneration(profile)
+}
+
+function profileGeneration(profile: string): number {
+  return Number(/-(\d+)-link$/.exec(readlinkSync(profile))![1])
+}
+
 /** The host name fixture roots have in /etc/hostname: what `--host` must say for machine checks to run there. */
 export const ROOT_HOSTNAME = 'testhost'
 
@@ -108,15 +128,10 @@ export function makeMachine(opts: { store?: StoreMode; hostname?: string } = {})
     storeMode: opts.store,
     async addGeneration(storePath, name = 'system') {
       await intoStore(storePath)
-      const profile = join(root, 'nix/var/nix/profiles', name)
-      mkdirSync(dirname(profile), { recursive: true })
-      await nix('nix-env', ['-p', profile, '--set', storePath])
-      return Number(/-(\d+)-link$/.exec(readlinkSync(profile))![1])
+      return setProfile(join(root, 'nix/var/nix/profiles', name), storePath)
     },
-    async rollback(name = 'system') {
-      const profile = join(root, 'nix/var/nix/profiles', name)
-      await nix('nix-env', ['-p', profile, '--rollback'])
-      return Number(/-(\d+)-link$/.exec(readlinkSync(profile))![1])
+    rollback(name = 'system') {
+      return rollbackProfile(join(root, 'nix/var/nix/profiles', name))
     },
     async setCurrent(storePath) {
       await intoStore(storePath)

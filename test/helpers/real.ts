@@ -48,6 +48,8 @@ export const COMPONENTS = {
     fix: 'apt-get install openssh-server openssh-client (the tests start their own sshd; no service needed)',
   },
   fish: { probe: () => executable('/usr/bin/fish'), fix: 'apt-get install fish' },
+  // the client side only: the container's own root brings its sshd
+  'ssh-client': { probe: () => runs('ssh', ['-V']) && onPath('ssh-keygen'), fix: 'apt-get install openssh-client' },
 } satisfies Record<string, Component>
 
 export type ComponentName = keyof typeof COMPONENTS
