@@ -10,7 +10,10 @@ export const DEFAULT_INCLUDE = [`checks/${CHECK_GLOB_SUFFIX}`, `plugins/${CHECK_
 /** One host of the config's inventory: how to reach it; every field wins over the flake's deploy tools. */
 export const hostConfigSchema = z.strictObject({
   local: z.boolean().optional().describe('this host is the machine nbs runs on, whatever its names say'),
-  targetHost: z.string().min(1).optional().describe('ssh destination, "[user@]address" (e.g. "root@web1.example.org")'),
+  targetHost: z
+    .string()
+    .regex(/^[^-\s]\S*$/, '"[user@]address": no spaces, and no leading "-" (ssh would read it as an option)')
+    .optional().describe('ssh destination, "[user@]address" (e.g. "root@web1.example.org")'),
   port: z.number().int().min(1).max(65535).optional().describe('ssh port (default: ssh\'s own, 22 or ~/.ssh/config)'),
   user: z.string().min(1).optional().describe('ssh login user, when targetHost does not name one'),
   tags: z.array(z.string().min(1)).optional().describe('labels for --on @tag'),

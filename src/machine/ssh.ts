@@ -9,6 +9,7 @@
  * (remote-script.ts), so the login shell never parses an argument; reads issued in the same tick
  * share one session (remote-reads.ts).
  */
+import { NbsError } from '../errors.js'
 import { createHash, randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { chmod, mkdtemp, rm } from 'node:fs/promises'
@@ -116,7 +117,8 @@ export function controlPath(controlDir: string, name: string): string {
 
 function validate(o: SshMachineOptions): void {
   const bad = (field: string, why: string) => {
-    throw new Error(`ssh host ${JSON.stringify(o.name)}: ${field} ${why}`)
+    // bad inventory input (config, colmena, deploy-rs): exit 3 naming the host, never a crash
+    throw new NbsError(`hosts.${o.name}: ${field} ${why}`)
   }
   if (!o.name) bad('name', 'must not be empty')
   if (!o.destination || o.destination.startsWith('-') || /\s/.test(o.destination)) bad('targetHost', `${JSON.stringify(o.destination)} is not [user@]address`)

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, expect } from 'vitest'
 import type { RunReport } from '../../src/report/types.js'
@@ -99,6 +99,22 @@ real.describe('nbs check --on: a fleet over real ssh', () => {
     expect(none.exitCode).toBe(3)
     expect(none.stderr).toContain('@nosuchtag')
     expect(none.stderr).not.toMatch(/\n\s+at /)
+  })
+
+  real.it('a targetHost ssh would read as an option is refused before anything runs', async () => {
+    const canary = join(project.dir, 'pwned')
+    const p = makeProject({
+      'nbs.config.json': JSON.stringify({ builtins: false, hosts: { evil: { targetHost: `-oProxyCommand=touch ${canary}` } } }),
+      'checks/x.check.json': jsonCheck({ id: 'x', phase: 'health', command: ['true'] }),
+    })
+    try {
+      const res = await nbs(['check', '--on', 'evil'], { cwd: p.dir })
+      expect(res.exitCode).toBe(3)
+      expect(res.stderr).toMatch(/hosts\.evil\.targetHost.*leading "-"/)
+      expect(existsSync(canary)).toBe(false)
+    } finally {
+      p.cleanup()
+    }
   })
 
   real.it('--allow-unreachable: the unreachable host is reported and skipped, and the run passes', async () => {

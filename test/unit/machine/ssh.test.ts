@@ -26,8 +26,8 @@ describe('controlPath', () => {
 describe('sshMachine options', () => {
   const base = { name: 'web1', destination: 'web1', controlDir: '/tmp/nbs-ssh-x' }
   it('refuses what ssh would misread, naming the host and the field', () => {
-    expect(() => sshMachine({ ...base, destination: '-oProxyCommand=x' })).toThrow('ssh host "web1": targetHost "-oProxyCommand=x" is not [user@]address')
-    expect(() => sshMachine({ ...base, port: 70000 })).toThrow('ssh host "web1": port 70000 is not a port number (1-65535)')
+    expect(() => sshMachine({ ...base, destination: '-oProxyCommand=x' })).toThrow('hosts.web1: targetHost "-oProxyCommand=x" is not [user@]address')
+    expect(() => sshMachine({ ...base, port: 70000 })).toThrow('hosts.web1: port 70000 is not a port number (1-65535)')
     expect(() => sshMachine({ ...base, maxSessions: 0 })).toThrow(/maxSessions/)
     expect(() => sshMachine({ ...base, controlDir: '/tmp/a b' })).toThrow(/controlDir/)
   })
