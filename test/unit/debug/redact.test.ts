@@ -322,8 +322,12 @@ describe('describeRedactions', () => {
   })
 })
 
+// Not timing tests (the figures are in bench/): a bound 5–10× above what a loaded 2-core machine
+// takes, so only backtracking or rescanning (seconds to minutes at these sizes) fails them.
+const LINEAR_BOUND_MS = 5000
+
 describe('performance: linear time', () => {
-  it('redacts a 5 MB build log with secrets sprinkled in well under a second', () => {
+  it('redacts a 5 MB build log with secrets sprinkled in, without backtracking', () => {
     const filler = [
       `building '${STORE}-hello-2.12.1.drv'...`,
       `copying path '${STORE}-glibc-2.39-52' from 'https://cache.nixos.org'...`,
@@ -344,7 +348,7 @@ describe('performance: linear time', () => {
     const t = performance.now()
     const r = redactText(text)
     const ms = performance.now() - t
-    expect(ms).toBeLessThan(1000)
+    expect(ms).toBeLessThan(LINEAR_BOUND_MS)
     expect(r.total).toBe(Math.floor(out.length / 1000))
     for (const s of [ghp, bearer, pw(600), pw(601), jwt]) expect(r.text).not.toContain(s)
   })
@@ -369,10 +373,10 @@ describe('performance: linear time', () => {
     ['access-tokens repeated', 'access-tokens = '.repeat(M / 16)],
     ['ENC[ without ]', 'ENC[AES256_GCM,'.repeat(M / 15)],
   ]
-  it.each(worst)('%s: under a second', (_, text) => {
+  it.each(worst)('%s: no backtracking', (_, text) => {
     const t = performance.now()
     redactText(text)
-    expect(performance.now() - t).toBeLessThan(1000)
+    expect(performance.now() - t).toBeLessThan(LINEAR_BOUND_MS)
   })
 })
 
