@@ -27,7 +27,17 @@ export async function main(argv: string[]): Promise<void> {
   // cac turns `--host 42` into a number: names and paths stay the text the user typed
   const text = (v: unknown): string | undefined => (v === undefined ? undefined : String(v))
   // `--on` repeated means more selectors, as if comma-joined; `--on ''` selects nothing and says so
-  const selectors = (v: unknown): string | undefined => (v === undefined ? undefined : ([] as unknown[]).concat(v).map(String).join(','))
+  // `--on` as typed: the argument parser turns '' into 0 and '007' into 7, so the values are taken
+  // from argv itself; repeated means more selectors, as if comma-joined
+  const selectors = (v: unknown): string | undefined => {
+    if (v === undefined) return undefined
+    const raw: string[] = []
+    for (let i = 0; i < argv.length && argv[i] !== '--'; i++) {
+      if (argv[i] === '--on' && i + 1 < argv.length) raw.push(argv[++i]!)
+      else if (argv[i]!.startsWith('--on=')) raw.push(argv[i]!.slice('--on='.length))
+    }
+    return (raw.length ? raw : ([] as unknown[]).concat(v).map(String)).join(',')
+  }
   const wholeNumber = (flag: string, v: unknown, min: number): number => {
     const n = Number(v)
     if (!Number.isInteger(n) || n < min) throw new NbsError(`${flag} ${String(v)}: expected a whole number of at least ${min}${flag === '--parallel' ? ' (0 = every selected host at once)' : ''}`)
@@ -252,7 +262,7 @@ export async function main(argv: string[]): Promise<void> {
       process.on('SIGINT', onSignal).on('SIGTERM', onSignal)
       // interrupted: the children are stopped; exit as the signal says, without their failure
       const interrupted = () => (controller.signal.reason === 'SIGINT' ? 130 : 143)
-      process.exitCode = await hostsAction({ config: text(o.config), flake: text(o.flake), on: text(o.on), json: o.json === true }, controller.signal).catch((e: unknown) => {
+      process.exitCode = await hostsAction({ config: text(o.config), flake: text(o.flake), on: selectors(o.on), json: o.json === true }, controller.signal).catch((e: unknown) => {
         if (controller.signal.aborted) return interrupted()
         throw e
       })

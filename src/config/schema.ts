@@ -1,6 +1,13 @@
 import { z } from 'zod'
 import { durationSchema } from '../checks/duration.js'
 
+/**
+ * `[user@]host` as ssh takes it on the command line, and nothing a shell or ssh could misread: no
+ * leading `-` (an option), no spaces or shell characters (OpenSSH before 9.6 hands `%h` to a
+ * ProxyCommand's shell unescaped).
+ */
+export const SSH_DESTINATION = /^(?:[A-Za-z0-9_][A-Za-z0-9._-]*@)?(?:[A-Za-z0-9_][A-Za-z0-9._-]*|\[[0-9A-Fa-f:.]+\])$/
+
 export const DEFAULT_PHASES = ['pre-build', 'build', 'post-build', 'health'] as const
 export const CHECK_FILE_EXTENSIONS = ['ts', 'mts', 'js', 'mjs', 'json'] as const
 const CHECK_GLOB_SUFFIX = `**/*.check.{${CHECK_FILE_EXTENSIONS.join(',')}}`
@@ -12,7 +19,10 @@ export const hostConfigSchema = z.strictObject({
   local: z.boolean().optional().describe('this host is the machine nbs runs on, whatever its names say'),
   targetHost: z
     .string()
-    .regex(/^[^-\s]\S*$/, '"[user@]address": no spaces, and no leading "-" (ssh would read it as an option)')
+    .regex(
+      SSH_DESTINATION,
+      '"[user@]address": a host name, an IP address or [IPv6], letters, digits, "." "_" "-" only, no leading "-" (ssh would read it as an option, a ProxyCommand would run the rest)',
+    )
     .optional().describe('ssh destination, "[user@]address" (e.g. "root@web1.example.org")'),
   port: z.number().int().min(1).max(65535).optional().describe('ssh port (default: ssh\'s own, 22 or ~/.ssh/config)'),
   user: z.string().min(1).optional().describe('ssh login user, when targetHost does not name one'),

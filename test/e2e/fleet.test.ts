@@ -110,7 +110,7 @@ real.describe('nbs check --on: a fleet over real ssh', () => {
     try {
       const res = await nbs(['check', '--on', 'evil'], { cwd: p.dir })
       expect(res.exitCode).toBe(3)
-      expect(res.stderr).toMatch(/hosts\.evil\.targetHost.*leading "-"/)
+      expect(res.stderr).toMatch(/hosts\.evil\.targetHost.*no leading "-"/)
       expect(existsSync(canary)).toBe(false)
     } finally {
       p.cleanup()
