@@ -25,7 +25,7 @@ import { openTargets, SSH_CONNECT_TIMEOUT_S } from './runner/targets.js'
 import { loadInventory, singleHost } from './hosts/inventory.js'
 import { selectHosts } from './hosts/select.js'
 import type { Host } from './hosts/types.js'
-import { availableParallelism } from 'node:os'
+import { availableParallelism, hostname } from 'node:os'
 import { VERSION } from './version.js'
 
 export interface CheckRunOptions extends SettingsFlags, PlanFilters {
@@ -305,7 +305,12 @@ export async function runChecks(opts: CheckRunOptions): Promise<CheckRunResult> 
 
 /** The hosts of the run: the `--on` selection of the inventory, else the one host as before. */
 async function selectedHosts(settings: Settings, opts: CheckRunOptions, signal: AbortSignal): Promise<Host[]> {
-  if (opts.on === undefined) return [singleHost(settings)]
+  if (opts.on === undefined) {
+    // as before fleets: a mounted root, or the host that is this machine by name (one shared config
+    // on every host, a timer on each), is read here; the config's targetHost is for the others
+    const { targetHost, ...one } = singleHost(settings)
+    return [targetHost && settings.root === '/' && one.name !== hostname() ? { ...one, targetHost } : one]
+  }
   if (opts.root !== undefined || settings.root !== '/') throw new NbsError(`--on checks hosts of the inventory; --root reads one mounted machine: use --host with --root instead`)
   const inventory = await loadInventory({ settings, exec: probeExec({ timeoutMs: 300_000, signal }), signal })
   return selectHosts(inventory.hosts, opts.on)

@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs'
+import { hostname } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, expect } from 'vitest'
 import type { RunReport } from '../../src/report/types.js'
@@ -197,6 +198,27 @@ export default defineCheck({
     expect(r).toMatchObject({ fleet: false, host: 'web1' })
     expect(result(r, 'web1', 'role')!.stdout!.text).toBe(`on ${sshd.hosts[0]}\n`)
     expect(res.exitCode).toBe(0)
+    // the config shared by every host (a timer on each): this machine's own entry is read here,
+    // and a mounted root is read where it is mounted, whatever targetHost the config gives
+    const here = hostname()
+    const shared = makeProject({
+      'nbs.config.json': JSON.stringify({ builtins: false, hosts: { [here]: { targetHost: 'root@127.0.0.1', port: deadPort }, web1: hostsConfig().web1 } }),
+      'checks/kernel.check.json': jsonCheck({ id: 'kernel', phase: 'health', command: ['uname', '-s'] }),
+    })
+    try {
+      const own = await nbs(['check', '--reporter', 'json:own.json'], { cwd: shared.dir })
+      expect(own.exitCode, own.stdout).toBe(0)
+      const ownReport = JSON.parse(readFileSync(join(shared.dir, 'own.json'), 'utf8')) as RunReport
+      expect(ownReport.hosts[0]).toMatchObject({ name: here, target: 'this machine' })
+      expect(result(ownReport, here, 'reachable')).toBeUndefined()
+      const mounted = await nbs(['check', '--host', 'web1', '--root', shared.dir, '--reporter', 'json:m.json'], { cwd: shared.dir })
+      const mountedReport = JSON.parse(readFileSync(join(shared.dir, 'm.json'), 'utf8')) as RunReport
+      expect(mountedReport.hosts[0]!.target).toBe(`root ${shared.dir}`)
+      expect(result(mountedReport, 'web1', 'reachable')).toBeUndefined()
+      expect(mounted.exitCode).toBe(0)
+    } finally {
+      shared.cleanup()
+    }
     // a single-host JUnit keeps its suite names (Jenkins and GitLab keep their history)
     const j = await nbs(['check', '--host', 'web1', '--reporter', 'junit:one.xml'], { cwd: project.dir })
     expect(j.exitCode).toBe(0)
