@@ -102,6 +102,7 @@ export async function main(argv: string[]): Promise<void> {
         ...(on !== undefined ? { on } : {}),
         ...(parallel !== undefined ? { parallel } : {}),
         ...(o.allowUnreachable === true ? { allowUnreachable: true } : {}),
+        onNotice: (line) => process.stderr.write(`nbs check: ${line}\n`),
         stdout: process.stdout,
         signal: controller.signal,
       })

@@ -73,6 +73,7 @@ export async function statusAction(flags: StatusFlags): Promise<number> {
 async function fleetStatusAction(settings: Settings, flags: StatusFlags, on: string): Promise<number> {
   if (flags.root !== undefined) throw new NbsError('--on reads hosts of the inventory; --root reads one mounted machine: use --host with --root instead')
   const inventory = await loadInventory({ settings, exec: probeExec({ timeoutMs: 300_000 }) })
+  for (const note of inventory.notes) process.stderr.write(`nbs status: ${note}\n`)
   const hosts = selectHosts(inventory.hosts, on)
   const { targets, close } = await openTargets(hosts, { root: settings.root })
   try {

@@ -36,6 +36,8 @@ export interface CheckRunOptions extends SettingsFlags, PlanFilters {
   parallel?: number
   /** an unreachable host is reported, skipped, and does not fail the run */
   allowUnreachable?: boolean
+  /** what the inventory could not read (a colmena value that is not a literal…), as it is found */
+  onNotice?: (line: string) => void
   config?: string
   /** `NAME[:PATH]` specs; default: the config's, else `pretty` on stdout */
   reporters?: string[]
@@ -192,7 +194,12 @@ export async function runChecks(opts: CheckRunOptions): Promise<CheckRunResult> 
   }
 
   const fleet = opts.on !== undefined
-  const hosts = await selectedHosts(settings, opts, signal)
+  // interrupted while the inventory is read (a long colmena eval): no host is checked, and the
+  // reports are still written, marked interrupted
+  const hosts = await selectedHosts(settings, opts, signal).catch((e: unknown) => {
+    if (signal.aborted) return [] as Host[]
+    throw e
+  })
   const allowUnreachable = opts.allowUnreachable ?? settings.allowUnreachable
   const { targets, close } = await openTargets(hosts, { root: settings.root })
   try {
@@ -268,8 +275,9 @@ export async function runChecks(opts: CheckRunOptions): Promise<CheckRunResult> 
           {
             name: r.target.host.name,
             target: r.target.remote || r.target.host.local || !fleet ? r.target.target : `${r.target.target} if it is this machine`,
-            ...(reach && reach.attempts.length ? { reachable: reach.status === 'passed' ? ('yes' as const) : ('no' as const) } : {}),
-            ...(reach && reach.status !== 'passed' && reach.attempts.length && reach.message ? { unreachableReason: reach.message } : {}),
+            // a connection Ctrl-C cut short says nothing about the host
+            ...(reach && reach.attempts.length && reach.kind !== 'Interrupted' ? { reachable: reach.status === 'passed' ? ('yes' as const) : ('no' as const) } : {}),
+            ...(reach && reach.status !== 'passed' && reach.attempts.length && reach.kind !== 'Interrupted' && reach.message ? { unreachableReason: reach.message } : {}),
           },
           ordered,
           settings.failOn,
@@ -313,5 +321,6 @@ async function selectedHosts(settings: Settings, opts: CheckRunOptions, signal: 
   }
   if (opts.root !== undefined || settings.root !== '/') throw new NbsError(`--on checks hosts of the inventory; --root reads one mounted machine: use --host with --root instead`)
   const inventory = await loadInventory({ settings, exec: probeExec({ timeoutMs: 300_000, signal }), signal })
+  for (const note of inventory.notes) opts.onNotice?.(note)
   return selectHosts(inventory.hosts, opts.on)
 }

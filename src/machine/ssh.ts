@@ -164,6 +164,9 @@ export function sshMachine(opts: SshMachineOptions): SshMachine {
     '-o', `ConnectTimeout=${connectTimeoutS}`,
     '-o', `ControlPath=${socket}`,
     '-o', 'ClearAllForwardings=yes',
+    // a `RemoteCommand` (tmux on login) or a tty in the user's config would replace or mangle `sh -s`
+    '-o', 'RemoteCommand=none',
+    '-o', 'RequestTTY=no',
     ...(opts.port !== undefined ? ['-p', String(opts.port)] : []),
     ...(opts.user !== undefined && !opts.destination.includes('@') ? ['-l', opts.user] : []),
     ...(opts.sshOptions ?? []),
@@ -238,7 +241,8 @@ export function sshMachine(opts: SshMachineOptions): SshMachine {
     const gone = lost()
     if (gone) return gone
     const line = lastLine(stderrTail)
-    if (exitCode === 255) return line || `ssh failed (exit 255)`
+    // "ssh" first, always: callers tell a transport failure from the command's own by it
+    if (exitCode === 255) return line ? (/^ssh\b/.test(line) ? line : `ssh: ${line}`) : `ssh failed (exit 255)`
     return `${description}: the remote shell did not run the command (exit ${exitCode})${line ? `: ${line}` : ''}`
   }
 

@@ -78,7 +78,7 @@ async function runCommand(def: CommandCheck, node: PlanNode, env: CheckEnv, sign
   const output = { stdout: res.stdout, stderr: res.stderr }
   if (signal.aborted) return { status: 'errored', ...output }
   if (res.notFound) return { status: 'errored', kind: 'CommandNotFound', message: `command not found: ${file}`, ...output }
-  if (res.error) return { status: 'errored', kind: 'Exception', message: res.error, ...output }
+  if (res.error) return { status: 'errored', kind: remote && /^ssh\b/.test(res.error) ? 'Unreachable' : 'Exception', message: res.error, ...output }
   const failures = evaluateExpectation(def.expect, res)
   if (failures.length === 0) return { status: 'passed', ...output }
   return { status: 'failed', kind: 'CheckFailed', message: failures.join('; '), details: { failures, exitCode: res.exitCode }, ...output }
@@ -88,7 +88,8 @@ async function runProgrammatic(def: RunCheck, node: PlanNode, env: CheckEnv, dep
   const localExec: CheckContext['exec'] = (file, args = [], opts = {}) =>
     runProcess(file, args, { cwd: env.projectRoot, ...opts, signal: opts.signal ? AbortSignal.any([opts.signal, signal]) : signal })
   // a machine check of an ssh host runs its programs there, like its reads
-  const remote = node.runsOn === 'machine' && env.machine ? boundMachine(env.machine, signal) : undefined
+  let lost: string | undefined
+  const remote = node.runsOn === 'machine' && env.machine ? boundMachine(env.machine, signal, (why) => (lost ??= why)) : undefined
   const ctx: CheckContext<unknown> = {
     options: node.options,
     flake: env.flake,
@@ -111,26 +112,32 @@ async function runProgrammatic(def: RunCheck, node: PlanNode, env: CheckEnv, dep
       throw new FailSignal(message, details)
     },
   }
-  // run() cannot be killed, so an abort settles the attempt at once; its children die through `signal`
-  const aborted = new Promise<undefined>((done) => signal.addEventListener('abort', () => done(undefined), { once: true }))
-  try {
-    const outcome = await Promise.race([Promise.resolve().then(() => def.run(ctx as CheckContext)), aborted])
-    if (signal.aborted) return { status: 'errored' }
-    const o: CheckOutcome = outcome ?? {}
-    if (o.status !== undefined && o.status !== 'passed' && o.status !== 'failed') {
-      // a typo must never turn into a pass
-      return { status: 'errored', kind: 'Exception', message: `run() returned status ${JSON.stringify(o.status)}; return "passed" or "failed", or call ctx.fail()/ctx.skip()` }
+  const outcome = await (async (): Promise<AttemptOutcome> => {
+    // run() cannot be killed, so an abort settles the attempt at once; its children die through `signal`
+    const aborted = new Promise<undefined>((done) => signal.addEventListener('abort', () => done(undefined), { once: true }))
+    try {
+      const outcome = await Promise.race([Promise.resolve().then(() => def.run(ctx as CheckContext)), aborted])
+      if (signal.aborted) return { status: 'errored' }
+      const o: CheckOutcome = outcome ?? {}
+      if (o.status !== undefined && o.status !== 'passed' && o.status !== 'failed') {
+        // a typo must never turn into a pass
+        return { status: 'errored', kind: 'Exception', message: `run() returned status ${JSON.stringify(o.status)}; return "passed" or "failed", or call ctx.fail()/ctx.skip()` }
+      }
+      return { status: o.status ?? 'passed', message: o.message, details: o.details, data: o.data, kind: o.status === 'failed' ? 'CheckFailed' : undefined }
+    } catch (e) {
+      if (signal.aborted) return { status: 'errored' }
+      if (e instanceof SkipSignal) return { status: 'skipped', message: e.reason }
+      if (e instanceof FailSignal) return { status: 'failed', kind: 'CheckFailed', message: e.message, details: e.details }
+      if (e instanceof UnreachableError) return { status: 'errored', kind: 'Unreachable', message: e.message }
+      if (e instanceof AllowedUnreachable) return { status: 'skipped', message: e.message, skip: 'unreachable' }
+      const err = e instanceof Error ? e : new Error(String(e))
+      return { status: 'errored', kind: 'Exception', message: `${err.name === 'Error' ? '' : `${err.name}: `}${err.message}`, details: { stack: err.stack } }
     }
-    return { status: o.status ?? 'passed', message: o.message, details: o.details, data: o.data, kind: o.status === 'failed' ? 'CheckFailed' : undefined }
-  } catch (e) {
-    if (signal.aborted) return { status: 'errored' }
-    if (e instanceof SkipSignal) return { status: 'skipped', message: e.reason }
-    if (e instanceof FailSignal) return { status: 'failed', kind: 'CheckFailed', message: e.message, details: e.details }
-    if (e instanceof UnreachableError) return { status: 'errored', kind: 'Unreachable', message: e.message }
-    if (e instanceof AllowedUnreachable) return { status: 'skipped', message: e.message, skip: 'unreachable' }
-    const err = e instanceof Error ? e : new Error(String(e))
-    return { status: 'errored', kind: 'Exception', message: `${err.name === 'Error' ? '' : `${err.name}: `}${err.message}`, details: { stack: err.stack } }
-  }
+  })()
+  // the host's transport failed under the check (a session that never ran, a connection lost):
+  // whatever the check made of it ("cannot read", "systemd is not running"), it could not look
+  if (lost !== undefined && !signal.aborted) return { status: 'errored', kind: 'Unreachable', message: lost }
+  return outcome
 }
 
 async function runAttempt(node: PlanNode, env: CheckEnv, deps: Record<string, DependencyOutcome>): Promise<AttemptOutcome> {

@@ -1,7 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { describe, expect, it } from 'vitest'
 import type { CheckDefinition } from '../../../src/checks/types.js'
-import type { Machine } from '../../../src/machine/types.js'
+import { MachineError, type Machine } from '../../../src/machine/types.js'
+import { SSH_FAILED } from '../../../src/machine/ssh.js'
+
+const EMPTY = { text: '', bytes: 0, truncated: false }
 import { buildPlan } from '../../../src/runner/graph.js'
 import { hostPlan, REACHABLE_ID, type ConnectableMachine, type Reach } from '../../../src/runner/host-plan.js'
 import { limiter } from '../../../src/runner/limiter.js'
@@ -83,6 +86,33 @@ describe('one graph per host', () => {
     expect(results[REACHABLE_ID]).toMatchObject({ status: 'skipped', skip: 'unreachable' })
     expect(results[REACHABLE_ID]!.message).toContain('Could not resolve hostname db1')
     expect(results.units).toMatchObject({ status: 'skipped', skip: 'unreachable', message: 'host unreachable: ssh: Could not resolve hostname db1' })
+  })
+
+  it('a transport failure under a machine check errors it, whatever the check made of it', async () => {
+    const lost = 'ssh: the connection to web1 was lost: Connection reset by peer'
+    const machine: ConnectableMachine = {
+      ...fakeRemote('web1', { ok: true }),
+      // what the ssh machine throws for a read whose session failed
+      readFile: async (path: string) => {
+        throw new MachineError(`${path}: ${lost}`, SSH_FAILED, path)
+      },
+      exec: async () => ({ exitCode: null, signal: null, stdout: EMPTY, stderr: EMPTY, durationMs: 1, timedOut: false, aborted: false, notFound: false, error: lost }),
+    }
+    const checks: CheckDefinition[] = [
+      // a probe that reads "cannot read" as "not NixOS here" and skips
+      { id: 'profiles', phase: 'health', run: async (ctx) => ((await ctx.machine.readFile('/etc/NIXOS').catch(() => null)) === null ? ctx.skip('not NixOS') : undefined) },
+      // one that reads a failed systemctl as "systemd is not running"
+      { id: 'units', phase: 'health', run: async (ctx) => ((await ctx.exec('systemctl', ['is-system-running'])).exitCode === 0 ? undefined : ctx.skip('systemd is not running')) },
+      { id: 'cmd', phase: 'health', command: ['true'] },
+    ]
+    const plan = hostPlan(buildPlan(discovered(checks), settings()), { host: 'web1', remote: { machine, allowUnreachable: false, connectTimeoutMs: 1000 } })
+    const results = byId(
+      await schedule(plan, { concurrency: 4, bail: false, failOn: 'error', env: { flake: '/f', host: 'web1', root: '/', projectRoot: process.cwd(), nixOptions: {}, signal: new AbortController().signal, machine } }),
+    )
+    expect(results.profiles).toMatchObject({ status: 'errored', kind: 'Unreachable' })
+    expect(results.profiles!.message).toContain('Connection reset by peer')
+    expect(results.units).toMatchObject({ status: 'errored', kind: 'Unreachable', message: lost })
+    expect(results.cmd).toMatchObject({ status: 'errored', kind: 'Unreachable', message: lost })
   })
 
   it('a host without a target has no reachable step', async () => {
