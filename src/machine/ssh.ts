@@ -71,6 +71,14 @@ export interface SshMachine extends Machine {
 export const SSH_FAILED = 'ESSH'
 
 const DEFAULT_MAX_BYTES = 4 * 1024 * 1024
+/**
+ * How long a session's pipes may stay open after its ssh exits. The mux client exits on the
+ * master's exit-status message, and the master may write the session's last bytes (the exec
+ * script's end marker on stderr) to the pipes it was handed after that: on a busy machine more
+ * than runProcess's default 100 ms later, and the marker was lost ("did not run the command
+ * (exit 0)"). The master closes them when the channel closes, so the wait is normally short.
+ */
+const SESSION_DRAIN_MS = 5000
 /** Requests per read script; more start another batch. */
 const MAX_BATCH = 256
 const EMPTY: CapturedText = { text: '', bytes: 0, truncated: false }
@@ -256,6 +264,7 @@ export function sshMachine(opts: SshMachineOptions): SshMachine {
         stdout: o.stdout ?? 'pipe',
         stderr: 'pipe',
         capture: false,
+        drainMs: SESSION_DRAIN_MS,
         ...(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}),
         ...(o.signal ? { signal: o.signal } : {}),
         ...(o.killGraceMs !== undefined ? { killGraceMs: o.killGraceMs } : {}),
