@@ -63,7 +63,7 @@ export interface SshMachine extends Machine {
   exec: SshExec
   /** opens the multiplexed master connection; ok:false with ssh's own one-line reason (e.g. "ssh: connect to host 127.0.0.1 port 2299: Connection refused") */
   connect(signal?: AbortSignal): Promise<ConnectResult>
-  /** closes the master (ssh -O exit, then kill by pid); idempotent */
+  /** closes the master (SIGTERM to its pid, SIGKILL if it lingers); idempotent */
   close(): Promise<void>
 }
 
@@ -150,6 +150,8 @@ function within(p: Promise<unknown>, ms: number): Promise<boolean> {
 }
 
 interface Master {
+  /** the master ssh's pid, once spawned */
+  spawned: { pid?: number }
   done: Promise<ProcessResult>
   result?: ProcessResult
   stop: AbortController
@@ -176,7 +178,6 @@ export function sshMachine(opts: SshMachineOptions): SshMachine {
   ]
   const masterArgs = ['-o', 'ControlMaster=yes', '-o', 'ControlPersist=no', ...common, '-N', '-T', '--', opts.destination]
   const sessionArgs = ['-o', 'ControlMaster=no', ...common, '-T', '--', opts.destination, 'sh -s']
-  const exitArgs = ['-o', 'ControlMaster=no', ...common, '-O', 'exit', '--', opts.destination]
 
   let master: Master | undefined
   let connection: Promise<ConnectResult & { retry?: boolean }> | undefined
@@ -186,8 +187,9 @@ export function sshMachine(opts: SshMachineOptions): SshMachine {
   async function startMaster(signal?: AbortSignal): Promise<ConnectResult & { retry?: boolean }> {
     await rm(socket, { force: true }) // a stale socket would make the master give up multiplexing
     const stop = new AbortController()
-    const done = runProcess('ssh', masterArgs, { stdin: 'ignore', maxOutputBytes: 64 * 1024, signal: stop.signal, killGraceMs: 1000 })
-    const m: Master = { done, stop }
+    const spawned: { pid?: number } = {}
+    const done = runProcess('ssh', masterArgs, { stdin: 'ignore', maxOutputBytes: 64 * 1024, signal: stop.signal, killGraceMs: 1000, onSpawn: (c) => (spawned.pid = c.pid) })
+    const m: Master = { done, stop, spawned }
     master = m
     void done.then((r) => (m.result = r))
     // the socket appears once the master is connected and authenticated
@@ -450,7 +452,13 @@ export function sshMachine(opts: SshMachineOptions): SshMachine {
     closed = true
     const m = master
     if (m && !m.result) {
-      await runProcess('ssh', exitArgs, { timeoutMs: 5000, maxOutputBytes: 8192 })
+      // SIGTERM ends a master as `ssh -O exit` does (it removes its socket and disconnects),
+      // without one more ssh process per host at the end of a fleet run
+      try {
+        if (m.spawned.pid !== undefined) process.kill(m.spawned.pid, 'SIGTERM')
+      } catch {
+        // exited meanwhile
+      }
       if (!(await within(m.done, 2000))) m.stop.abort()
       await m.done
     }
