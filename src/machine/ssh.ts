@@ -64,7 +64,7 @@ export interface SshMachine extends Machine {
   exec: SshExec
   /** opens the multiplexed master connection; ok:false with ssh's own one-line reason (e.g. "ssh: connect to host 127.0.0.1 port 2299: Connection refused") */
   connect(signal?: AbortSignal): Promise<ConnectResult>
-  /** closes the master (ssh -O exit, then kill by pid); idempotent */
+  /** closes the master (SIGTERM to its pid, SIGKILL if it lingers); idempotent */
   close(): Promise<void>
 }
 
@@ -72,6 +72,14 @@ export interface SshMachine extends Machine {
 export const SSH_FAILED = 'ESSH'
 
 const DEFAULT_MAX_BYTES = 4 * 1024 * 1024
+/**
+ * How long a session's pipes may stay open after its ssh exits. The mux client exits on the
+ * master's exit-status message, and the master may write the session's last bytes (the exec
+ * script's end marker on stderr) to the pipes it was handed after that: on a busy machine more
+ * than runProcess's default 100 ms later, and the marker was lost ("did not run the command
+ * (exit 0)"). The master closes them when the channel closes, so the wait is normally short.
+ */
+const SESSION_DRAIN_MS = 5000
 /** Requests per read script; more start another batch. */
 const MAX_BATCH = 256
 const EMPTY: CapturedText = { text: '', bytes: 0, truncated: false }
@@ -144,6 +152,8 @@ function within(p: Promise<unknown>, ms: number): Promise<boolean> {
 }
 
 interface Master {
+  /** the master ssh's pid, once spawned */
+  spawned: { pid?: number }
   done: Promise<ProcessResult>
   result?: ProcessResult
   stop: AbortController
@@ -173,7 +183,6 @@ export function sshMachine(opts: SshMachineOptions): SshMachine {
   ]
   const masterArgs = ['-o', 'ControlMaster=yes', '-o', 'ControlPersist=no', ...common, '-N', '-T', '--', opts.destination]
   const sessionArgs = ['-o', 'ControlMaster=no', ...common, '-T', '--', opts.destination, 'sh -s']
-  const exitArgs = ['-o', 'ControlMaster=no', ...common, '-O', 'exit', '--', opts.destination]
 
   let master: Master | undefined
   let connection: Promise<ConnectResult & { retry?: boolean }> | undefined
@@ -183,8 +192,9 @@ export function sshMachine(opts: SshMachineOptions): SshMachine {
   async function startMaster(signal?: AbortSignal): Promise<ConnectResult & { retry?: boolean }> {
     await rm(socket, { force: true }) // a stale socket would make the master give up multiplexing
     const stop = new AbortController()
-    const done = runProcess('ssh', masterArgs, { stdin: 'ignore', maxOutputBytes: 64 * 1024, signal: stop.signal, killGraceMs: 1000 })
-    const m: Master = { done, stop }
+    const spawned: { pid?: number } = {}
+    const done = runProcess('ssh', masterArgs, { stdin: 'ignore', maxOutputBytes: 64 * 1024, signal: stop.signal, killGraceMs: 1000, onSpawn: (c) => (spawned.pid = c.pid) })
+    const m: Master = { done, stop, spawned }
     master = m
     void done.then((r) => (m.result = r))
     // the socket appears once the master is connected and authenticated
@@ -262,6 +272,7 @@ export function sshMachine(opts: SshMachineOptions): SshMachine {
         stdout: o.stdout ?? 'pipe',
         stderr: 'pipe',
         capture: false,
+        drainMs: SESSION_DRAIN_MS,
         ...(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}),
         ...(o.signal ? { signal: o.signal } : {}),
         ...(o.killGraceMs !== undefined ? { killGraceMs: o.killGraceMs } : {}),
@@ -447,7 +458,13 @@ export function sshMachine(opts: SshMachineOptions): SshMachine {
     closed = true
     const m = master
     if (m && !m.result) {
-      await runProcess('ssh', exitArgs, { timeoutMs: 5000, maxOutputBytes: 8192 })
+      // SIGTERM ends a master as `ssh -O exit` does (it removes its socket and disconnects),
+      // without one more ssh process per host at the end of a fleet run
+      try {
+        if (m.spawned.pid !== undefined) process.kill(m.spawned.pid, 'SIGTERM')
+      } catch {
+        // exited meanwhile
+      }
       if (!(await within(m.done, 2000))) m.stop.abort()
       await m.done
     }

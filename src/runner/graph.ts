@@ -23,6 +23,8 @@ export interface PlanNode extends PlannedCheck {
   excluded?: string
   /** where it runs: `local` (about the flake) or `machine` (about the host), from its phase unless it says */
   runsOn: 'local' | 'machine'
+  /** waits on the network, not on this machine's CPUs (the reachable step): a local check that takes no shared local slot */
+  network?: boolean
 }
 
 /** Phases whose checks are about the flake, and so run where nbs runs; every other phase is about the host. */

@@ -65,6 +65,8 @@ export function hostPlan(plan: Plan, opts: HostPlanOptions): Plan {
     needs: [],
     after: [],
     runsOn: 'local',
+    // connecting is waiting on ssh, not an evaluation: all hosts --parallel allows connect at once
+    network: true,
     source: 'nbs',
     def,
     file: '',

@@ -37,6 +37,12 @@ export interface RunProcessOptions {
   maxOutputBytes?: number
   /** time between SIGTERM and SIGKILL when killing the tree (default 1000) */
   killGraceMs?: number
+  /**
+   * how long after the child exits on its own its pipes may stay open before the holders are
+   * killed (default 100 ms). A longer one for a child whose pipes another process legitimately
+   * holds and writes to after it exits (an ssh session: the ControlMaster). After a kill: 100 ms.
+   */
+  drainMs?: number
   /** called with each raw chunk as it arrives (must not throw: it runs inside the stream's emit) */
   onStdout?: (chunk: Buffer) => void
   onStderr?: (chunk: Buffer) => void
@@ -191,7 +197,7 @@ export async function runProcess(
 
   // Let the pipes drain; if they stay open something still holds them. One kill(-pid, 0)
   // tells whether the group has leftovers, so the /proc walk only happens when needed.
-  const open = !(await within(drained, DRAIN_MS))
+  const open = !(await within(drained, stop ? DRAIN_MS : (opts.drainMs ?? DRAIN_MS)))
   if (open || (detached && groupAlive(pid))) await killTree(pid, { graceMs, envMarker, rootGone: true })
   if (open) await within(drained, 20) // pick up what the killed holders wrote
   for (const s of streams) s.destroy() // never wait on a pipe held by something we could not find

@@ -13,7 +13,7 @@ export interface ScheduleOptions {
    * (set by the first failure; read before each start)
    */
   stop?: { reason?: string }
-  /** shared slots for `runsOn: 'local'` checks across hosts (default: only `concurrency` limits them) */
+  /** shared slots for `runsOn: 'local'` checks across hosts, bar network steps (default: only `concurrency` limits them) */
   localSlots?: Limiter
   failOn: Severity
   env: CheckEnv
@@ -79,7 +79,7 @@ export function schedule(plan: Plan, opts: ScheduleOptions): Promise<CheckResult
         opts.onCheckStart?.(plannedCheck(node))
         return runCheck(node, env, deps)
       }
-      ;(node.runsOn === 'local' && opts.localSlots ? opts.localSlots.run(run) : run()).then(({ result, data }) => {
+      ;(node.runsOn === 'local' && !node.network && opts.localSlots ? opts.localSlots.run(run) : run()).then(({ result, data }) => {
         running--
         finish(node, result, data)
         pump()

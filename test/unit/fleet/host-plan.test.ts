@@ -158,6 +158,45 @@ describe('shared slots across hosts', () => {
     expect(peak).toBe(2)
   })
 
+  it('connecting takes no shared local slot: every host connects at once while evaluations wait their turn', async () => {
+    let connecting = 0
+    let peakConnecting = 0
+    let evaluating = 0
+    let peakEvaluating = 0
+    const slots = limiter(2)
+    const hosts = ['a', 'b', 'c', 'd', 'e', 'f']
+    const slowConnect = (name: string): ConnectableMachine => ({
+      ...fakeRemote(name, { ok: true }),
+      connect: async () => {
+        peakConnecting = Math.max(peakConnecting, ++connecting)
+        await sleep(40)
+        connecting--
+        return { ok: true }
+      },
+    })
+    const evalDefs: CheckDefinition[] = [
+      {
+        id: 'eval',
+        phase: 'pre-build',
+        run: async () => {
+          peakEvaluating = Math.max(peakEvaluating, ++evaluating)
+          await sleep(30)
+          evaluating--
+        },
+      },
+      { id: 'disk', phase: 'health', run: () => undefined },
+    ]
+    await Promise.all(
+      hosts.map((h) => {
+        const machine = slowConnect(h)
+        const plan = hostPlan(buildPlan(discovered(evalDefs), settings()), { host: h, remote: { machine, allowUnreachable: false, connectTimeoutMs: 5000 } })
+        return schedule(plan, { concurrency: 4, bail: false, failOn: 'error', localSlots: slots, env: { flake: '/f', host: h, root: '/', projectRoot: process.cwd(), nixOptions: {}, signal: new AbortController().signal, machine } })
+      }),
+    )
+    expect(peakConnecting).toBe(hosts.length)
+    expect(peakEvaluating).toBe(2)
+  })
+
   it('the limiter hands a freed slot to the next waiter, never to a newcomer beyond the limit', async () => {
     const l = limiter(1)
     let inside = 0

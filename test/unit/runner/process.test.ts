@@ -159,6 +159,18 @@ describe('runProcess', () => {
     expect(sleepers(n)).toEqual([])
   })
 
+  it('drainMs: keeps what a pipe holder writes after the child exited (an ssh session\'s ControlMaster), within the drain', async () => {
+    // the child exits at once; another holder of its stderr writes the last line 400 ms later
+    const late = ['-c', '(sleep 0.4; echo end-marker >&2) & exit 0']
+    const waited = await runProcess('sh', late, { drainMs: 5000 })
+    expect(waited).toMatchObject({ exitCode: 0, timedOut: false })
+    expect(waited.stderr.text).toBe('end-marker\n')
+    expect(waited.durationMs).toBeLessThan(3000) // the pipes closed: no need to wait the whole drain
+    // the default drain (100 ms) gives up on the holder and kills it: the line is lost
+    const short = await runProcess('sh', late)
+    expect(short.stderr.text).toBe('')
+  })
+
   it('kills leftovers that do not hold the pipes too', async () => {
     const n = marker()
     const { r, seen } = await runWatching(n, () =>
