@@ -12,7 +12,7 @@ export default defineCheck({
   tags: ['nixos'],
   timeout: '1m',
   options: z.object({
-    user: z.string().optional().describe('whose Home Manager to report (default: the user running nbs, or SUDO_USER)'),
+    user: z.string().optional().describe('whose Home Manager to report (default: the user running nbs, or SUDO_USER; on a host reached over ssh, only this one)'),
   }),
   async run(ctx) {
     const machine = ctx.machine
@@ -20,12 +20,20 @@ export default defineCheck({
     if (gen.unreadable) return ctx.skip(gen.unreadable)
     if (!gen.isNixOS) return ctx.skip(gen.reason ?? `${machine.description} is not NixOS`)
     if (!gen.current) return ctx.skip(`no /run/current-system on ${machine.description}: nothing runs to compare`)
-    const user = ctx.options.user ?? defaultUser()
+    // on an ssh host the user running nbs is the deployer, not a person of that host
+    const user = ctx.options.user ?? (machine.remote ? undefined : defaultUser())
+    let homeManagerNote: string | undefined
     const [version, commit, reboot, homeManager] = await Promise.all([
       readNixosVersion({ machine }),
       getCurrentCommit({ exec: ctx.localExec, flake: ctx.flake }),
       rebootNeeded({ machine, profile: ctx.profile, ...(gen.bootedSystem?.specialisation ? { bootedSpecialisation: gen.bootedSystem.specialisation } : {}) }),
-      user ? getHomeManagerState({ machine, user, stateHome: envStateHome(user, ctx.root) }) : null,
+      // a home the reader may not enter (NixOS's 0700 homes) is a note, never the check's error
+      user
+        ? getHomeManagerState({ machine, user, stateHome: machine.remote ? undefined : envStateHome(user, ctx.root) }).catch((e: Error) => {
+            homeManagerNote = `home manager of ${user} not read: ${e.message}`
+            return null
+          })
+        : null,
     ])
     const evaluated = ctx.needs['flake-eval']?.data as { outPath?: string } | undefined
     const revision = compareRevision({
@@ -45,6 +53,7 @@ export default defineCheck({
       ...revision.notes,
       ...(reboot.needed ? [`reboot needed: ${reboot.differs.join(', ')} differ from the booted system`] : []),
       ...(homeManager ? [`home manager: ${describeHomeManager(homeManager)}`] : []),
+      ...(homeManagerNote ? [homeManagerNote] : []),
     ]
     if (problems.length) ctx.fail([...problems, ...notes].join('; '), details)
     return { message: notes.join('; '), details }

@@ -40,14 +40,14 @@ async function settingsFor(flags: StatusFlags): Promise<Settings> {
 }
 
 /** The probes' options from the settings, reusing the built-in checks' options from the config. */
-export function statusOptions(settings: Settings, evaluate: boolean): StatusOptions {
+export function statusOptions(settings: Settings, evaluate: boolean, signal?: AbortSignal): StatusOptions {
   // the checks' own schemas: bad options are exit 3 here too, and the same window and threshold apply
   const label = settings.configFile ? relative(process.cwd(), settings.configFile) || settings.configFile : 'config'
   const { since, maxErrors, ignore } = journalOptionsFrom(settings.options, label)
   const journal = { since, maxErrors, ignore }
   const units = { ignore: checkOptionsFrom(failedUnitsOptionsSchema, 'failed-units', settings.options, label).ignore }
   return {
-    exec: probeExec({ timeoutMs: 60_000 }),
+    exec: probeExec({ timeoutMs: 60_000, ...(signal ? { signal } : {}) }),
     root: settings.root,
     flake: settings.flake,
     host: settings.host,
@@ -72,17 +72,32 @@ export async function statusAction(flags: StatusFlags): Promise<number> {
 /** `nbs status --on`: the inventory's selected hosts, read over ssh (or here), one row each. */
 async function fleetStatusAction(settings: Settings, flags: StatusFlags, on: string): Promise<number> {
   if (flags.root !== undefined) throw new NbsError('--on reads hosts of the inventory; --root reads one mounted machine: use --host with --root instead')
-  const inventory = await loadInventory({ settings, exec: probeExec({ timeoutMs: 300_000 }) })
-  for (const note of inventory.notes) process.stderr.write(`nbs status: ${note}\n`)
-  const hosts = selectHosts(inventory.hosts, on)
-  const { targets, close } = await openTargets(hosts, { root: settings.root })
+  // Ctrl-C: stop every host, close the connections, exit 130/143; a second one leaves at once
+  const controller = new AbortController()
+  const onSignal = (sig: 'SIGINT' | 'SIGTERM') => (controller.signal.aborted ? process.exit(sig === 'SIGINT' ? 130 : 143) : controller.abort(sig))
+  process.on('SIGINT', onSignal).on('SIGTERM', onSignal)
+  const interrupted = () => (controller.signal.reason === 'SIGTERM' ? 143 : 130)
+  const signal = controller.signal
   try {
-    const hostname = await localMachine({ root: settings.root, exec: probeExec({ timeoutMs: 10_000 }) }).hostname().catch(() => null)
-    const fleet = await createFleetStatus({ on, targets, base: statusOptions(settings, flags.eval === true), parallel: flags.parallel ?? settings.parallel, hostname })
-    process.stdout.write(flags.json ? `${JSON.stringify(fleet, null, 2)}\n` : formatFleetStatus(fleet, { color: pc.isColorSupported && process.stdout.isTTY === true }))
-    return fleetExitCode(fleet, flags.allowUnreachable ?? settings.allowUnreachable)
+    const inventory = await loadInventory({ settings, exec: probeExec({ timeoutMs: 300_000, signal }), signal })
+    for (const note of inventory.notes) process.stderr.write(`nbs status: ${note}\n`)
+    const hosts = selectHosts(inventory.hosts, on)
+    const { targets, close } = await openTargets(hosts, { root: settings.root })
+    try {
+      const hostname = await localMachine({ root: settings.root, exec: probeExec({ timeoutMs: 10_000 }) }).hostname().catch(() => null)
+      const base = statusOptions(settings, flags.eval === true, signal)
+      const fleet = await createFleetStatus({ on, targets, base, parallel: flags.parallel ?? settings.parallel, hostname, signal })
+      if (signal.aborted) return interrupted()
+      process.stdout.write(flags.json ? `${JSON.stringify(fleet, null, 2)}\n` : formatFleetStatus(fleet, { color: pc.isColorSupported && process.stdout.isTTY === true }))
+      return fleetExitCode(fleet, flags.allowUnreachable ?? settings.allowUnreachable)
+    } finally {
+      await close()
+    }
+  } catch (e) {
+    if (signal.aborted) return interrupted()
+    throw e
   } finally {
-    await close()
+    process.off('SIGINT', onSignal).off('SIGTERM', onSignal)
   }
 }
 

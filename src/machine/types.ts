@@ -27,6 +27,8 @@ export interface Machine {
    * image), whose files are read but whose programs must not run.
    */
   readonly live: boolean
+  /** reached over the network (ssh): not the machine nbs runs on, whatever its names say */
+  readonly remote?: boolean
   /** Runs a program on the machine (argv, never a shell). For an offline root it runs here. */
   exec: Exec
   /** readlink(2) of the last component, its parents resolved on the machine; null when missing or not a link */

@@ -1,3 +1,4 @@
+import { rmSync } from 'node:fs'
 import type { Host } from '../hosts/types.js'
 import { sshControlDir, sshMachine, sshOptionsFor } from '../machine/ssh.js'
 import type { ConnectableMachine } from './host-plan.js'
@@ -37,15 +38,29 @@ export const SSH_CONNECT_TIMEOUT_S = 10
  */
 export async function openTargets(hosts: readonly Host[], opts: { root: string }): Promise<{ targets: HostTarget[]; close(): Promise<void> }> {
   const control = hosts.some((h) => h.targetHost && !h.local) ? await sshControlDir() : undefined
-  const targets = hostTargets(hosts, {
-    root: opts.root,
-    remote: (h) => sshMachine({ ...sshOptionsFor(h, control!.dir)!, connectTimeoutS: SSH_CONNECT_TIMEOUT_S }),
-  })
+  // a second Ctrl-C leaves at once (process.exit): the folder of the sockets must not outlive us
+  const removeNow = () => control && rmSync(control.dir, { recursive: true, force: true })
+  process.on('exit', removeNow)
+  const dispose = async () => {
+    process.off('exit', removeNow)
+    await control?.dispose()
+  }
+  let targets: HostTarget[]
+  try {
+    targets = hostTargets(hosts, {
+      root: opts.root,
+      remote: (h) => sshMachine({ ...sshOptionsFor(h, control!.dir)!, connectTimeoutS: SSH_CONNECT_TIMEOUT_S }),
+    })
+  } catch (e) {
+    // a host ssh would misread (exit 3): nothing was connected, only the folder to remove
+    await dispose()
+    throw e
+  }
   return {
     targets,
     async close() {
       await Promise.all(targets.map((t) => t.remote?.close()))
-      await control?.dispose()
+      await dispose()
     },
   }
 }

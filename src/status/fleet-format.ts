@@ -18,10 +18,11 @@ function cells(h: FleetStatusRow, now: Date): string[] {
     g.state,
     r.revision.status,
     b ? `${b.success ? 'ok' : 'failed'} ${formatWhen(b.buildEnd, now)}` : 'none',
-    String(r.failedUnits.length),
+    // no systemd to ask (not running, not readable): "0" would claim units were looked at
+    r.systemState === null ? 'not read' : String(r.failedUnits.length),
     r.journalRead ? String(r.journalErrors) : 'not read',
-    r.rebootNeeded.needed ? 'yes' : 'no',
-    r.overallStatus,
+    g.isNixOS ? (r.rebootNeeded.needed ? 'yes' : 'no') : '—',
+    g.isNixOS ? r.overallStatus : 'not NixOS',
   ]
 }
 
@@ -33,7 +34,7 @@ export function formatFleetStatus(f: FleetStatus, opts: { color?: boolean; now?:
   const widths = HEADERS.map((head, i) => Math.max(head.length, ...rows.map((r) => r[i]!.length)))
   const line = (r: readonly string[]) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ')
   const paint = (status: string, text: string) =>
-    status === 'success' ? c.green(text) : status === 'degraded' ? c.yellow(text) : status === 'not-reached' ? c.dim(text) : c.red(text)
+    status === 'success' ? c.green(text) : status === 'degraded' ? c.yellow(text) : status === 'not-reached' || status === 'interrupted' ? c.dim(text) : c.red(text)
   const out = [c.bold(line(HEADERS))]
   f.hosts.forEach((h, i) => {
     const r = rows[i]!
@@ -42,11 +43,19 @@ export function formatFleetStatus(f: FleetStatus, opts: { color?: boolean; now?:
   const why: string[] = []
   for (const h of f.hosts) {
     if (h.reason) why.push(`  ${h.name}: ${oneLineMessage(h.reason, 200)}`)
-    if (h.report && h.report.overallStatus !== 'success') for (const reason of h.report.reasons) why.push(`  ${h.name}: ${oneLineMessage(reason, 200)}`)
+    if (h.report && !h.report.generation.isNixOS) why.push(`  ${h.name}: ${oneLineMessage(h.report.generation.reason ?? 'not a NixOS system', 200)}`)
+    else if (h.report && h.report.overallStatus !== 'success') for (const reason of h.report.reasons) why.push(`  ${h.name}: ${oneLineMessage(reason, 200)}`)
   }
   if (why.length) out.push('', ...why.map((w) => c.dim(w)))
   const count = (pred: (h: FleetStatusRow) => boolean) => f.hosts.filter(pred).length
-  const healthy = count((h) => h.report?.overallStatus === 'success')
-  out.push('', `${healthy} of ${f.hosts.length} host${f.hosts.length === 1 ? '' : 's'} healthy and in sync${count((h) => h.state === 'unreachable') ? `, ${count((h) => h.state === 'unreachable')} unreachable` : ''}`)
+  const healthy = (h: FleetStatusRow) => h.report?.overallStatus === 'success' && h.report.generation.isNixOS
+  const unknownRevision = count((h) => healthy(h) && h.report!.revision.status === 'unknown')
+  const extra = [
+    ...(count((h) => h.state === 'unreachable') ? [`${count((h) => h.state === 'unreachable')} unreachable`] : []),
+    ...(count((h) => h.state === 'not-reached') ? [`${count((h) => h.state === 'not-reached')} not reached`] : []),
+    // healthy, but nothing said which revision runs: "in sync" would be a guess
+    ...(unknownRevision ? [`revision unknown on ${unknownRevision} (nbs status --on … --eval compares with the flake)`] : []),
+  ]
+  out.push('', `${count(healthy)} of ${f.hosts.length} host${f.hosts.length === 1 ? '' : 's'} healthy${extra.length ? `; ${extra.join(', ')}` : ''}`)
   return `${out.join('\n')}\n`
 }
