@@ -11,7 +11,7 @@
 import { isAscii } from 'node:buffer'
 import { BuildTracker, latin1ToUtf8, type ActivityInfo, type BuildLogEvent, type BuildProgress, type BuildState } from './build-progress.js'
 import { extractNixErrors, parseErrorBlock, type NixError } from './errors.js'
-import { classifyMessage, parseNixLine, stripAnsi, type MessageClass, type NixRecord } from './internal-json.js'
+import { classifyMessage, parseNixLine, stripAnsi, stripSyslogPriority, type MessageClass, type NixRecord } from './internal-json.js'
 
 export type { ActivityInfo, BuildLogEvent, BuildProgress, Counter } from './build-progress.js'
 
@@ -240,7 +240,7 @@ export class BuildLogParser {
   }
 
   private byteLine(s: string, a: number, z: number): void {
-    if (!this.lineAt(s, a, z)) this.onPlain?.(this.decode(s.slice(a, z)))
+    if (!this.lineAt(s, a, z)) this.onPlain?.(stripSyslogPriority(this.decode(s.slice(a, z))))
   }
 
   /** write() reads bytes as latin1: UTF-8 is decoded only for the strings kept. */
@@ -412,7 +412,7 @@ export class BuildLogParser {
   }
 
   private addError(e: NixError): void {
-    if (e.drv) this.tracker.markFailed(e.drv)
+    for (const drv of e.drvs ?? (e.drv ? [e.drv] : [])) this.tracker.markFailed(drv)
     this.errs.push(this.withTail(e))
     if (this.errs.length > MAX_ERRORS) {
       this.errs.shift()
@@ -432,7 +432,7 @@ export class BuildLogParser {
   /** Plain text: Nix's own error blocks (`error:` then indented or blank lines). */
   private plain(text: string): void {
     this.stats.plain++
-    let t = this.latin1 ? latin1ToUtf8(text) : text
+    let t = stripSyslogPriority(this.latin1 ? latin1ToUtf8(text) : text)
     if (t.includes('\u001b')) t = stripAnsi(t)
     if (t.includes('\r')) t = t.replace(/\r/g, '')
     const block = this.block
