@@ -4,7 +4,7 @@
  * the source it names). One parsing path for all of them: what a user sees must not depend on
  * which Nix wrote the records, whether it ran under systemd, or which keys it adds.
  */
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import type { Exec } from '../../../src/checks/types.js'
 import { buildDerivation, classifyFailure, describeBuildFailure } from '../../../src/nix/build.js'
 import { BuildLogParser } from '../../../src/nix/build-log.js'
@@ -151,6 +151,23 @@ describe('records with keys a version adds', () => {
       expect(a.errors()).toEqual(b.errors())
       expect(a.progress).toEqual(b.progress)
       expect(a.tail(DRV_A)).toEqual(b.tail(DRV_A))
+    }
+  })
+})
+
+describe('the bulk of a build log stays on the fast path, whichever Nix wrote it', () => {
+  // log lines, phases, progress and stops are read without JSON.parse when Nix wrote them in its
+  // own key order: Determinate's sid and a systemd <3> must not send every line to the slow path
+  it.each(NIX_VARIANTS.map((v) => [v.name, v] as const))('%s', (_name, v) => {
+    const lines = keepGoingStream(v, { systemd: true }).split('\n')
+    const bulk = lines.filter((l) => /"action":"(stop|result)"/.test(l) && !l.includes('"payload"'))
+    expect(bulk.length).toBeGreaterThanOrEqual(15)
+    const spy = vi.spyOn(JSON, 'parse')
+    try {
+      parse(bulk.join('\n'))
+      expect(spy).not.toHaveBeenCalled()
+    } finally {
+      spy.mockRestore()
     }
   })
 })
