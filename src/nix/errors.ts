@@ -176,8 +176,8 @@ function findTraces(lines: string[]): string[] {
 const UNSUPPORTED_REASON = /^(required system or feature not available|platform mismatch|missing system features|local builds are disabled)/
 // ≤ 2.29 and Lix: `a 'aarch64-linux' with features {} is required to build '…drv', but I am a 'x86_64-linux' with features {…}`
 const WRONG_PLATFORM = /^a '[^']+'(?: system)?(?: with (?:the )?features? .*?)? is required to build '([^']+)'/m
-// max-jobs = 0 without builders (`unable` ≤ 2.18 and Lix, `Unable` later, over several lines in
-// 2.19–2.28), and ≥ 2.24 a store that cannot build (`--store` not local, no builder)
+// max-jobs = 0 without builders (`unable` ≤ 2.20 and Lix, `Unable` later, over several indented
+// lines in 2.21–2.29), and ≥ 2.24 a store that cannot build (`--store` not local, no builder)
 const NO_BUILDER = /([Uu]nable to (?:start any build|build with a primary store that isn't a local store);[\s\S]*?)(?:\n\s*\n|\n\s*For more information|\n\s*https?:|$)/
 
 function classify(error: NixError, text: string, hasTraces: boolean): void {

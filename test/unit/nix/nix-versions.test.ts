@@ -269,7 +269,7 @@ describe('summaries and refusals in every spelling', () => {
     expect(unsupported(disabled)).toMatchObject({ unsupported: `${DRV_A}: local builds are disabled (max-jobs = 0)` })
   })
 
-  it('no builder at all: every wording (2.8/2.18 worker.cc, 2.24 raw string, 2.33 worker.cc, 2.35 reject, Lix)', () => {
+  it('no builder at all: every wording (worker.cc: 2.8–2.20 one line, 2.21–2.29 a raw string over lines, 2.30+ one line; 2.35 reject; Lix local-derivation-goal.cc)', () => {
     for (const [text, message] of [
       ["error: unable to start any build; either increase '--max-jobs' or enable remote builds.\n       https://nixos.org/manual/nix/stable/advanced-topics/distributed-builds.html", "unable to start any build; either increase '--max-jobs' or enable remote builds."],
       [
