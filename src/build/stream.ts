@@ -4,8 +4,12 @@
  * prompt has no newline and must appear the moment it is written. Only a line that starts with
  * `@nix ` is held back until its newline, then given to `record` (which may refuse it, and then the
  * bytes are passed on after all). Plain lines are also given, whole, to `text` for error parsing.
+ * Under systemd (IN_SYSTEMD=1) Nix ≤ 2.26 and Lix write `<3>@nix `: the `<0>`…`<7>` syslog
+ * priority before the prefix makes a record too.
  */
 const PREFIX = Buffer.from('@nix ')
+/** `<N>` */
+const SYSLOG_LEN = 3
 const NL = 10
 /** A plain line kept for parsing is cut here (it is passed on whole regardless). */
 const MAX_TEXT_LINE = 64 * 1024
@@ -28,6 +32,8 @@ export class StreamSplitter {
   private heldBytes = 0
   private textLine: Buffer[] = []
   private textBytes = 0
+  /** the line being matched starts with `<`: the prefix is `<N>@nix ` */
+  private syslog = false
 
   constructor(private readonly h: StreamSplitterHandlers) {}
 
@@ -40,7 +46,9 @@ export class StreamSplitter {
     }
     while (i < chunk.length) {
       if (this.mode === 'start') {
-        const n = Math.min(PREFIX.length - this.heldBytes, chunk.length - i)
+        if (this.heldBytes === 0) this.syslog = chunk[i] === 60 /* < */
+        const full = this.syslog ? SYSLOG_LEN + PREFIX.length : PREFIX.length
+        const n = Math.min(full - this.heldBytes, chunk.length - i)
         if (this.startsRecord(chunk, i, n)) {
           flushPass(i)
           const nl = this.heldBytes ? -1 : chunk.indexOf(NL, i + n)
@@ -53,7 +61,7 @@ export class StreamSplitter {
           }
           this.hold(chunk.subarray(i, i + n))
           i += n
-          if (this.heldBytes === PREFIX.length) this.mode = 'record'
+          if (this.heldBytes === full) this.mode = 'record'
           continue
         }
         // Not a record. Held prefix bytes can only come from earlier chunks (a partial match
@@ -96,12 +104,16 @@ export class StreamSplitter {
     this.mode = 'start'
   }
 
-  /** Whether chunk[i, i+n) continues the `@nix ` prefix from `heldBytes` (byte checks: the hot path). */
+  /** Whether chunk[i, i+n) continues the `@nix ` (or `<N>@nix `) prefix from `heldBytes` (byte checks: the hot path). */
   private startsRecord(chunk: Buffer, i: number, n: number): boolean {
-    if (this.heldBytes === 0 && n === 5) {
+    if (this.heldBytes === 0 && n === 5 && !this.syslog) {
       return chunk[i] === 64 && chunk[i + 1] === 110 && chunk[i + 2] === 105 && chunk[i + 3] === 120 && chunk[i + 4] === 32
     }
-    for (let k = 0; k < n; k++) if (chunk[i + k] !== PREFIX[this.heldBytes + k]) return false
+    for (let k = 0; k < n; k++) {
+      const at = this.heldBytes + k
+      const b = chunk[i + k]!
+      if (!this.syslog ? b !== PREFIX[at] : at === 0 ? b !== 60 : at === 1 ? b < 48 || b > 55 : at === 2 ? b !== 62 : b !== PREFIX[at - SYSLOG_LEN]) return false
+    }
     return true
   }
 

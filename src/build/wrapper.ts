@@ -10,6 +10,7 @@ import type { Exec } from '../checks/types.js'
 import { NbsError } from '../errors.js'
 import { BuildLogParser } from '../nix/build-log.js'
 import type { NixError } from '../nix/errors.js'
+import { stripSyslogPriority } from '../nix/internal-json.js'
 import { parseFlakeRef } from '../nix/flake.js'
 import { probeExec, runProcess } from '../runner/process.js'
 import { createDisplay, type BuildDisplay } from './display.js'
@@ -162,7 +163,7 @@ async function runTool(o: RunBuildOptions, cmd: ReturnType<typeof toolCommand>, 
       },
       record(line) {
         if (!parser.line(line)) return false
-        nom?.feed(line)
+        nom?.feed(stripSyslogPriority(line))
         return true
       },
       text(line) {

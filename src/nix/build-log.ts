@@ -11,7 +11,7 @@
 import { isAscii } from 'node:buffer'
 import { BuildTracker, latin1ToUtf8, type ActivityInfo, type BuildLogEvent, type BuildProgress, type BuildState } from './build-progress.js'
 import { extractNixErrors, parseErrorBlock, type NixError } from './errors.js'
-import { classifyMessage, parseNixLine, stripAnsi, type MessageClass, type NixRecord } from './internal-json.js'
+import { classifyMessage, parseNixLine, stripAnsi, stripSyslogPriority, type MessageClass, type NixRecord } from './internal-json.js'
 
 export type { ActivityInfo, BuildLogEvent, BuildProgress, Counter } from './build-progress.js'
 
@@ -37,6 +37,7 @@ const C_STOP = codes(P_STOP)
 const C_MSG = codes(P_MSG)
 const C_TYPE = codes(',"type":')
 const C_ID = codes('],"id":')
+const C_SID = codes(',"sid":"')
 
 // charCodeAt loops rather than startsWith/lastIndexOf/slice: on a line inside a big chunk string
 // they allocate nothing and were 1.5–2× faster in a micro-benchmark on 1M generated lines.
@@ -62,6 +63,16 @@ function digitsBack(s: string, end: number, min: number): number {
     p--
   }
   return p
+}
+
+/**
+ * Where a `,"sid":"…"` ending just before `end` starts (Determinate Nix ≥ 3.20 adds it to every
+ * record, sorted between `id` and `type`), else `end`: the fast paths read its records too.
+ */
+function sidBefore(s: string, end: number, min: number): number {
+  if (s.charCodeAt(end - 1) !== 34 /* " */) return end
+  const at = s.lastIndexOf('"', end - 2) - (C_SID.length - 1)
+  return at >= min && has(s, at, C_SID) ? at : end
 }
 
 /** Decimal value of s[from, to) (ASCII digits, at most 15 of them), or -1. */
@@ -240,7 +251,7 @@ export class BuildLogParser {
   }
 
   private byteLine(s: string, a: number, z: number): void {
-    if (!this.lineAt(s, a, z)) this.onPlain?.(this.decode(s.slice(a, z)))
+    if (!this.lineAt(s, a, z)) this.onPlain?.(stripSyslogPriority(this.decode(s.slice(a, z))))
   }
 
   /** write() reads bytes as latin1: UTF-8 is decoded only for the strings kept. */
@@ -251,6 +262,8 @@ export class BuildLogParser {
   /** The line s[a, z): fast paths first, then parseNixLine, else plain text. */
   private lineAt(s: string, a: number, z: number): boolean {
     this.stats.lines++
+    // `<N>@nix `: the syslog priority of Nix ≤ 2.26 and Lix under systemd
+    if (s.charCodeAt(a) === 60 && s.charCodeAt(a + 2) === 62 && s.charCodeAt(a + 3) === 64 && s.charCodeAt(a + 1) >= 48 && s.charCodeAt(a + 1) <= 55) a += 3
     const fast = s.charCodeAt(a) === 64 /* @ */ && s.charCodeAt(a + 4) === 32 && s.charCodeAt(a + 1) === 110 && s.charCodeAt(a + 2) === 105 && s.charCodeAt(a + 3) === 120
     if (fast) {
       const c = s.charCodeAt(a + 16) // r(esult), s(top|tart), m(sg)
@@ -272,9 +285,11 @@ export class BuildLogParser {
 
   private fastStop(s: string, a: number, z: number): boolean {
     const at = a + C_STOP.length
-    if (z - at > 21 || s.charCodeAt(z - 1) !== 125 /* } */ || !has(s, a, C_STOP) || digitsBack(s, z - 1, at) !== at || z - 1 === at) return false
+    if (s.charCodeAt(z - 1) !== 125 /* } */ || !has(s, a, C_STOP)) return false
+    const end = sidBefore(s, z - 1, at)
+    if (end - at > 21 || digitsBack(s, end, at) !== at || end === at) return false
     this.stats.records++
-    this.stop(s.slice(at, z - 1))
+    this.stop(s.slice(at, end))
     return true
   }
 
@@ -308,7 +323,7 @@ export class BuildLogParser {
     // every ResultType has 3 digits: `,"type":NNN}`
     const type = num(s, z - 4, z - 1)
     if (type < 101 || type > 107 || type === 102 || type === 103 || !has(s, z - 12, C_TYPE)) return false
-    const idEnd = z - 12
+    const idEnd = sidBefore(s, z - 12, a + FIELDS_AT)
     const idAt = digitsBack(s, idEnd, Math.max(a, idEnd - 21))
     const i = idAt - 7 // the `]` closing fields
     const f = a + FIELDS_AT
@@ -412,7 +427,7 @@ export class BuildLogParser {
   }
 
   private addError(e: NixError): void {
-    if (e.drv) this.tracker.markFailed(e.drv)
+    for (const drv of e.drvs ?? (e.drv ? [e.drv] : [])) this.tracker.markFailed(drv)
     this.errs.push(this.withTail(e))
     if (this.errs.length > MAX_ERRORS) {
       this.errs.shift()
@@ -432,7 +447,7 @@ export class BuildLogParser {
   /** Plain text: Nix's own error blocks (`error:` then indented or blank lines). */
   private plain(text: string): void {
     this.stats.plain++
-    let t = this.latin1 ? latin1ToUtf8(text) : text
+    let t = stripSyslogPriority(this.latin1 ? latin1ToUtf8(text) : text)
     if (t.includes('\u001b')) t = stripAnsi(t)
     if (t.includes('\r')) t = t.replace(/\r/g, '')
     const block = this.block

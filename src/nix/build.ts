@@ -102,23 +102,24 @@ export function describeBuildFailure(result: { failed: FailedDerivation[]; error
   return { message: [head, ...tails].join('\n'), details: { drvPath, failedCount: failed.length, failed: failed.slice(0, MAX_DETAILED), errors } }
 }
 
-/** Reasons (reference/nix.md §5.2, §9) that say this machine cannot build it: not a failed build. */
-const UNSUPPORTED_REASON = /^(required system or feature not available|platform mismatch|missing system features|local builds are disabled)/
-
-/** Why an error means "cannot be built here", in Nix's words; undefined for any other error. */
+/** Why an error means "cannot be built here" (kind `unsupported`), in Nix's words; undefined for any other error. */
 export function unsupportedReason(e: NixError): string | undefined {
-  // ≥ 2.30: `Cannot build '…drv'. Reason: required system or feature not available` + `Required system: '…'`
-  if (e.reason && UNSUPPORTED_REASON.test(e.reason)) {
-    const required = /Required system: (.+)/.exec(e.raw)?.[1]?.trim()
-    const current = /Current system: (.+)/.exec(e.raw)?.[1]?.trim()
-    return [`${e.drv ?? 'a derivation'}: ${e.reason}`, required && `required: ${required}`, current && `this machine: ${current}`].filter(Boolean).join('; ')
+  if (e.kind !== 'unsupported') return undefined
+  // ≥ 2.30 `Cannot build '…drv'.` + `Reason: …` + the systems (≥ 2.34 also the features) it names
+  if (!e.reason) return e.message
+  const field = (name: string, label: string) => {
+    const value = new RegExp(`^\\s*${name}: (.+)$`, 'm').exec(e.raw)?.[1]?.trim()
+    return value && `${label}: ${value}`
   }
-  // ≤ 2.29 (2.8 here): `a 'aarch64-linux' with features {} is required to build '…drv', but I am a 'x86_64-linux' with features {…}`;
-  // Lix: `a 'x86_64-bogus' system with the feature 'bogus' is required to build '…'`
-  if (/^a '[^']+'(?: system)?(?: with (?:the )?features? .*?)? is required to build '[^']+'/.test(e.message)) return e.message
-  // ≤ 2.29 with max-jobs = 0 and no builder
-  if (/^unable to start any build; either increase '--max-jobs' or enable remote builds/.test(e.message)) return e.message
-  return undefined
+  return [
+    `${e.drv ?? 'a derivation'}: ${e.reason}`,
+    field('Required system', 'required'),
+    field('Current system', 'this machine'),
+    field('Required features', 'required features'),
+    field('Available features', 'available features'),
+  ]
+    .filter(Boolean)
+    .join('; ')
 }
 
 /** What this machine's Nix can build: its own platform, `extra-platforms`, and its remote builders. */

@@ -3,9 +3,13 @@
  * ≤ 2.3 one-liners, 2.4–2.12 message-first, ≥ 2.13 traces-first, and both build-failure wordings
  * (≤ 2.28 `builder for … failed`, ≥ 2.29 `Cannot build … Reason:`). See reference/nix.md §5.
  */
-import { classifyMessage, splitNixLog, stripAnsi, type NixLogChunk, type NixRecord } from './internal-json.js'
+import { classifyMessage, nixPosition, splitNixLog, stripAnsi, type NixLogChunk, type NixRecord } from './internal-json.js'
 
-export type NixErrorKind = 'eval' | 'assertion' | 'missing-option' | 'build' | 'dependency' | 'hash-mismatch' | 'other'
+/**
+ * `unsupported`: this machine cannot build it (another platform, a missing system feature, local
+ * builds disabled, no builder): a configuration problem, not a failed build.
+ */
+export type NixErrorKind = 'eval' | 'assertion' | 'missing-option' | 'build' | 'dependency' | 'hash-mismatch' | 'unsupported' | 'other'
 
 export interface NixError {
   /** the Nix error itself: its first meaningful line, ANSI stripped, without `error:` */
@@ -20,9 +24,11 @@ export interface NixError {
   /** `… while evaluating …` frames as Nix printed them, with ` at file:line:col` when known */
   traces?: string[]
   drv?: string
+  /** every derivation a `--keep-going` summary (`build of 'a.drv^out', 'b.drv^out' failed`) names, outputs cut */
+  drvs?: string[]
   /** the builder's exit code (not Nix's own) */
   exitCode?: number
-  /** why a derivation failed: `builder failed with exit code 3`, `1 dependency failed`, … */
+  /** why a derivation failed: `builder failed with exit code 3`, `1 dependency failed`, `platform mismatch`… */
   reason?: string
   /** builder output Nix quoted (`last N log lines:`; omitted by Nix in internal-json mode) */
   logTail?: string[]
@@ -31,7 +37,8 @@ export interface NixError {
 }
 
 const TRACE = /^\s*… (.*)$/
-const POS = /^\s*at (.+):(\d+):(\d+):?\s*$/
+// `at file:line:col:`; the column is left out when Nix does not know it (`at file:12:`)
+const POS = /^\s*at (.+?):(\d+)(?::(\d+))?:?\s*$/
 const FRAME = /^\s*\d*\s*\|/
 // ≤ 2.3 put the position at the end of the message line.
 const INLINE_POS = /^(.*\S) at ((?:\/|«)\S*):(\d+):(\d+)$/
@@ -74,15 +81,18 @@ function errorBlocks(text: string): string[] {
 /** Nix ≥ 2.4 records carry the position as fields: more reliable than the rendered text. */
 function fromRecord(record: NixRecord, msg: string): NixError {
   const error = parseErrorBlock(stripAnsi(msg).replace(/\s+$/, ''))
-  if (typeof record.file === 'string' && typeof record.line === 'number' && error.kind !== 'missing-option') {
-    error.file = record.file
-    error.line = record.line
-    if (typeof record.column === 'number') error.column = record.column
+  const pos = nixPosition(record)
+  if (pos && error.kind !== 'missing-option') {
+    error.file = pos.file
+    error.line = pos.line
+    if (pos.column !== undefined) error.column = pos.column
+    else delete error.column
   }
   if (Array.isArray(record.trace) && record.trace.length) {
     error.traces = record.trace.map((t) => {
       const text = stripAnsi(t.raw_msg ?? '').trim()
-      return typeof t.file === 'string' && typeof t.line === 'number' ? `${text} at ${t.file}:${t.line}:${t.column ?? 0}` : text
+      const at = nixPosition(t)
+      return at ? `${text} at ${at.file}:${at.line}${at.column !== undefined ? `:${at.column}` : ''}` : text
     })
   }
   return error
@@ -125,7 +135,7 @@ function findPosition(error: NixError, lines: string[]): void {
     if (!m) continue
     error.file = m[1]
     error.line = Number(m[2])
-    error.column = Number(m[3])
+    if (m[3] !== undefined) error.column = Number(m[3])
     let j = i + 1
     while (j < lines.length && (lines[j] ?? '').trim() === '') j++
     const frame: string[] = []
@@ -153,7 +163,7 @@ function findTraces(lines: string[]): string[] {
       if (TRACE.test(l) || /^error:/.test(l)) break
       const pos = POS.exec(l)
       if (pos) {
-        text += ` at ${pos[1]}:${pos[2]}:${pos[3]}`
+        text += ` at ${pos[1]}:${pos[2]}${pos[3] !== undefined ? `:${pos[3]}` : ''}`
         break
       }
     }
@@ -161,6 +171,14 @@ function findTraces(lines: string[]): string[] {
   }
   return traces
 }
+
+/** `Reason:`s (≥ 2.30, reference/nix.md §5.2, §9) that say this machine cannot build it. */
+const UNSUPPORTED_REASON = /^(required system or feature not available|platform mismatch|missing system features|local builds are disabled)/
+// ≤ 2.29 and Lix: `a 'aarch64-linux' with features {} is required to build '…drv', but I am a 'x86_64-linux' with features {…}`
+const WRONG_PLATFORM = /^a '[^']+'(?: system)?(?: with (?:the )?features? .*?)? is required to build '([^']+)'/m
+// max-jobs = 0 without builders (`unable` ≤ 2.20 and Lix, `Unable` later, over several indented
+// lines in 2.21–2.29), and ≥ 2.24 a store that cannot build (`--store` not local, no builder)
+const NO_BUILDER = /([Uu]nable to (?:start any build|build with a primary store that isn't a local store);[\s\S]*?)(?:\n\s*\n|\n\s*For more information|\n\s*https?:|$)/
 
 function classify(error: NixError, text: string, hasTraces: boolean): void {
   let m: RegExpExecArray | null
@@ -170,9 +188,14 @@ function classify(error: NixError, text: string, hasTraces: boolean): void {
     if (spec && got) error.reason = `specified ${spec}, got ${got}`
   } else if ((m = /Cannot build '([^']+)'\.?\s*\n\s*Reason: (.+?)\.?\s*$/m.exec(text))) {
     const reason = m[2] ?? ''
-    Object.assign(error, { kind: /dependenc(?:y|ies) failed/.test(reason) ? 'dependency' : 'build', drv: m[1], reason })
+    const kind = UNSUPPORTED_REASON.test(reason) ? 'unsupported' : /dependenc(?:y|ies) failed/.test(reason) ? 'dependency' : 'build'
+    Object.assign(error, { kind, drv: m[1], reason })
   } else if ((m = /builder for '([^']+)' (failed with exit code (\d+)|failed due to signal [^;\n]*|died abnormally)/.exec(text))) {
     Object.assign(error, { kind: 'build', drv: m[1], reason: `builder ${m[2]}` })
+  } else if ((m = WRONG_PLATFORM.exec(text))) {
+    Object.assign(error, { kind: 'unsupported', drv: m[1] })
+  } else if ((m = NO_BUILDER.exec(text))) {
+    Object.assign(error, { kind: 'unsupported', message: (m[1] ?? '').replace(/\s+/g, ' ').trim() })
   } else if ((m = /(\d+) dependencies of derivation '([^']+)' failed to build/.exec(text))) {
     Object.assign(error, { kind: 'dependency', drv: m[2], reason: `${m[1]} ${m[1] === '1' ? 'dependency' : 'dependencies'} failed` })
   } else if ((m = /^Failed assertions:\s*\n\s*- (.*)$/m.exec(text))) {
@@ -182,8 +205,11 @@ function classify(error: NixError, text: string, hasTraces: boolean): void {
     error.message = error.message.replace(/\s*Definition values:\s*$/, '')
     const def = /^\s*- In `([^']+)'/m.exec(text)
     if (def) Object.assign(error, { file: def[1], line: undefined, column: undefined, codeFrame: undefined })
-  } else if ((m = /build of '([^']+)'.* failed/.exec(text))) {
-    Object.assign(error, { kind: 'build', drv: m[1] })
+  } else if ((m = /build of ('[^']+'(?:, '[^']+')*)(?: on '[^']*')? failed/.exec(text))) {
+    // `--keep-going` summary: bare paths from the store (2.8 nix-store), installables from the
+    // `nix build` CLI (2.23+, Lix): `drv^out`, `drv^*`, `drv^out,dev`, legacy `drv!out`
+    const drvs = [...(m[1] ?? '').matchAll(/'([^']+)'/g)].map((q) => (q[1] ?? '').replace(/(\.drv)[!^].*$/, '$1'))
+    Object.assign(error, { kind: 'build', drv: drvs[0], drvs })
   } else if (error.file !== undefined || hasTraces || EVAL_HINTS.test(error.message)) {
     error.kind = 'eval'
   }

@@ -39,22 +39,33 @@ export interface NixRecord {
 export type MessageClass = 'error' | 'trace' | 'warning' | 'info'
 
 const PREFIX = '@nix '
-const SYSLOG_PRIORITY = /^<[0-7]>$/
 // A key position in compact JSON always follows `{` or `,`; inside a string the quote is escaped,
 // so this cannot touch text that merely mentions "id":1.
 const ID_NUMBER = /(?<=[{,])"(id|parent)":(-?\d+)/g
+/**
+ * The syslog priority `<N>` Nix's simple logger puts before every line it writes when
+ * IN_SYSTEMD=1 (a service: nbs on a timer): every record of Nix ≤ 2.26 and Lix (their JSON logger
+ * writes through it, always `<3>`), and plain lines of `nix-store`/`nix-env`/`--log-format raw`.
+ */
+const SYSLOG_PRIORITY = /^<[0-7]>/
+
 /** Removes ANSI escape sequences (Node's own stripper, the one the reporters use too). */
 export function stripAnsi(text: string): string {
   return text.includes('\u001b') || text.includes('\u009b') ? stripVTControlCharacters(text) : text
 }
 
+/** A stderr line without the `<N>` syslog priority Nix adds under systemd. */
+export function stripSyslogPriority(line: string): string {
+  return line.charCodeAt(0) === 60 /* < */ && SYSLOG_PRIORITY.test(line) ? line.slice(3) : line
+}
+
 /** Decodes one stderr line; `undefined` for anything that is not a well-formed `@nix` record. */
 export function parseNixLine(line: string): NixRecord | undefined {
-  const start = line.indexOf(PREFIX)
-  // Tolerate a leading carriage return or colour reset a wrapper may put before the prefix, and the
-  // `<3>` syslog priority Nix ≤ 2.26 and Lix add when IN_SYSTEMD=1 (a service: nbs on a timer).
-  if (start < 0 || (start > 0 && !SYSLOG_PRIORITY.test(line.slice(0, start)) && stripAnsi(line.slice(0, start)).trim() !== '')) return undefined
-  const json = line.slice(start + PREFIX.length).trimEnd().replace(ID_NUMBER, '"$1":"$2"')
+  const text = stripSyslogPriority(line)
+  const start = text.indexOf(PREFIX)
+  // Tolerate a leading carriage return or colour reset a wrapper may put before the prefix.
+  if (start < 0 || (start > 0 && stripAnsi(text.slice(0, start)).trim() !== '')) return undefined
+  const json = text.slice(start + PREFIX.length).trimEnd().replace(ID_NUMBER, '"$1":"$2"')
   let value: unknown
   try {
     value = JSON.parse(json)
@@ -69,7 +80,31 @@ export function parseNixLine(line: string): NixRecord | undefined {
 
 /** Whether a stderr line is an `@nix` record (cheaper than parsing it). */
 export function isNixLine(line: string): boolean {
-  return line.startsWith(PREFIX) || stripAnsi(line).trimStart().startsWith(PREFIX) || /^<[0-7]>@nix /.test(line)
+  return line.startsWith(PREFIX) || stripAnsi(stripSyslogPriority(line)).trimStart().startsWith(PREFIX)
+}
+
+/** Where an error record (or one frame of its `trace`) points: the file alone, its line and column. */
+export interface NixPosition {
+  file: string
+  line: number
+  column?: number
+}
+
+/**
+ * The position of an error record or trace frame, whatever Nix wrote it: `file` is the path alone
+ * up to 2.19 (and `«string»`/`«stdin»` from 2.13), `Pos::print(showOrigin)` from 2.20 on and in
+ * Lix and Determinate Nix (`/nix/store/…-source/flake.nix:10:16`, `:10` when the column is 0),
+ * where the suffix repeats `line`/`column` and is cut here. Up to 2.12 `file` holds the whole
+ * source text for `--expr`/`--apply`/stdin input: not a place, so undefined (the rendered message
+ * still says `«string»:1:4`).
+ */
+export function nixPosition(r: { file?: string | null; line?: number | null; column?: number | null }): NixPosition | undefined {
+  if (typeof r.file !== 'string' || typeof r.line !== 'number' || r.line <= 0) return undefined
+  const column = typeof r.column === 'number' && r.column > 0 ? r.column : undefined
+  const suffix = column === undefined ? `:${r.line}` : `:${r.line}:${column}`
+  const file = r.file.endsWith(suffix) ? r.file.slice(0, -suffix.length) : r.file
+  if (!/^[/«]/.test(file) || file.includes('\n')) return undefined
+  return { file, line: r.line, ...(column !== undefined ? { column } : {}) }
 }
 
 /**
@@ -100,7 +135,7 @@ export function splitNixLog(stderr: string): NixLogChunk[] {
     if (record) {
       flush()
       chunks.push({ kind: 'record', record })
-    } else if (!isNixLine(line)) plain.push(line.replace(/\r$/, ''))
+    } else if (!isNixLine(line)) plain.push(stripSyslogPriority(line).replace(/\r$/, ''))
   }
   flush()
   return chunks

@@ -154,6 +154,15 @@ needs('nix').describe('nbs build through the nixos-rebuild double (no nh on PATH
     expect(r.stderr).toMatch(/^nbs: undefined variable 'undefinedPackage' at \S+flake\.nix:9:16$/m)
   })
 
+  it('under systemd (IN_SYSTEMD=1, a timer-run build): the <3>-prefixed records are read, never shown', async () => {
+    const s = sandbox({ nh: false })
+    const r = await s.build(['os', 'switch', '--flake', freshFlake('build-fail'), '--host', 'demo'], { IN_SYSTEMD: '1' })
+    expect(readFileSync(s.last().buildLogPath, 'utf8')).toMatch(/^<3>@nix \{"action":"start".*"type":105\}$/m) // what Nix 2.8 wrote
+    expect(`${r.stdout}${r.stderr}`).not.toContain('@nix ')
+    expect(r.stderr).toContain('       > nbs-fixture: something went wrong')
+    expect(s.last().errorDetails[0]).toMatchObject({ kind: 'build', exitCode: 3, drv: expect.stringMatching(/-nixos-system-demo-build-fail\.drv$/) })
+  })
+
   it('a failed activation (units failed) is shown and recorded', async () => {
     const s = sandbox({ nh: false })
     const r = await s.build(['os', 'switch', '--flake', freshFlake('good'), '--host', 'units-fail'])

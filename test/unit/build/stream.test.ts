@@ -76,11 +76,19 @@ describe('StreamSplitter', () => {
     expect(r.records).toEqual(['@nix {"msg":"✓"}'])
   })
 
+  it('a record under systemd: the <0>…<7> syslog priority Nix ≤ 2.26 and Lix write before it (IN_SYSTEMD=1)', () => {
+    const r = split(['<3>@nix {"action":"stop","id":1}\n<3>building\n<', '5', '>@n', 'ix {"a":1}\n<8>@nix {"b":2}\n<3@nix {"c":3}\n'])
+    expect(r.records).toEqual(['<3>@nix {"action":"stop","id":1}', '<5>@nix {"a":1}'])
+    expect(r.passed).toBe('<3>building\n<8>@nix {"b":2}\n<3@nix {"c":3}\n')
+    expect(r.texts).toEqual(['<3>building', '<8>@nix {"b":2}', '<3@nix {"c":3}'])
+  })
+
   it('for any chunking, passed bytes + record lines = the input, in the same order', () => {
     const line = fc.oneof(
       fc.string({ maxLength: 20 }).map((s) => s.replace(/\n/g, ' ')),
       fc.string({ maxLength: 20 }).map((s) => `@nix ${s.replace(/\n/g, ' ')}`),
-      fc.constantFrom('@', '@n', '@nix', '@nix ', '@nixx', '[sudo] password: '),
+      fc.string({ maxLength: 20 }).map((s) => `<3>@nix ${s.replace(/\n/g, ' ')}`),
+      fc.constantFrom('@', '@n', '@nix', '@nix ', '@nixx', '[sudo] password: ', '<', '<3', '<3>', '<3>@ni', '<9>@nix x', '<<3>@nix y'),
     )
     fc.assert(
       fc.property(fc.array(line, { maxLength: 12 }), fc.boolean(), fc.array(fc.integer({ min: 1, max: 9 }), { minLength: 1 }), (lines, trailingNewline, sizes) => {

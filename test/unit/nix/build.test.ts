@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Exec } from '../../../src/checks/types.js'
 import { buildDerivation, buildPlatforms, classifyFailure, describeBuildFailure, unbuildableReason, type BuildPlatforms } from '../../../src/nix/build.js'
+import { BuildLogParser } from '../../../src/nix/build-log.js'
 import { extractNixErrors } from '../../../src/nix/errors.js'
 import { evalToplevel } from '../../../src/nix/eval.js'
 import { runProcess } from '../../../src/runner/process.js'
@@ -107,6 +108,50 @@ in { nixosConfigurations.demo.config.system.build.toplevel = mk "nixos-system-mu
     expect(arm).toMatchObject({ ok: false, unsupported: expect.stringMatching(/^a 'aarch64-linux' with features \{\} is required to build '.*-nixos-system-script\.drv', but I am a 'x86_64-linux'/) })
     const kvm = await buildDerivation({ ...base, drvPath: await drvOf(scriptFlake('echo > $out', 'system = "x86_64-linux"; requiredSystemFeatures = [ "nbs-no-such-feature" ];')) })
     expect(kvm).toMatchObject({ ok: false, unsupported: expect.stringMatching(/^a 'x86_64-linux' with features \{nbs-no-such-feature\} is required to build/) })
+  })
+
+  it('under systemd (IN_SYSTEMD=1, a timer-run check): the <3>-prefixed records give the same failure and the same refusal', async () => {
+    const systemd = { ...base, env: { ...NIX_ENV, IN_SYSTEMD: '1' } }
+    const drvPath = await drvOf(fixtureFlake('build-fail'))
+    expect(await buildDerivation({ ...systemd, drvPath })).toMatchObject({
+      ok: false,
+      failed: [{ drv: drvPath, exitCode: 3, logTail: ['nbs-fixture: configuring', 'nbs-fixture: compiling', 'nbs-fixture: something went wrong'] }],
+    })
+    const arm = await buildDerivation({ ...systemd, drvPath: await drvOf(scriptFlake('echo > $out', 'system = "aarch64-linux";')) })
+    expect(arm).toMatchObject({ ok: false, unsupported: expect.stringMatching(/^a 'aarch64-linux' with features \{\} is required to build/) })
+  })
+
+  it("--keep-going over two derivations: nix-store's summary names both, each failure keeps its exit code", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nbs-build-'))
+    dirs.push(dir)
+    const nonce = `${process.pid}-${Date.now()}`
+    writeFileSync(
+      join(dir, 'flake.nix'),
+      `{ outputs = { self }: let
+  mk = name: args: derivation ({ inherit name; system = "x86_64-linux"; builder = "/bin/sh"; PATH = "/usr/bin:/bin"; nonce = "${nonce}"; } // args);
+in { a = mk "kg-a" { args = [ "-c" "exit 3" ]; }; b = mk "kg-b" { args = [ "-c" "exit 4" ]; }; }; }\n`,
+    )
+    const drvs: string[] = []
+    for (const attr of ['a', 'b']) {
+      const r = await exec('nix', ['eval', '--raw', `path:${dir}#${attr}.drvPath`], { env: NIX_ENV })
+      drvs.push(r.stdout.text.trim())
+    }
+    const parser = new BuildLogParser()
+    const r = await runProcess('nix-store', ['--realise', '--keep-going', '--log-format', 'internal-json', ...drvs], {
+      env: { ...NIX_ENV, IN_SYSTEMD: '1' },
+      onStderr: (c) => parser.write(c),
+    })
+    parser.end()
+    expect(r.exitCode).not.toBe(0)
+    const errors = parser.errors()
+    const summary = errors.find((e) => e.drvs)
+    expect(summary?.drvs?.slice().sort()).toEqual(drvs.slice().sort())
+    const failed = classifyFailure(errors)
+    const expected = [
+      [drvs[0], 3],
+      [drvs[1], 4],
+    ].sort()
+    expect('failed' in failed && failed.failed.map((f) => [f.drv, f.exitCode]).sort()).toEqual(expected)
   })
 
   it('aborting (a check timeout) kills nix-store and the builder under it', async () => {

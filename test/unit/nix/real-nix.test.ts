@@ -71,6 +71,30 @@ needs('nix').describe(`real ${nixVersion() ?? 'Nix'}: evalToplevel`, () => {
     expect(await evalToplevel({ ...base, flake: fixtureFlake('build-fail'), host: 'demo' })).toMatchObject({ ok: true })
   })
 
+  it("an error inside nbs's own --apply expression points at «string» (Nix 2.8's record gives the expression's text as file)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nbs-nix-apply-'))
+    try {
+      writeFileSync(join(dir, 'flake.nix'), '{ outputs = { self }: { nixosConfigurations.demo = { config = { networking.hostName = "x"; }; }; }; }\n')
+      const r = await evalToplevel({ ...base, flake: `path:${dir}`, host: 'demo' })
+      expect(r).toMatchObject({ ok: false, errors: [{ kind: 'eval', message: "attribute 'system' missing", file: '«string»', line: 1 }] })
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  it('under systemd (IN_SYSTEMD=1, a timer-run check): the <3>-prefixed records give the same errors', async () => {
+    const plain = await evalToplevel({ ...base, flake: fixtureFlake('undefined-variable'), host: 'demo' })
+    let stderr = ''
+    const seen: Exec = async (file, args, opts) => {
+      const r = await exec(file, args, opts)
+      stderr += r.stderr.text
+      return r
+    }
+    const systemd = await evalToplevel({ exec: seen, env: { ...NIX_ENV, IN_SYSTEMD: '1' }, flake: fixtureFlake('undefined-variable'), host: 'demo' })
+    expect(stderr).toMatch(/^<3>@nix \{"action":"msg"/m)
+    expect(systemd).toMatchObject({ ok: false, errors: [{ kind: 'eval', message: "undefined variable 'undefinedPackage'", file: expect.stringMatching(FLAKE_NIX), line: 10, column: 16 }] })
+    expect(systemd).toEqual(plain)
+  })
 })
 
 needs('nix').describe(`real ${nixVersion() ?? 'Nix'}: dryBuild`, () => {
