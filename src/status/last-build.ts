@@ -54,7 +54,8 @@ export function extractBuildPhase(record: BuildRecord): BuildPhase {
   if (record.success) return 'succeeded'
   if (record.interrupted) return 'interrupted'
   const kinds = record.errorDetails.map((e) => e.kind)
-  if (kinds.some((k) => k === 'build' || k === 'dependency' || k === 'hash-mismatch')) return 'build'
+  // a derivation this machine cannot build (platform, features) stops the build phase too
+  if (kinds.some((k) => k === 'build' || k === 'dependency' || k === 'hash-mismatch' || k === 'unsupported')) return 'build'
   if (kinds.some((k) => k === 'eval' || k === 'assertion' || k === 'missing-option')) return 'evaluation'
   if (/switch-to-configuration|activat|the following units failed/i.test(record.errors)) return 'activation'
   return 'unknown'
