@@ -6,8 +6,12 @@
  * as its own child, known by pid and closed by `close()` (and, like every child of runProcess,
  * killed when nbs exits). Every exec and every batch of reads is a session over it, at most
  * `maxSessions` at once. Commands go to a plain `sh -s` as a POSIX script on stdin
- * (remote-script.ts), so the login shell never parses an argument; reads issued in the same tick
- * share one session (remote-reads.ts).
+ * (remote-script.ts), so the login shell never parses an argument. Execs share sessions: those of
+ * one tick start one together and later ones join it while it runs (batch-session.ts,
+ * remote-batch.ts), so the login shell (and its rc files) starts once per round of checks, not
+ * once per command; an exec that needs its own process (`stdout`/`stderr: 'inherit'`, `onSpawn`)
+ * still gets one session to itself. Reads issued in the same tick share one session
+ * (remote-reads.ts).
  */
 import { NbsError } from '../errors.js'
 import { createHash, randomBytes } from 'node:crypto'
@@ -21,8 +25,10 @@ import type { Host } from '../hosts/types.js'
 import type { CapturedText } from '../report/types.js'
 import { BoundedCapture, DEFAULT_HEAD_BYTES, DEFAULT_TAIL_BYTES } from '../runner/capture.js'
 import { runProcess, type ProcessResult } from '../runner/process.js'
+import { ExecBatcher, type BatchOutcome, type BatchSessionHandle } from './batch-session.js'
+import { batchableEnv, batchJobBody } from './remote-batch.js'
 import { parseReadOutput, readScript, type ReadReply, type ReadRequest } from './remote-reads.js'
-import { execScript, MarkerFilter, RemoteScriptError, toBuffer, type Bytes } from './remote-script.js'
+import { execScript, MarkerFilter, RemoteScriptError, toBuffer, type Bytes, type ScriptEnd } from './remote-script.js'
 import { Semaphore } from './semaphore.js'
 import { MachineError, MISSING_CODES, type Machine, type PathStat } from './types.js'
 
@@ -53,7 +59,10 @@ export interface SshMachineOptions {
  * and `env` are the remote command's (env merged onto the login environment; names checked);
  * stdin is `input` or /dev/null (`stdin: 'inherit' | 'pipe'` cannot reach the remote command and
  * mean /dev/null too). On timeout or abort the remote process group gets SIGTERM, then SIGKILL
- * after `killGraceMs` rounded up to seconds (`killSignal` is not forwarded).
+ * after `killGraceMs` rounded up to seconds (`killSignal` is not forwarded). The timeout counts
+ * from when the command is sent to the host. `onStdout`/`onStderr` see every byte, but for a
+ * command that shares its session they arrive in chunks as the host relays them (a command's
+ * output is buffered there in ~30 KiB blocks), not the moment the command writes them.
  */
 export type SshExecOptions = Omit<ExecOptions, 'input'> & { input?: Bytes; signal?: AbortSignal }
 export type SshExec = (file: Bytes, args?: readonly Bytes[], options?: SshExecOptions) => Promise<ProcessResult>
@@ -140,6 +149,16 @@ function validate(o: SshMachineOptions): void {
 function lastLine(text: string): string {
   const lines = text.split(/\r?\n/).map((l) => l.trim()).filter(Boolean)
   return lines[lines.length - 1] ?? ''
+}
+
+/** Whether process `pid` (a child of ours) is still there. */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
@@ -247,7 +266,10 @@ export function sshMachine(opts: SshMachineOptions): SshMachine {
   }
 
   /** Why a session that did not report its end failed: the lost master's reason, or ssh's line. */
-  function sessionFailure(stderrTail: string, exitCode: number | null): string {
+  async function sessionFailure(stderrTail: string, exitCode: number | null): Promise<string> {
+    // a master killed outright leaves its socket behind and its sessions end first: let it be reaped
+    const pid = master?.spawned.pid
+    if (exitCode === 255 && master && !master.result && pid !== undefined && !alive(pid)) await within(master.done, 2000)
     const gone = lost()
     if (gone) return gone
     const line = lastLine(stderrTail)
@@ -289,6 +311,76 @@ export function sshMachine(opts: SshMachineOptions): SshMachine {
     }
   }
 
+  /** A session whose stdin stays open for more script (a batch: jobs join it while it runs). */
+  function openSession(script: Buffer, io: { onStdout(c: Buffer): void; onStderr(c: Buffer): void }): BatchSessionHandle {
+    let stdin: Writable | null = null
+    let ended = false
+    const stop = new AbortController()
+    const done = runProcess('ssh', sessionArgs, {
+      stdin: 'pipe',
+      capture: false,
+      drainMs: SESSION_DRAIN_MS,
+      signal: stop.signal,
+      onSpawn: (c) => {
+        stdin = c.stdin
+        c.stdin?.write(script)
+      },
+      onStdout: io.onStdout,
+      onStderr: io.onStderr,
+    }).finally(() => (stdin as Writable | null)?.destroy())
+    const pipe = () => (ended ? null : (stdin as Writable | null))
+    return {
+      write: (data) => void pipe()?.write(data),
+      end: () => {
+        pipe()?.end()
+        ended = true
+      },
+      kill: () => stop.abort(),
+      done,
+    }
+  }
+
+  const batcher = new ExecBatcher({
+    acquire: (signal) => sessions.acquire(signal),
+    contended: () => sessions.queued > 0,
+    open: openSession,
+    failure: sessionFailure,
+  })
+
+  /** A ProcessResult from how the script said the command ended (undefined: it did not say). */
+  function ended(end: ScriptEnd | undefined, argv: readonly Bytes[], cwd: Bytes | undefined): Partial<ProcessResult> | undefined {
+    if (end?.kind === 'exit') return { exitCode: end.code, signal: null }
+    if (end?.kind === 'notfound') {
+      const name = toBuffer(argv[end.index] ?? argv[0] ?? '').toString('utf8')
+      return { exitCode: 127, signal: null, notFound: true, error: `command not found: ${name}` }
+    }
+    if (end?.kind === 'cwd') {
+      return { exitCode: null, signal: null, error: `cannot change to the working folder ${toBuffer(cwd ?? '').toString('utf8')} on ${description}` }
+    }
+    return undefined
+  }
+
+  function batchResult(o: Extract<BatchOutcome, { kind: 'ran' }>, argv: readonly Bytes[], options: SshExecOptions): ProcessResult {
+    const result: ProcessResult = {
+      exitCode: null,
+      signal: null,
+      stdout: o.stdout,
+      stderr: o.stderr,
+      durationMs: o.durationMs,
+      timedOut: o.stop === 'timeout',
+      aborted: o.stop === 'abort',
+      notFound: false,
+    }
+    if (o.stop === 'timeout') return { ...result, error: `timed out after ${options.timeoutMs} ms` }
+    if (o.stop === 'abort') return { ...result, error: 'aborted' }
+    const end = ended(o.end, argv, options.cwd)
+    if (end) return { ...result, ...end }
+    return { ...result, error: o.failure ?? `${description}: the command's end was not reported` }
+  }
+
+  /** The calls that need a process of their own; every other exec can share a session. */
+  const batchable = (o: SshExecOptions) => o.stdout !== 'inherit' && o.stderr !== 'inherit' && !o.onSpawn && batchableEnv(o.env) && !batcher.unsupported
+
   const exec: SshExec = async (file, args = [], options = {}) => {
     const started = performance.now()
     const failed = (error: string, extra: Partial<ProcessResult> = {}): ProcessResult => ({
@@ -304,6 +396,28 @@ export function sshMachine(opts: SshMachineOptions): SshMachine {
       ...extra,
     })
     const argv = [...privilege, file, ...args]
+    if (batchable(options)) {
+      let body: (index: number) => Buffer
+      try {
+        body = batchJobBody({
+          argv,
+          lookup: [0],
+          ...(options.env ? { env: options.env } : {}),
+          ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),
+          ...(options.input !== undefined ? { input: options.input } : {}),
+          killGraceS: (options.killGraceMs ?? 1000) / 1000,
+        })
+      } catch (e) {
+        if (e instanceof RemoteScriptError) return failed(e.message)
+        throw e
+      }
+      if (options.signal?.aborted) return failed('aborted before start', { aborted: true })
+      const c = await ready(options.signal)
+      if (!c.ok) return options.signal?.aborted ? failed('aborted before start', { aborted: true }) : failed(c.reason)
+      const o = await batcher.run(body, options)
+      if (o.kind === 'ran') return batchResult(o, argv, options)
+      // the host cannot run batches (found once): this and later execs take a session each
+    }
     const nonce = randomBytes(12).toString('hex')
     let script: Buffer
     try {
@@ -357,17 +471,10 @@ export function sshMachine(opts: SshMachineOptions): SshMachine {
       filter.flush()
       const result: ProcessResult = { ...r, stdout: capture ? out.result() : EMPTY, stderr: capture && !inheritErr ? err.result() : EMPTY }
       delete result.error
-      const end = filter.end
       if (r.timedOut || r.aborted) return { ...result, exitCode: null, ...(r.error ? { error: r.error } : {}) }
-      if (end?.kind === 'exit') return { ...result, exitCode: end.code, signal: null }
-      if (end?.kind === 'notfound') {
-        const name = toBuffer(argv[end.index] ?? file).toString('utf8')
-        return { ...result, exitCode: 127, signal: null, notFound: true, error: `command not found: ${name}` }
-      }
-      if (end?.kind === 'cwd') {
-        return { ...result, exitCode: null, signal: null, error: `cannot change to the working folder ${toBuffer(options.cwd ?? '').toString('utf8')} on ${description}` }
-      }
-      return { ...result, exitCode: null, error: r.error ?? sessionFailure(errTail.result().text, r.exitCode) }
+      const end = ended(filter.end, argv, options.cwd)
+      if (end) return { ...result, ...end }
+      return { ...result, exitCode: null, error: r.error ?? (await sessionFailure(errTail.result().text, r.exitCode)) }
     } finally {
       release()
     }
@@ -434,7 +541,7 @@ export function sshMachine(opts: SshMachineOptions): SshMachine {
         ? `${description}: the answer to ${batch.requests.length} reads exceeded ${cap} bytes`
         : r.timedOut
           ? `${description}: reading timed out after ${readTimeoutMs} ms`
-          : sessionFailure(errTail.result().text, r.exitCode)
+          : await sessionFailure(errTail.result().text, r.exitCode)
       settle(parseReadOutput(Buffer.concat(chunks), boundary, batch.requests.length, { ok: false, code: SSH_FAILED, message: why }))
     } catch (e) {
       failAll((e as Error).message)
@@ -456,6 +563,8 @@ export function sshMachine(opts: SshMachineOptions): SshMachine {
 
   async function close(): Promise<void> {
     closed = true
+    // sessions first: their scripts end (killing what still runs there) before the connection goes
+    await batcher.close()
     const m = master
     if (m && !m.result) {
       // SIGTERM ends a master as `ssh -O exit` does (it removes its socket and disconnects),

@@ -6,7 +6,7 @@
  * the login shell never parses an argument.
  */
 import { spawnSync } from 'node:child_process'
-import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { join } from 'node:path'
 import fc from 'fast-check'
@@ -51,6 +51,36 @@ function masterPid(socket: string, host: string): number {
   expect(pid).toBeGreaterThan(0)
   return pid
 }
+/** Runs `fn` with a counting wrapper in front of the real ssh (not a double: it runs /usr/bin/ssh): sessions started, and the most open at once. */
+async function countingSessions<T>(fn: () => Promise<T>): Promise<{ value: T; sessions: { started: number; most: number } }> {
+  const bin = join(sshd.dir, `counting-${++counted}`)
+  mkdirSync(bin)
+  const log = join(bin, 'sessions.log')
+  const script = [
+    '#!/bin/sh',
+    'for last; do :; done',
+    '[ "$last" = "sh -s" ] || exec /usr/bin/ssh "$@"',
+    `echo + >> ${log}`,
+    '/usr/bin/ssh "$@"; rc=$?',
+    `echo - >> ${log}`,
+    'exit $rc',
+    '',
+  ].join('\n')
+  writeFileSync(join(bin, 'ssh'), script, { mode: 0o755 })
+  const path = process.env.PATH
+  process.env.PATH = `${bin}:${path}`
+  try {
+    const value = await fn()
+    const lines = existsSync(log) ? readFileSync(log, 'utf8').split('\n').filter(Boolean) : []
+    let open = 0
+    let most = 0
+    for (const l of lines) most = Math.max(most, (open += l === '+' ? 1 : -1))
+    return { value, sessions: { started: lines.filter((l) => l === '+').length, most } }
+  } finally {
+    process.env.PATH = path
+  }
+}
+let counted = 0
 const nulJoined = (args: (string | Buffer)[]) => Buffer.concat(args.flatMap((a) => [Buffer.from(a), Buffer.from([0])]))
 
 const HOSTILE: (string | Buffer)[] = [
@@ -115,8 +145,8 @@ needs('sshd', 'root', 'fish').describe('the ssh Machine, against a real sshd', (
     it(`argv reaches the command byte for byte with ${login === 'root' ? "root's bash" : 'fish'} as login shell (fixed hostile words and a fuzz)`, async () => {
       const m = login === 'root' ? machine(sshd.hosts[0]!, { name: 'fuzz-root' }) : machine(sshd.hostFor(0, fish.name), { name: 'fuzz-fish' })
       if (login === 'fish') {
-        // the shell that ran our `sh -s` is fish: the command's grandparent
-        const r = await m.exec('sh', ['-c', 'p=$(cut -d" " -f4 /proc/$PPID/stat); cat /proc/$p/comm'])
+        // the shell that ran our `sh -s` is fish: it leads the session (the command has its own)
+        const r = await m.exec('sh', ['-c', 's=$(cut -d" " -f6 /proc/$PPID/stat); cat /proc/$s/comm'])
         expect(r.stdout.text.trim()).toBe('fish')
         expect((await m.exec('id', ['-un'])).stdout.text.trim()).toBe(fish.name)
       }
@@ -248,20 +278,107 @@ needs('sshd', 'root', 'fish').describe('the ssh Machine, against a real sshd', (
     expect(r.stderr.text).toBe('oops\n')
   })
 
-  it('at most maxSessions sessions at once: 20 execs against sshd MaxSessions 10 all succeed, never more than 8 run', async () => {
+  it('at most maxSessions sessions at once: 20 execs that each need their own session (onSpawn) against sshd MaxSessions 10 all succeed, never more than 8 run', async () => {
     const m = machine(sshd.hosts[0]!, { name: 'sessions' })
     const dir = join(sshd.dir, 'running')
     mkdirSync(dir)
     const count = 'touch "$1/$$"; sleep 0.6; ls "$1" | wc -l; rm "$1/$$"'
-    const results = await Promise.all(Array.from({ length: 20 }, () => m.exec('sh', ['-c', count, 'sh', dir])))
+    const own = { onSpawn: () => {} }
+    const { value: results, sessions } = await countingSessions(() => Promise.all(Array.from({ length: 20 }, () => m.exec('sh', ['-c', count, 'sh', dir], own))))
+    expect(sessions.started).toBe(20)
+    expect(sessions.most).toBeLessThanOrEqual(8)
     expect(results.map((r) => r.exitCode)).toEqual(Array(20).fill(0))
     const most = Math.max(...results.map((r) => Number(r.stdout.text.trim())))
     expect(most).toBeLessThanOrEqual(8)
     expect(most).toBeGreaterThanOrEqual(4) // they did run side by side
     const three = machine(sshd.hosts[0]!, { name: 'sessions-3', maxSessions: 3 })
-    const r3 = await Promise.all(Array.from({ length: 9 }, () => three.exec('sh', ['-c', count, 'sh', dir])))
+    const r3 = await Promise.all(Array.from({ length: 9 }, () => three.exec('sh', ['-c', count, 'sh', dir], own)))
     expect(Math.max(...r3.map((r) => Number(r.stdout.text.trim())))).toBeLessThanOrEqual(3)
   }, 60_000)
+
+  it('execs share sessions: 20 issued together run side by side in ONE session; one issued while they run joins it', async () => {
+    const m = machine(sshd.hosts[0]!, { name: 'batch-exec' })
+    expect(await m.connect()).toEqual({ ok: true })
+    const dir = join(sshd.dir, 'running-batch')
+    mkdirSync(dir)
+    const count = 'touch "$1/$$"; sleep 0.8; ls "$1" | wc -l; rm "$1/$$"'
+    const started = Date.now()
+    const { value, sessions } = await countingSessions(async () => {
+      const first = Promise.all(Array.from({ length: 20 }, (_, i) => m.exec('sh', ['-c', `${count}; exit ${i % 3}`, 'sh', dir])))
+      await sleep(300)
+      const late = await m.exec('echo', ['late'])
+      return { first: await first, late }
+    })
+    expect(sessions.started).toBe(1)
+    expect(value.late).toMatchObject({ exitCode: 0, stdout: { text: 'late\n' } })
+    expect(value.first.map((r) => r.exitCode)).toEqual(Array.from({ length: 20 }, (_, i) => i % 3))
+    expect(Math.max(...value.first.map((r) => Number(r.stdout.text.trim())))).toBe(20)
+    expect(Date.now() - started).toBeLessThan(8000)
+  }, 30_000)
+
+  it('in one session, a timeout kills that command\'s process group only: the other still returns its output', async () => {
+    const m = machine(sshd.hosts[0]!, { name: 'batch-timeout' })
+    expect(await m.connect()).toEqual({ ok: true })
+    const mark = `302.${process.pid}${Date.now() % 1_000_000}`
+    const stubborn = `303.${process.pid}${Date.now() % 1_000_000}`
+    const ctl = new AbortController()
+    const { value, sessions } = await countingSessions(async () => {
+      const hung = m.exec('sh', ['-c', `echo before; sleep ${mark}; echo never`], { timeoutMs: 1000 })
+      const ignoresTerm = m.exec('sh', ['-c', `trap '' TERM; sleep ${stubborn}`], { signal: ctl.signal })
+      const slow = m.exec('sh', ['-c', 'sleep 2; echo slow done'])
+      const t0 = Date.now()
+      const r = await hung
+      const hungMs = Date.now() - t0
+      const stillThere = pgrep(`sleep ${stubborn}`)
+      ctl.abort()
+      return { hung: r, hungMs, stillThere, slow: await slow, ignoresTerm: await ignoresTerm }
+    })
+    expect(value.hung).toMatchObject({ timedOut: true, exitCode: null, error: 'timed out after 1000 ms', stdout: { text: 'before\n' } })
+    expect(value.hungMs).toBeLessThan(1900)
+    expect(await gone(mark, 3000)).toBe('')
+    expect(value.stillThere).not.toBe('') // the timeout took only its own command
+    expect(value.ignoresTerm).toMatchObject({ aborted: true, exitCode: null })
+    expect(await gone(stubborn, 4000)).toBe('')
+    expect(value.slow).toMatchObject({ exitCode: 0, timedOut: false, stdout: { text: 'slow done\n' } })
+    expect(sessions.started).toBe(1) // the kills went through that session, no other
+  }, 30_000)
+
+  it('a command printing 100 MB shares its session without holding up the others; its capture stays bounded', async () => {
+    const m = machine(sshd.hosts[0]!, { name: 'batch-huge' })
+    expect(await m.connect()).toEqual({ ok: true })
+    const order: string[] = []
+    let seen = 0
+    const huge = m
+      .exec('sh', ['-c', 'head -c 100000000 /dev/zero | tr "\\0" x; echo end >&2'], { onStdout: (c) => (seen += c.length) })
+      .then((r) => (order.push('huge'), r))
+    const quick = Array.from({ length: 3 }, (_, i) => m.exec('sh', ['-c', `sleep 0.${i + 2}; echo quick ${i}`]).then((r) => (order.push(`quick ${i}`), r)))
+    let peak = 0
+    const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20)
+    const rssBefore = process.memoryUsage().rss
+    const [big, ...small] = await Promise.all([huge, ...quick])
+    clearInterval(sampler)
+    expect(small.map((r) => r.stdout.text)).toEqual(['quick 0\n', 'quick 1\n', 'quick 2\n'])
+    expect(order.slice(0, 3)).toEqual(['quick 0', 'quick 1', 'quick 2'])
+    expect(big).toMatchObject({ exitCode: 0, stdout: { bytes: 100_000_000, truncated: true }, stderr: { text: 'end\n' } })
+    expect(big.stdout.text.length).toBeLessThan(1_100_000)
+    expect(seen).toBe(100_000_000)
+    expect(peak - rssBefore).toBeLessThan(200 * 1024 * 1024)
+  }, 120_000)
+
+  it('a session that dies (its connection lost) kills every command it ran, and says ssh', async () => {
+    const m = machine(sshd.hosts[1]!, { name: 'batch-lost' })
+    expect(await m.connect()).toEqual({ ok: true })
+    const marks = [0, 1].map((i) => `30${4 + i}.${process.pid}${Date.now() % 1_000_000}`)
+    const runs = marks.map((mark) => m.exec('sh', ['-c', `sleep ${mark}`]))
+    const deadline = Date.now() + 10_000
+    while (marks.some((mark) => !pgrep(`sleep ${mark}`)) && Date.now() < deadline) await sleep(20)
+    process.kill(masterPid(controlPath(control.dir, 'batch-lost'), sshd.hosts[1]!), 'SIGKILL')
+    for (const r of await Promise.all(runs)) {
+      expect(r.exitCode).toBeNull()
+      expect(r.error).toMatch(/^ssh: the connection to nbs-test-1 was lost/)
+    }
+    for (const mark of marks) expect(await gone(mark, 5000)).toBe('')
+  }, 30_000)
 
   it('reads in the same tick share one session: 50 readLinks, one ssh session', async () => {
     // a counting wrapper in front of the real ssh (not a double: it execs /usr/bin/ssh)
