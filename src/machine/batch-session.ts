@@ -12,9 +12,10 @@
  * stdin: no other session needed, so a full maxSessions cannot hold it up).
  */
 import { randomBytes } from 'node:crypto'
+import type { Writable } from 'node:stream'
 import type { CapturedText } from '../report/types.js'
 import { BoundedCapture, DEFAULT_HEAD_BYTES, DEFAULT_TAIL_BYTES } from '../runner/capture.js'
-import type { ProcessResult } from '../runner/process.js'
+import { runProcess, type ProcessResult, type RunProcessOptions } from '../runner/process.js'
 import { BatchParser, batchKill, batchPreamble, type BatchEvent } from './remote-batch.js'
 import type { ScriptEnd } from './remote-script.js'
 
@@ -27,6 +28,44 @@ export interface BatchSessionHandle {
   kill(): void
   /** the ssh process exited and its pipes were drained */
   done: Promise<ProcessResult>
+}
+
+/**
+ * Runs `file args` (ssh with `sh -s` at its end; `sh -s` itself in tests) with `script` on its
+ * stdin, which stays open for more until `end()`. `extra`: runProcess options such as `drainMs`.
+ */
+export function pipeSession(
+  file: string,
+  args: readonly string[],
+  script: Buffer,
+  io: { onStdout(chunk: Buffer): void; onStderr(chunk: Buffer): void },
+  extra: Pick<RunProcessOptions, 'drainMs' | 'env'> = {},
+): BatchSessionHandle {
+  let stdin: Writable | null = null
+  let ended = false
+  const stop = new AbortController()
+  const done = runProcess(file, args, {
+    ...extra,
+    stdin: 'pipe',
+    capture: false,
+    signal: stop.signal,
+    onSpawn: (c) => {
+      stdin = c.stdin
+      c.stdin?.write(script)
+    },
+    onStdout: io.onStdout,
+    onStderr: io.onStderr,
+  }).finally(() => (stdin as Writable | null)?.destroy())
+  const pipe = () => (ended ? null : (stdin as Writable | null))
+  return {
+    write: (data) => void pipe()?.write(data),
+    end: () => {
+      pipe()?.end()
+      ended = true
+    },
+    kill: () => stop.abort(),
+    done,
+  }
 }
 
 /** What the batcher needs from the machine: session slots and sessions. */

@@ -57,6 +57,10 @@ export function batchPreamble(nonce: string): Buffer {
       'if nbs_S=$(command -v setsid) && nbs_Z=$(command -v sleep) && command -v base64 >/dev/null 2>&1 && command -v awk >/dev/null 2>&1; then :; else',
       "  nbs_m F 'setsid, sleep, base64 or awk is missing'; exit 0",
       'fi',
+      // the relay as it will run (a base64 without -w, an awk without fflush would lose output)
+      `if [ "$(printf nbs | base64 -w ${LINE_COLUMNS} 2>/dev/null | awk '{ print "x", $0; fflush() }' 2>/dev/null)" != 'x bmJz' ]; then`,
+      "  nbs_m F 'base64 -w or awk fflush() does not work'; exit 0",
+      'fi',
       // the EXIT trap signals this shell's process group: it must be the group an sshd made for
       // this session alone (group = session), never one shared with anything else
       'if read -r nbs_g </proc/$$/stat 2>/dev/null && set -- ${nbs_g##*) } && [ "$3" = "$4" ]; then :; else',

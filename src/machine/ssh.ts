@@ -25,7 +25,7 @@ import type { Host } from '../hosts/types.js'
 import type { CapturedText } from '../report/types.js'
 import { BoundedCapture, DEFAULT_HEAD_BYTES, DEFAULT_TAIL_BYTES } from '../runner/capture.js'
 import { runProcess, type ProcessResult } from '../runner/process.js'
-import { ExecBatcher, type BatchOutcome, type BatchSessionHandle } from './batch-session.js'
+import { ExecBatcher, pipeSession, type BatchOutcome } from './batch-session.js'
 import { batchableEnv, batchJobBody } from './remote-batch.js'
 import { parseReadOutput, readScript, type ReadReply, type ReadRequest } from './remote-reads.js'
 import { execScript, MarkerFilter, RemoteScriptError, toBuffer, type Bytes, type ScriptEnd } from './remote-script.js'
@@ -311,39 +311,11 @@ export function sshMachine(opts: SshMachineOptions): SshMachine {
     }
   }
 
-  /** A session whose stdin stays open for more script (a batch: jobs join it while it runs). */
-  function openSession(script: Buffer, io: { onStdout(c: Buffer): void; onStderr(c: Buffer): void }): BatchSessionHandle {
-    let stdin: Writable | null = null
-    let ended = false
-    const stop = new AbortController()
-    const done = runProcess('ssh', sessionArgs, {
-      stdin: 'pipe',
-      capture: false,
-      drainMs: SESSION_DRAIN_MS,
-      signal: stop.signal,
-      onSpawn: (c) => {
-        stdin = c.stdin
-        c.stdin?.write(script)
-      },
-      onStdout: io.onStdout,
-      onStderr: io.onStderr,
-    }).finally(() => (stdin as Writable | null)?.destroy())
-    const pipe = () => (ended ? null : (stdin as Writable | null))
-    return {
-      write: (data) => void pipe()?.write(data),
-      end: () => {
-        pipe()?.end()
-        ended = true
-      },
-      kill: () => stop.abort(),
-      done,
-    }
-  }
-
   const batcher = new ExecBatcher({
     acquire: (signal) => sessions.acquire(signal),
     contended: () => sessions.queued > 0,
-    open: openSession,
+    // a batch session: its stdin stays open for the jobs that join it
+    open: (script, io) => pipeSession('ssh', sessionArgs, script, io, { drainMs: SESSION_DRAIN_MS }),
     failure: sessionFailure,
   })
 
