@@ -488,13 +488,47 @@ export function sshMachine(opts: SshMachineOptions): SshMachine {
       if (open === batch) open = undefined
       return failAll(c.reason)
     }
+    const boundary = randomBytes(12).toString('hex')
+    const cap = batch.requests.reduce((n, r) => n + (r.kind === 'readfile' ? r.maxBytes : r.kind === 'readdir' ? 16 << 20 : 64 << 10) + 256, 0)
+    const exceeded = `${description}: the answer to ${batch.requests.length} reads exceeded ${cap} bytes`
+    const timedOut = `${description}: reading timed out after ${readTimeoutMs} ms`
+    if (!batcher.unsupported) {
+      // the read script as one more command of the session the execs share (as the login user)
+      if (open === batch) open = undefined
+      try {
+        const script = readScript(batch.requests, boundary)
+        const chunks: Buffer[] = []
+        let total = 0
+        const tooBig = new AbortController()
+        const o = await batcher.run(batchJobBody({ argv: ['sh', '-c', script], lookup: [0], killGraceS: 1 }), {
+          timeoutMs: readTimeoutMs,
+          signal: tooBig.signal,
+          capture: false,
+          onStdout: (chunk) => {
+            total += chunk.length
+            if (total > cap) tooBig.abort()
+            else chunks.push(chunk)
+          },
+        })
+        if (o.kind === 'ran') {
+          const why =
+            o.stop === 'abort'
+              ? exceeded
+              : o.stop === 'timeout'
+                ? timedOut
+                : (o.failure ?? `${description}: the read script ended early (${o.end?.kind === 'exit' ? `exit ${o.end.code}` : (o.end?.kind ?? 'no end')})`)
+          return settle(parseReadOutput(Buffer.concat(chunks), boundary, batch.requests.length, { ok: false, code: SSH_FAILED, message: why }))
+        }
+        // this host cannot run batches: a session of their own, as below
+      } catch (e) {
+        return failAll((e as Error).message)
+      }
+    }
     const release = await sessions.acquire()
     // reads that came while this batch waited for a session have joined it; later ones start another
     if (open === batch) open = undefined
     try {
-      const boundary = randomBytes(12).toString('hex')
       const script = readScript(batch.requests, boundary)
-      const cap = batch.requests.reduce((n, r) => n + (r.kind === 'readfile' ? r.maxBytes : r.kind === 'readdir' ? 16 << 20 : 64 << 10) + 256, 0)
       const chunks: Buffer[] = []
       let total = 0
       const tooBig = new AbortController()
@@ -509,11 +543,7 @@ export function sshMachine(opts: SshMachineOptions): SshMachine {
         },
         onStderr: (chunk) => errTail.write(chunk),
       })
-      const why = r.aborted
-        ? `${description}: the answer to ${batch.requests.length} reads exceeded ${cap} bytes`
-        : r.timedOut
-          ? `${description}: reading timed out after ${readTimeoutMs} ms`
-          : await sessionFailure(errTail.result().text, r.exitCode)
+      const why = r.aborted ? exceeded : r.timedOut ? timedOut : await sessionFailure(errTail.result().text, r.exitCode)
       settle(parseReadOutput(Buffer.concat(chunks), boundary, batch.requests.length, { ok: false, code: SSH_FAILED, message: why }))
     } catch (e) {
       failAll((e as Error).message)

@@ -380,7 +380,7 @@ needs('sshd', 'root', 'fish').describe('the ssh Machine, against a real sshd', (
     for (const mark of marks) expect(await gone(mark, 5000)).toBe('')
   }, 30_000)
 
-  it('reads in the same tick share one session: 50 readLinks, one ssh session', async () => {
+  it('reads in the same tick share one session: 50 readLinks, one ssh session; reads and execs share it too', async () => {
     // a counting wrapper in front of the real ssh (not a double: it execs /usr/bin/ssh)
     const bin = join(sshd.dir, 'bin')
     mkdirSync(bin)
@@ -396,9 +396,14 @@ needs('sshd', 'root', 'fish').describe('the ssh Machine, against a real sshd', (
       const sessions = () => (existsSync(log) ? spawnSync('wc', ['-l', log], { encoding: 'utf8' }).stdout.trim().split(' ')[0] : '0')
       expect(Number(sessions())).toBeLessThanOrEqual(2)
       expect(Number(sessions())).toBeGreaterThanOrEqual(1)
-      // mixed kinds in one Promise.all: still one more session
+      // mixed kinds and an exec in one Promise.all, once the last session has closed: one more session
+      await sleep(800)
       const before = Number(sessions())
-      const [st, dir, text, host] = await Promise.all([m.stat(join(data, 'file')), m.readDir(data), m.readFile(join(data, 'file')), m.hostname()])
+      const [st, dir, text, host, echo] = await Promise.all([m.stat(join(data, 'file')), m.readDir(data), m.readFile(join(data, 'file')), m.hostname(), m.exec('echo', ['exec too'])])
+      expect(Number(sessions()) - before).toBe(1)
+      expect(echo.stdout.text).toBe('exec too\n')
+      // and reads right after, while it lingers for the next round: none more
+      expect(await m.readLink(join(data, 'system-3-link'))).toBe('/nix/store/hash3-nixos-system')
       expect(Number(sessions()) - before).toBe(1)
       expect(st?.size).toBe(12)
       expect(dir?.sort()).toEqual(readdirSync(data).sort())
