@@ -10,8 +10,8 @@
  * one tick start one together and later ones join it while it runs (batch-session.ts,
  * remote-batch.ts), so the login shell (and its rc files) starts once per round of checks, not
  * once per command; an exec that needs its own process (`stdout`/`stderr: 'inherit'`, `onSpawn`)
- * still gets one session to itself. Reads issued in the same tick share one session
- * (remote-reads.ts).
+ * still gets one session to itself. Reads issued in the same tick are one script
+ * (remote-reads.ts), run as one more command of that shared session.
  */
 import { NbsError } from '../errors.js'
 import { createHash, randomBytes } from 'node:crypto'
