@@ -21,6 +21,8 @@ import type { ScriptEnd } from './remote-script.js'
 
 /** A running `sh -s` session: its stdin stays open until `end()`. */
 export interface BatchSessionHandle {
+  /** the local process's pid, once spawned */
+  readonly pid?: number | undefined
   write(data: Buffer): void
   /** closes stdin: the remote script ends and kills whatever still runs */
   end(): void
@@ -39,17 +41,19 @@ export function pipeSession(
   args: readonly string[],
   script: Buffer,
   io: { onStdout(chunk: Buffer): void; onStderr(chunk: Buffer): void },
-  extra: Pick<RunProcessOptions, 'drainMs' | 'env'> = {},
+  extra: Pick<RunProcessOptions, 'drainMs' | 'env' | 'capture' | 'maxOutputBytes' | 'killGraceMs'> = {},
 ): BatchSessionHandle {
   let stdin: Writable | null = null
   let ended = false
+  let pid: number | undefined
   const stop = new AbortController()
   const done = runProcess(file, args, {
+    capture: false,
     ...extra,
     stdin: 'pipe',
-    capture: false,
     signal: stop.signal,
     onSpawn: (c) => {
+      pid = c.pid
       stdin = c.stdin
       c.stdin?.write(script)
     },
@@ -58,6 +62,9 @@ export function pipeSession(
   }).finally(() => (stdin as Writable | null)?.destroy())
   const pipe = () => (ended ? null : (stdin as Writable | null))
   return {
+    get pid() {
+      return pid
+    },
     write: (data) => void pipe()?.write(data),
     end: () => {
       pipe()?.end()
@@ -145,6 +152,8 @@ interface Job {
 
 interface Session {
   nonce: string
+  /** the connection's own session: takes every job, holds no slot, ends with the connection */
+  permanent: boolean
   state: 'waiting' | 'open' | 'draining' | 'closed'
   /** not sent yet */
   queue: Job[]
@@ -156,8 +165,6 @@ interface Session {
   /** stops waiting for a slot */
   cancel: AbortController
   linger?: NodeJS.Timeout
-  ready: boolean
-  unsupported?: string
   errTail: BoundedCapture
   ended: Promise<void>
   markEnded(): void
@@ -224,27 +231,55 @@ export class ExecBatcher {
 
   // ---- sessions ----
 
-  /** The session new jobs join: the open one unless others wait for slots; else a new one. */
-  private accepting(): Session {
-    const s = this.current
-    if (s && (s.state === 'waiting' || (s.state === 'open' && !this.transport.contended()))) return s
-    if (s && s.state === 'open') this.drain(s)
+  /**
+   * A session the caller starts itself and that lasts as long as the connection (the ssh master's
+   * own session): it takes every job while it is open, holds no slot and never lingers out. Start
+   * `sh -s` with `preamble` and `io`, then `adopt` its handle.
+   */
+  permanent(): { preamble: Buffer; io: { onStdout(chunk: Buffer): void; onStderr(chunk: Buffer): void }; adopt(handle: BatchSessionHandle): void } {
+    const s = this.session(true)
+    const parser = new BatchParser(s.nonce, (e) => this.event(s, e))
+    return {
+      preamble: batchPreamble(s.nonce, { hold: true }),
+      io: { onStdout: (c) => parser.write(c), onStderr: (c) => s.errTail.write(c) },
+      adopt: (handle) => {
+        if (this.current && !this.current.permanent) this.drain(this.current)
+        s.handle = handle
+        s.state = 'open'
+        this.current = s
+        this.pump(s)
+        void this.watch(s, handle)
+      },
+    }
+  }
+
+  private session(permanent: boolean): Session {
     let markEnded = () => {}
     const ended = new Promise<void>((r) => (markEnded = r))
-    const n: Session = {
+    const s: Session = {
       nonce: randomBytes(12).toString('hex'),
+      permanent,
       state: 'waiting',
       queue: [],
       live: new Map(),
       next: 0,
       cancel: new AbortController(),
-      ready: false,
       errTail: new BoundedCapture({ headBytes: 0, tailBytes: 4096 }),
       ended,
       markEnded,
     }
+    this.sessions.add(s)
+    return s
+  }
+
+  /** The session new jobs join: the open one unless others wait for slots; else a new one. */
+  private accepting(): Session {
+    const s = this.current
+    if (s?.permanent && s.state === 'open') return s
+    if (s && (s.state === 'waiting' || (s.state === 'open' && !this.transport.contended()))) return s
+    if (s && s.state === 'open') this.drain(s)
+    const n = this.session(false)
     this.current = n
-    this.sessions.add(n)
     // after this tick's execs (and the microtasks that bring them here) have joined
     setImmediate(() => void this.launch(n))
     return n
@@ -270,6 +305,11 @@ export class ExecBatcher {
       onStderr: (c) => s.errTail.write(c),
     })
     s.handle = handle
+    await this.watch(s, handle)
+  }
+
+  /** Until the session's process is gone; then what it still ran failed. */
+  private async watch(s: Session, handle: BatchSessionHandle): Promise<void> {
     const r = await handle.done
     // later execs go to a new session
     s.state = 'closed'
@@ -306,8 +346,6 @@ export class ExecBatcher {
     s.state = 'closed'
     if (this.current === s) this.current = undefined
     this.sessions.delete(s)
-    const unsupported = s.unsupported !== undefined && !s.ready ? s.unsupported : undefined
-    if (unsupported) this.disabled = unsupported
     const left = [...s.live.values(), ...s.queue]
     s.live.clear()
     s.queue = []
@@ -315,11 +353,24 @@ export class ExecBatcher {
     for (const j of left) {
       if (j.finished) continue
       j.finished = true
-      // never sent, or refused by the host as a whole: the one-session way still can run it
-      if (unsupported && !j.stop) j.settle({ kind: 'unsupported', reason: unsupported })
-      else j.settle(this.outcome(j, j.stop ? {} : { failure: reason }))
+      j.settle(this.outcome(j, j.stop ? {} : { failure: reason }))
     }
     s.markEnded()
+  }
+
+  /** The host cannot run batches: this session's jobs, and every later one, take the one-session way. */
+  private refuse(s: Session, reason: string): void {
+    this.disabled = reason
+    if (this.current === s) this.current = undefined
+    const left = [...s.live.values(), ...s.queue]
+    s.live.clear()
+    s.queue = []
+    for (const j of left) {
+      if (j.finished) continue
+      j.finished = true
+      if (j.stop) j.settle(this.outcome(j, {}))
+      else j.settle({ kind: 'unsupported', reason })
+    }
   }
 
   // ---- jobs ----
@@ -342,14 +393,8 @@ export class ExecBatcher {
   }
 
   private event(s: Session, e: BatchEvent): void {
-    if (e.kind === 'ready') {
-      s.ready = true
-      return
-    }
-    if (e.kind === 'unsupported') {
-      s.unsupported = e.reason
-      return
-    }
+    if (e.kind === 'ready') return
+    if (e.kind === 'unsupported') return this.refuse(s, e.reason)
     const job = s.live.get(e.job)
     if (!job) return
     switch (e.kind) {
@@ -409,13 +454,18 @@ export class ExecBatcher {
     s.live.delete(job.index!)
     job.settle(this.outcome(job, {}))
     // the next waiting jobs, then: nothing left → linger, or close at once when others wait
-    while (s.state === 'open' && s.queue.length && s.live.size < this.maxJobs) s.handle!.write(this.text(s, s.queue.shift()!))
-    if (s.live.size || s.queue.length) return
+    this.pump(s)
+    if (s.live.size || s.queue.length || s.permanent) return
     if (s.state === 'draining' || (s.state === 'open' && this.transport.contended())) return this.end(s)
     if (s.state === 'open') {
       clearTimeout(s.linger)
       s.linger = setTimeout(() => this.end(s), this.lingerMs)
     }
+  }
+
+  /** Sends waiting jobs while the session has room. */
+  private pump(s: Session): void {
+    while (s.state === 'open' && s.queue.length && s.live.size < this.maxJobs) s.handle!.write(this.text(s, s.queue.shift()!))
   }
 
   private outcome(job: Job, o: { stop?: 'timeout' | 'abort'; failure?: string }): BatchOutcome {

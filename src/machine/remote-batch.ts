@@ -44,9 +44,14 @@ export interface BatchJobOptions {
 
 const grace = (s: number) => Math.max(1, Math.ceil(s))
 
-/** The preamble: helpers, the tool check, the EXIT trap; it reports `R` (or `F`) when it ran. */
-export function batchPreamble(nonce: string): Buffer {
+/**
+ * The preamble: helpers, the tool check, the EXIT trap; it reports `R` (or `F`) when it ran. With
+ * `hold`, a shell that cannot run batches stays until its stdin ends instead of leaving at once
+ * (the ssh master's own session: its end would end the connection).
+ */
+export function batchPreamble(nonce: string, o: { hold?: boolean } = {}): Buffer {
   if (!/^[0-9a-zA-Z]+$/.test(nonce)) throw new RemoteScriptError('the nonce must be alphanumeric')
+  const refuse = (why: string) => `  nbs_m F '${why}'; ${o.hold ? 'while read -r nbs_l; do :; done; ' : ''}exit 0`
   return Buffer.from(
     [
       // the session's stdout, for frames; commands never get it
@@ -55,16 +60,16 @@ export function batchPreamble(nonce: string): Buffer {
       `nbs_m() { printf '%s %s\\n' "$nbs_N" "$*" >&7; }`,
       // full paths now: a job's own PATH must not hide them
       'if nbs_S=$(command -v setsid) && nbs_Z=$(command -v sleep) && command -v base64 >/dev/null 2>&1 && command -v awk >/dev/null 2>&1; then :; else',
-      "  nbs_m F 'setsid, sleep, base64 or awk is missing'; exit 0",
+      refuse('setsid, sleep, base64 or awk is missing'),
       'fi',
       // the relay as it will run (a base64 without -w, an awk without fflush would lose output)
       `if [ "$(printf nbs | base64 -w ${LINE_COLUMNS} 2>/dev/null | awk '{ print "x", $0; fflush() }' 2>/dev/null)" != 'x bmJz' ]; then`,
-      "  nbs_m F 'base64 -w or awk fflush() does not work'; exit 0",
+      refuse('base64 -w or awk fflush() does not work'),
       'fi',
       // the EXIT trap signals this shell's process group: it must be the group an sshd made for
       // this session alone (group = session), never one shared with anything else
       'if read -r nbs_g </proc/$$/stat 2>/dev/null && set -- ${nbs_g##*) } && [ "$3" = "$4" ]; then :; else',
-      "  nbs_m F 'the shell does not lead its own session'; exit 0",
+      refuse('the shell does not lead its own session'),
       'fi',
       // a path is there or not; a name is looked up as sh would (builtins count: they run too)
       'nbs_c() { case $1 in */*) [ -e "$1" ] ;; *) command -v -- "$1" >/dev/null 2>&1 ;; esac; }',

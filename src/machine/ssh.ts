@@ -175,7 +175,8 @@ interface Master {
   spawned: { pid?: number }
   done: Promise<ProcessResult>
   result?: ProcessResult
-  stop: AbortController
+  /** kills it (its whole tree) */
+  stop: { abort(): void }
 }
 
 export function sshMachine(opts: SshMachineOptions): SshMachine {
@@ -184,7 +185,11 @@ export function sshMachine(opts: SshMachineOptions): SshMachine {
   const socket = controlPath(opts.controlDir, opts.name)
   const connectTimeoutS = opts.connectTimeoutS ?? 10
   const privilege = opts.privilege ?? []
-  const sessions = new Semaphore(opts.maxSessions ?? 8)
+  const maxSessions = opts.maxSessions ?? 8
+  // the master's own session runs the shared `sh -s` (one ssh process per host, not two) when a
+  // second session is allowed for what needs its own; it counts as one of maxSessions
+  const hosted = maxSessions >= 2
+  const sessions = new Semaphore(hosted ? maxSessions - 1 : maxSessions)
   const readTimeoutMs = opts.readTimeoutMs ?? 60_000
 
   // ours first: ssh keeps the first value it is given for an option, so the user's cannot undo these
@@ -200,7 +205,7 @@ export function sshMachine(opts: SshMachineOptions): SshMachine {
     ...(opts.user !== undefined && !opts.destination.includes('@') ? ['-l', opts.user] : []),
     ...(opts.sshOptions ?? []),
   ]
-  const masterArgs = ['-o', 'ControlMaster=yes', '-o', 'ControlPersist=no', ...common, '-N', '-T', '--', opts.destination]
+  const masterArgs = ['-o', 'ControlMaster=yes', '-o', 'ControlPersist=no', ...common, ...(hosted ? [] : ['-N']), '-T', '--', opts.destination, ...(hosted ? ['sh -s'] : [])]
   const sessionArgs = ['-o', 'ControlMaster=no', ...common, '-T', '--', opts.destination, 'sh -s']
 
   let master: Master | undefined
@@ -210,12 +215,25 @@ export function sshMachine(opts: SshMachineOptions): SshMachine {
 
   async function startMaster(signal?: AbortSignal): Promise<ConnectResult & { retry?: boolean }> {
     await rm(socket, { force: true }) // a stale socket would make the master give up multiplexing
-    const stop = new AbortController()
     const spawned: { pid?: number } = {}
-    const done = runProcess('ssh', masterArgs, { stdin: 'ignore', maxOutputBytes: 64 * 1024, signal: stop.signal, killGraceMs: 1000, onSpawn: (c) => (spawned.pid = c.pid) })
-    const m: Master = { done, stop, spawned }
+    let m: Master
+    if (hosted) {
+      // the master's own session is the shared `sh -s`, started with the preamble
+      const shared = batcher.permanent()
+      const handle = pipeSession('ssh', masterArgs, shared.preamble, shared.io, { capture: true, maxOutputBytes: 64 * 1024, killGraceMs: 1000 })
+      spawned.pid = handle.pid
+      m = { done: handle.done, stop: { abort: () => handle.kill() }, spawned }
+      // first: what the session's end reports reads the master's result
+      void m.done.then((r) => (m.result = r))
+      shared.adopt(handle)
+    } else {
+      const stop = new AbortController()
+      const done = runProcess('ssh', masterArgs, { stdin: 'ignore', maxOutputBytes: 64 * 1024, signal: stop.signal, killGraceMs: 1000, onSpawn: (c) => (spawned.pid = c.pid) })
+      m = { done, stop, spawned }
+      void done.then((r) => (m.result = r))
+    }
     master = m
-    void done.then((r) => (m.result = r))
+    const stop = m.stop
     // the socket appears once the master is connected and authenticated
     const deadline = performance.now() + (2 * connectTimeoutS + 10) * 1000
     let why: 'aborted' | 'timeout' | undefined
@@ -230,7 +248,7 @@ export function sshMachine(opts: SshMachineOptions): SshMachine {
       }
       await sleep(10)
     }
-    const r = await done
+    const r = await m.done
     if (why === 'aborted') return { ok: false, reason: `${description}: connecting was aborted`, retry: true }
     if (why === 'timeout') return { ok: false, reason: `ssh: connecting to ${opts.destination} did not finish within ${2 * connectTimeoutS + 10} s` }
     if (r.notFound) return { ok: false, reason: 'ssh: the OpenSSH client is not installed (no ssh on PATH)' }
@@ -566,8 +584,10 @@ export function sshMachine(opts: SshMachineOptions): SshMachine {
   async function close(): Promise<void> {
     closed = true
     // sessions first: their scripts end (killing what still runs there) before the connection goes
-    await batcher.close()
+    const ended = batcher.close()
     const m = master
+    // the master leaves by itself once its own session has ended
+    if (hosted && m && !m.result) await within(m.done, 1000)
     if (m && !m.result) {
       // SIGTERM ends a master as `ssh -O exit` does (it removes its socket and disconnects),
       // without one more ssh process per host at the end of a fleet run
@@ -584,6 +604,7 @@ export function sshMachine(opts: SshMachineOptions): SshMachine {
       if (!m.result && !(await within(m.done, 0))) m.stop.abort()
       await m.done
     }
+    await ended
     await rm(socket, { force: true })
   }
 

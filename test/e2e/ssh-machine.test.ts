@@ -6,7 +6,7 @@
  * the login shell never parses an argument.
  */
 import { spawnSync } from 'node:child_process'
-import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { join } from 'node:path'
 import fc from 'fast-check'
@@ -51,36 +51,22 @@ function masterPid(socket: string, host: string): number {
   expect(pid).toBeGreaterThan(0)
   return pid
 }
-/** Runs `fn` with a counting wrapper in front of the real ssh (not a double: it runs /usr/bin/ssh): sessions started, and the most open at once. */
+/** Runs `fn`; sshd's own log (LogLevel VERBOSE) says how many sessions it started and the most open at once. */
 async function countingSessions<T>(fn: () => Promise<T>): Promise<{ value: T; sessions: { started: number; most: number } }> {
-  const bin = join(sshd.dir, `counting-${++counted}`)
-  mkdirSync(bin)
-  const log = join(bin, 'sessions.log')
-  const script = [
-    '#!/bin/sh',
-    'for last; do :; done',
-    '[ "$last" = "sh -s" ] || exec /usr/bin/ssh "$@"',
-    `echo + >> ${log}`,
-    '/usr/bin/ssh "$@"; rc=$?',
-    `echo - >> ${log}`,
-    'exit $rc',
-    '',
-  ].join('\n')
-  writeFileSync(join(bin, 'ssh'), script, { mode: 0o755 })
-  const path = process.env.PATH
-  process.env.PATH = `${bin}:${path}`
-  try {
-    const value = await fn()
-    const lines = existsSync(log) ? readFileSync(log, 'utf8').split('\n').filter(Boolean) : []
-    let open = 0
-    let most = 0
-    for (const l of lines) most = Math.max(most, (open += l === '+' ? 1 : -1))
-    return { value, sessions: { started: lines.filter((l) => l === '+').length, most } }
-  } finally {
-    process.env.PATH = path
+  const before = (await sshd.log()).length
+  const value = await fn()
+  await sleep(300) // sshd logs a session's close once its channel has closed
+  let open = 0
+  let most = 0
+  let started = 0
+  for (const line of (await sshd.log()).slice(before).split('\n')) {
+    if (line.includes('Starting session: command')) {
+      started++
+      most = Math.max(most, ++open)
+    } else if (line.includes('Close session:')) open = Math.max(0, open - 1)
   }
+  return { value, sessions: { started, most } }
 }
-let counted = 0
 const nulJoined = (args: (string | Buffer)[]) => Buffer.concat(args.flatMap((a) => [Buffer.from(a), Buffer.from([0])]))
 
 const HOSTILE: (string | Buffer)[] = [
@@ -285,7 +271,7 @@ needs('sshd', 'root', 'fish').describe('the ssh Machine, against a real sshd', (
     const count = 'touch "$1/$$"; sleep 0.6; ls "$1" | wc -l; rm "$1/$$"'
     const own = { onSpawn: () => {} }
     const { value: results, sessions } = await countingSessions(() => Promise.all(Array.from({ length: 20 }, () => m.exec('sh', ['-c', count, 'sh', dir], own))))
-    expect(sessions.started).toBe(20)
+    expect(sessions.started).toBe(21) // and the connection's own, which the others do not need
     expect(sessions.most).toBeLessThanOrEqual(8)
     expect(results.map((r) => r.exitCode)).toEqual(Array(20).fill(0))
     const most = Math.max(...results.map((r) => Number(r.stdout.text.trim())))
@@ -296,14 +282,14 @@ needs('sshd', 'root', 'fish').describe('the ssh Machine, against a real sshd', (
     expect(Math.max(...r3.map((r) => Number(r.stdout.text.trim())))).toBeLessThanOrEqual(3)
   }, 60_000)
 
-  it('execs share sessions: 20 issued together run side by side in ONE session; one issued while they run joins it', async () => {
+  it('execs share sessions: 20 issued together run side by side in ONE session (the connection\'s own); one issued while they run joins it', async () => {
     const m = machine(sshd.hosts[0]!, { name: 'batch-exec' })
-    expect(await m.connect()).toEqual({ ok: true })
     const dir = join(sshd.dir, 'running-batch')
     mkdirSync(dir)
     const count = 'touch "$1/$$"; sleep 0.8; ls "$1" | wc -l; rm "$1/$$"'
     const started = Date.now()
     const { value, sessions } = await countingSessions(async () => {
+      expect(await m.connect()).toEqual({ ok: true })
       const first = Promise.all(Array.from({ length: 20 }, (_, i) => m.exec('sh', ['-c', `${count}; exit ${i % 3}`, 'sh', dir])))
       await sleep(300)
       const late = await m.exec('echo', ['late'])
@@ -318,11 +304,11 @@ needs('sshd', 'root', 'fish').describe('the ssh Machine, against a real sshd', (
 
   it('in one session, a timeout kills that command\'s process group only: the other still returns its output', async () => {
     const m = machine(sshd.hosts[0]!, { name: 'batch-timeout' })
-    expect(await m.connect()).toEqual({ ok: true })
     const mark = `302.${process.pid}${Date.now() % 1_000_000}`
     const stubborn = `303.${process.pid}${Date.now() % 1_000_000}`
     const ctl = new AbortController()
     const { value, sessions } = await countingSessions(async () => {
+      expect(await m.connect()).toEqual({ ok: true })
       const hung = m.exec('sh', ['-c', `echo before; sleep ${mark}; echo never`], { timeoutMs: 1000 })
       const ignoresTerm = m.exec('sh', ['-c', `trap '' TERM; sleep ${stubborn}`], { signal: ctl.signal })
       const slow = m.exec('sh', ['-c', 'sleep 2; echo slow done'])
@@ -380,38 +366,40 @@ needs('sshd', 'root', 'fish').describe('the ssh Machine, against a real sshd', (
     for (const mark of marks) expect(await gone(mark, 5000)).toBe('')
   }, 30_000)
 
-  it('reads in the same tick share one session: 50 readLinks, one ssh session; reads and execs share it too', async () => {
-    // a counting wrapper in front of the real ssh (not a double: it execs /usr/bin/ssh)
-    const bin = join(sshd.dir, 'bin')
-    mkdirSync(bin)
-    const log = join(sshd.dir, 'sessions.log')
-    writeFileSync(join(bin, 'ssh'), `#!/bin/sh\nfor last; do :; done\n[ "$last" = "sh -s" ] && echo session >> ${log}\nexec /usr/bin/ssh "$@"\n`, { mode: 0o755 })
-    const path = process.env.PATH
-    process.env.PATH = `${bin}:${path}`
-    try {
-      const m = machine(sshd.hosts[0]!, { name: 'batch' })
+  it('reads in the same tick are one command: 50 readLinks, and reads of every kind with an exec, all in the one session', async () => {
+    const m = machine(sshd.hosts[0]!, { name: 'batch' })
+    const { value, sessions } = await countingSessions(async () => {
       expect(await m.connect()).toEqual({ ok: true })
       const links = await Promise.all(Array.from({ length: 50 }, (_, i) => m.readLink(join(data, `system-${i}-link`))))
-      expect(links).toEqual(Array.from({ length: 50 }, (_, i) => `/nix/store/hash${i}-nixos-system`))
-      const sessions = () => (existsSync(log) ? spawnSync('wc', ['-l', log], { encoding: 'utf8' }).stdout.trim().split(' ')[0] : '0')
-      expect(Number(sessions())).toBeLessThanOrEqual(2)
-      expect(Number(sessions())).toBeGreaterThanOrEqual(1)
-      // mixed kinds and an exec in one Promise.all, once the last session has closed: one more session
-      await sleep(800)
-      const before = Number(sessions())
-      const [st, dir, text, host, echo] = await Promise.all([m.stat(join(data, 'file')), m.readDir(data), m.readFile(join(data, 'file')), m.hostname(), m.exec('echo', ['exec too'])])
-      expect(Number(sessions()) - before).toBe(1)
-      expect(echo.stdout.text).toBe('exec too\n')
-      // and reads right after, while it lingers for the next round: none more
-      expect(await m.readLink(join(data, 'system-3-link'))).toBe('/nix/store/hash3-nixos-system')
-      expect(Number(sessions()) - before).toBe(1)
-      expect(st?.size).toBe(12)
-      expect(dir?.sort()).toEqual(readdirSync(data).sort())
-      expect(text).toBe('hello\nworld\n')
-      expect(host).toBe(hostname())
-    } finally {
-      process.env.PATH = path
-    }
+      await sleep(800) // well past any linger: still the same session
+      const mixed = await Promise.all([m.stat(join(data, 'file')), m.readDir(data), m.readFile(join(data, 'file')), m.hostname(), m.exec('echo', ['exec too'])])
+      return { links, mixed, after: await m.readLink(join(data, 'system-3-link')) }
+    })
+    expect(sessions.started).toBe(1)
+    expect(value.links).toEqual(Array.from({ length: 50 }, (_, i) => `/nix/store/hash${i}-nixos-system`))
+    const [st, dir, text, host, echo] = value.mixed
+    expect(st?.size).toBe(12)
+    expect(dir?.sort()).toEqual(readdirSync(data).sort())
+    expect(text).toBe('hello\nworld\n')
+    expect(host).toBe(hostname())
+    expect(echo.stdout.text).toBe('exec too\n')
+    expect(value.after).toBe('/nix/store/hash3-nixos-system')
+  })
+
+  it('with maxSessions 1 the connection keeps no session of its own: a round of execs and reads is one session, then the next round another', async () => {
+    const m = machine(sshd.hosts[0]!, { name: 'one-session', maxSessions: 1 })
+    const { value, sessions } = await countingSessions(async () => {
+      expect(await m.connect()).toEqual({ ok: true })
+      const first = await Promise.all([m.exec('echo', ['a']), m.readFile(join(data, 'file')), m.exec('sh', ['-c', 'exit 4'])])
+      await sleep(800) // past the linger: that session closed
+      const second = await Promise.all([m.exec('echo', ['b']), m.readLink(join(data, 'system-1-link'))])
+      return { first, second }
+    })
+    expect(sessions).toEqual({ started: 2, most: 1 })
+    const [a, file, four] = value.first
+    expect([a.exitCode, a.stdout.text, file, four.exitCode]).toEqual([0, 'a\n', 'hello\nworld\n', 4])
+    const [b, link] = value.second
+    expect([b.stdout.text, link]).toEqual(['b\n', '/nix/store/hash1-nixos-system'])
   })
 
   it('reads: the same answers as the local fs; missing is null; refused is a MachineError with its code', async () => {

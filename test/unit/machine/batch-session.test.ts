@@ -155,6 +155,50 @@ describe('ExecBatcher', () => {
     }
   })
 
+  it('a permanent session (the connection\'s own) takes every job without a slot and outlives any linger', async () => {
+    const slots = new Semaphore(1)
+    const held = await slots.acquire(new AbortController().signal) // every slot taken
+    const { batcher, run, opened } = local({ slots, lingerMs: 50 })
+    const shared = batcher.permanent()
+    const before = run(['echo', 'queued before it runs']) // waits in a session of its own
+    const handle = pipeSession('sh', ['-s'], shared.preamble, shared.io)
+    shared.adopt(handle)
+    const rs = await Promise.all([run(['echo', 'one']), run(['sh', '-c', 'exit 5'])])
+    expect(rs.map(text)).toEqual(['one\n', ''])
+    expect(rs[1]).toMatchObject({ end: { kind: 'exit', code: 5 } })
+    await sleep(200)
+    expect(text(await run(['echo', 'still there']))).toBe('still there\n')
+    expect(opened.length).toBe(0)
+    held()
+    expect(text(await before)).toBe('queued before it runs\n') // its own session, once a slot was free
+    let over = false
+    void handle.done.then(() => (over = true))
+    await sleep(100)
+    expect(over).toBe(false)
+    await batcher.close()
+    expect(over).toBe(true)
+  })
+
+  it('a permanent session on a host without the tools refuses its jobs at once, and stays until its stdin ends', async () => {
+    const bin = mkdtempSync(join(tmpdir(), 'nbs-batch-bin-'))
+    try {
+      for (const tool of ['sh', 'setsid', 'sleep']) symlinkSync(spawnSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).stdout.trim(), join(bin, tool))
+      const { batcher, run } = local()
+      const shared = batcher.permanent()
+      const handle = pipeSession('sh', ['-s'], shared.preamble, shared.io, { env: { PATH: bin } })
+      shared.adopt(handle)
+      expect(await run(['true'])).toEqual({ kind: 'unsupported', reason: 'setsid, sleep, base64 or awk is missing' })
+      let over = false
+      void handle.done.then(() => (over = true))
+      await sleep(200)
+      expect(over).toBe(false) // an ssh master's own session: its end would end the connection
+      handle.end()
+      expect((await handle.done).exitCode).toBe(0)
+    } finally {
+      rmSync(bin, { recursive: true, force: true })
+    }
+  })
+
   it("a session that dies fails what ran in it with the transport's reason; close() ends what still runs", async () => {
     const { batcher, run, opened } = local()
     const m = mark()
