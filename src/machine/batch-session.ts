@@ -223,8 +223,9 @@ export class ExecBatcher {
   /** Ends every session (what still runs there is killed) and waits for them, bounded. */
   async close(): Promise<void> {
     for (const s of this.sessions) {
-      if (s.state === 'waiting') s.cancel.abort()
-      else this.end(s)
+      if (s.state !== 'waiting') this.end(s)
+      else if (s.permanent) this.finishSession(s, 'the connection was closed') // never adopted
+      else s.cancel.abort()
     }
     await Promise.all([...this.sessions].map((s) => s.ended))
   }
