@@ -5,7 +5,7 @@
  * hosts (sshd sets NBS_TEST_HOST per port); a throwaway user with fish as login shell proves that
  * the login shell never parses an argument.
  */
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { join } from 'node:path'
@@ -472,6 +472,42 @@ process.exit(0)
       while (existsSync(`/proc/${out.pid}`) && Date.now() < deadline) await sleep(20)
       expect(existsSync(`/proc/${out.pid}`)).toBe(false)
     } finally {
+      rmSync(out.dir, { recursive: true, force: true })
+    }
+  })
+
+  it('nbs killed outright (SIGKILL, no exit hook): the commands its session ran are killed on the host, and its ssh is gone', async () => {
+    const script = join(sshd.dir, 'killed.mjs')
+    const marks = [0, 1].map((i) => `30${6 + i}.${process.pid}${Date.now() % 1_000_000}`)
+    writeFileSync(
+      script,
+      `import { spawnSync } from 'node:child_process'
+import { controlPath, sshControlDir, sshMachine } from ${JSON.stringify(join(REPO_ROOT, 'dist/machine/ssh.js'))}
+const [cfg, host, ...marks] = process.argv.slice(2)
+const { dir } = await sshControlDir()
+const m = sshMachine({ name: 'killed', destination: host, sshOptions: ['-F', cfg], controlDir: dir })
+await m.connect()
+const check = spawnSync('ssh', ['-F', cfg, '-o', 'ControlPath=' + controlPath(dir, 'killed'), '-O', 'check', host], { encoding: 'utf8' })
+for (const mark of marks) void m.exec('sh', ['-c', "trap '' TERM; sleep " + mark])
+console.log(JSON.stringify({ dir, pid: Number(/pid=(\\d+)/.exec(check.stderr)?.[1]) }))
+setInterval(() => {}, 1000)
+`,
+    )
+    const child = spawn(process.execPath, [script, sshd.sshConfigFile, sshd.hosts[0]!, ...marks], { stdio: ['ignore', 'pipe', 'inherit'] })
+    const line = await new Promise<string>((resolve) => child.stdout.once('data', (c: Buffer) => resolve(c.toString())))
+    const out = JSON.parse(line) as { dir: string; pid: number }
+    try {
+      const deadline = Date.now() + 10_000
+      while (marks.some((mark) => !pgrep(`sleep ${mark}`)) && Date.now() < deadline) await sleep(20)
+      for (const mark of marks) expect(pgrep(`sleep ${mark}`)).not.toBe('')
+      child.kill('SIGKILL')
+      for (const mark of marks) expect(await gone(`sleep ${mark}`, 5000)).toBe('') // TERM-proof: KILL after the grace
+      expect(out.pid).toBeGreaterThan(0)
+      const until = Date.now() + 3000
+      while (existsSync(`/proc/${out.pid}`) && Date.now() < until) await sleep(20)
+      expect(existsSync(`/proc/${out.pid}`)).toBe(false)
+    } finally {
+      child.kill('SIGKILL')
       rmSync(out.dir, { recursive: true, force: true })
     }
   })
