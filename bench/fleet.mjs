@@ -8,7 +8,7 @@
 // must print 20 [SUCCESS] lines, or the bench aborts: timing failures would mean nothing.
 // For context: parallel-ssh with one session per command (5 invocations; FLEET_PER_COMMAND=0 leaves
 // it out), one plain `ssh fleet-01 true` (one connection), and one session over an open connection
-// (what each nbs check costs). FLEET_USER=<user> logs in as another user (default root): every
+// (what an exec that needs a session of its own costs nbs). FLEET_USER=<user> logs in as another user (default root): every
 // session starts that user's login shell, rc files included (Debian's bash reads ~/.bashrc for ssh).
 import { spawn, spawnSync } from 'node:child_process'
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -228,7 +228,7 @@ export async function bench() {
     const oneSession = pssh(COMMANDS.map((c) => c.join(' ')).join('; '))
     const perCommand = () => COMMANDS.reduce((sum, c) => sum + pssh(c.join(' '))(), 0)
     const sshTrue = () => timeRun('ssh', ['-F', sshConfig, 'fleet-01', 'true']).ms
-    // one session over an open connection, as nbs runs each check (its own master, stopped by pid)
+    // one session over an open connection, as an nbs exec that needs its own gets (its own master, stopped by pid)
     const socket = join(sshd.dir, 'cm')
     const master = spawn('ssh', ['-F', sshConfig, '-o', 'ControlMaster=yes', '-o', 'ControlPersist=no', '-o', `ControlPath=${socket}`, '-N', '-T', 'fleet-01'], { stdio: 'ignore' })
     sshd.onStop(() => master.exitCode === null && master.kill('SIGTERM'))
@@ -255,7 +255,7 @@ export async function bench() {
         PER_COMMAND
           ? `parallel-ssh one session per command samples: ${m.perCommand.samples.map((x) => x.toFixed(0)).join(', ')} ms`
           : 'parallel-ssh with one session per command left out (FLEET_PER_COMMAND=0)',
-        `sessions: nbs opens 1 connection and ${COMMANDS.length} sessions per host (one per check), parallel-ssh 1 connection with 1 session; each session starts ${USER}'s login shell ${loginShell(USER)}`,
+        `sessions: nbs opens 1 connection and 1 session per host (the connection's own: the ${COMMANDS.length} checks' commands share one sh -s), parallel-ssh 1 connection with 1 session; each session starts ${USER}'s login shell ${loginShell(USER)}`,
       ],
     }
   } finally {

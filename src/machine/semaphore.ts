@@ -11,6 +11,11 @@ export class Semaphore {
     return this.active
   }
 
+  /** how many wait for a slot */
+  get queued(): number {
+    return this.waiting.length
+  }
+
   /** Resolves with a release function once a slot is free; rejects with the signal's reason if it aborts first. */
   acquire(signal?: AbortSignal): Promise<() => void> {
     if (signal?.aborted) return Promise.reject(signal.reason)

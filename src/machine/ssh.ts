@@ -6,8 +6,12 @@
  * as its own child, known by pid and closed by `close()` (and, like every child of runProcess,
  * killed when nbs exits). Every exec and every batch of reads is a session over it, at most
  * `maxSessions` at once. Commands go to a plain `sh -s` as a POSIX script on stdin
- * (remote-script.ts), so the login shell never parses an argument; reads issued in the same tick
- * share one session (remote-reads.ts).
+ * (remote-script.ts), so the login shell never parses an argument. Execs share sessions: those of
+ * one tick start one together and later ones join it while it runs (batch-session.ts,
+ * remote-batch.ts), so the login shell (and its rc files) starts once per round of checks, not
+ * once per command; an exec that needs its own process (`stdout`/`stderr: 'inherit'`, `onSpawn`)
+ * still gets one session to itself. Reads issued in the same tick are one script
+ * (remote-reads.ts), run as one more command of that shared session.
  */
 import { NbsError } from '../errors.js'
 import { createHash, randomBytes } from 'node:crypto'
@@ -21,8 +25,10 @@ import type { Host } from '../hosts/types.js'
 import type { CapturedText } from '../report/types.js'
 import { BoundedCapture, DEFAULT_HEAD_BYTES, DEFAULT_TAIL_BYTES } from '../runner/capture.js'
 import { runProcess, type ProcessResult } from '../runner/process.js'
+import { ExecBatcher, pipeSession, type BatchOutcome } from './batch-session.js'
+import { batchableEnv, batchJobBody } from './remote-batch.js'
 import { parseReadOutput, readScript, type ReadReply, type ReadRequest } from './remote-reads.js'
-import { execScript, MarkerFilter, RemoteScriptError, toBuffer, type Bytes } from './remote-script.js'
+import { execScript, MarkerFilter, RemoteScriptError, toBuffer, type Bytes, type ScriptEnd } from './remote-script.js'
 import { Semaphore } from './semaphore.js'
 import { MachineError, MISSING_CODES, type Machine, type PathStat } from './types.js'
 
@@ -53,7 +59,10 @@ export interface SshMachineOptions {
  * and `env` are the remote command's (env merged onto the login environment; names checked);
  * stdin is `input` or /dev/null (`stdin: 'inherit' | 'pipe'` cannot reach the remote command and
  * mean /dev/null too). On timeout or abort the remote process group gets SIGTERM, then SIGKILL
- * after `killGraceMs` rounded up to seconds (`killSignal` is not forwarded).
+ * after `killGraceMs` rounded up to seconds (`killSignal` is not forwarded). The timeout counts
+ * from when the command is sent to the host. `onStdout`/`onStderr` see every byte, but for a
+ * command that shares its session they arrive in chunks as the host relays them (a command's
+ * output is buffered there in ~30 KiB blocks), not the moment the command writes them.
  */
 export type SshExecOptions = Omit<ExecOptions, 'input'> & { input?: Bytes; signal?: AbortSignal }
 export type SshExec = (file: Bytes, args?: readonly Bytes[], options?: SshExecOptions) => Promise<ProcessResult>
@@ -142,6 +151,16 @@ function lastLine(text: string): string {
   return lines[lines.length - 1] ?? ''
 }
 
+/** Whether process `pid` (a child of ours) is still there. */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 
 /** Whether `p` settled within `ms`. */
@@ -156,7 +175,8 @@ interface Master {
   spawned: { pid?: number }
   done: Promise<ProcessResult>
   result?: ProcessResult
-  stop: AbortController
+  /** kills it (its whole tree) */
+  stop: { abort(): void }
 }
 
 export function sshMachine(opts: SshMachineOptions): SshMachine {
@@ -165,7 +185,11 @@ export function sshMachine(opts: SshMachineOptions): SshMachine {
   const socket = controlPath(opts.controlDir, opts.name)
   const connectTimeoutS = opts.connectTimeoutS ?? 10
   const privilege = opts.privilege ?? []
-  const sessions = new Semaphore(opts.maxSessions ?? 8)
+  const maxSessions = opts.maxSessions ?? 8
+  // the master's own session runs the shared `sh -s` (one ssh process per host, not two) when a
+  // second session is allowed for what needs its own; it counts as one of maxSessions
+  const hosted = maxSessions >= 2
+  const sessions = new Semaphore(hosted ? maxSessions - 1 : maxSessions)
   const readTimeoutMs = opts.readTimeoutMs ?? 60_000
 
   // ours first: ssh keeps the first value it is given for an option, so the user's cannot undo these
@@ -181,7 +205,7 @@ export function sshMachine(opts: SshMachineOptions): SshMachine {
     ...(opts.user !== undefined && !opts.destination.includes('@') ? ['-l', opts.user] : []),
     ...(opts.sshOptions ?? []),
   ]
-  const masterArgs = ['-o', 'ControlMaster=yes', '-o', 'ControlPersist=no', ...common, '-N', '-T', '--', opts.destination]
+  const masterArgs = ['-o', 'ControlMaster=yes', '-o', 'ControlPersist=no', ...common, ...(hosted ? [] : ['-N']), '-T', '--', opts.destination, ...(hosted ? ['sh -s'] : [])]
   const sessionArgs = ['-o', 'ControlMaster=no', ...common, '-T', '--', opts.destination, 'sh -s']
 
   let master: Master | undefined
@@ -191,12 +215,25 @@ export function sshMachine(opts: SshMachineOptions): SshMachine {
 
   async function startMaster(signal?: AbortSignal): Promise<ConnectResult & { retry?: boolean }> {
     await rm(socket, { force: true }) // a stale socket would make the master give up multiplexing
-    const stop = new AbortController()
     const spawned: { pid?: number } = {}
-    const done = runProcess('ssh', masterArgs, { stdin: 'ignore', maxOutputBytes: 64 * 1024, signal: stop.signal, killGraceMs: 1000, onSpawn: (c) => (spawned.pid = c.pid) })
-    const m: Master = { done, stop, spawned }
+    let m: Master
+    if (hosted) {
+      // the master's own session is the shared `sh -s`, started with the preamble
+      const shared = batcher.permanent()
+      const handle = pipeSession('ssh', masterArgs, shared.preamble, shared.io, { capture: true, maxOutputBytes: 64 * 1024, killGraceMs: 1000 })
+      spawned.pid = handle.pid
+      m = { done: handle.done, stop: { abort: () => handle.kill() }, spawned }
+      // first: what the session's end reports reads the master's result
+      void m.done.then((r) => (m.result = r))
+      shared.adopt(handle)
+    } else {
+      const stop = new AbortController()
+      const done = runProcess('ssh', masterArgs, { stdin: 'ignore', maxOutputBytes: 64 * 1024, signal: stop.signal, killGraceMs: 1000, onSpawn: (c) => (spawned.pid = c.pid) })
+      m = { done, stop, spawned }
+      void done.then((r) => (m.result = r))
+    }
     master = m
-    void done.then((r) => (m.result = r))
+    const stop = m.stop
     // the socket appears once the master is connected and authenticated
     const deadline = performance.now() + (2 * connectTimeoutS + 10) * 1000
     let why: 'aborted' | 'timeout' | undefined
@@ -211,7 +248,7 @@ export function sshMachine(opts: SshMachineOptions): SshMachine {
       }
       await sleep(10)
     }
-    const r = await done
+    const r = await m.done
     if (why === 'aborted') return { ok: false, reason: `${description}: connecting was aborted`, retry: true }
     if (why === 'timeout') return { ok: false, reason: `ssh: connecting to ${opts.destination} did not finish within ${2 * connectTimeoutS + 10} s` }
     if (r.notFound) return { ok: false, reason: 'ssh: the OpenSSH client is not installed (no ssh on PATH)' }
@@ -247,7 +284,10 @@ export function sshMachine(opts: SshMachineOptions): SshMachine {
   }
 
   /** Why a session that did not report its end failed: the lost master's reason, or ssh's line. */
-  function sessionFailure(stderrTail: string, exitCode: number | null): string {
+  async function sessionFailure(stderrTail: string, exitCode: number | null): Promise<string> {
+    // a master killed outright leaves its socket behind and its sessions end first: let it be reaped
+    const pid = master?.spawned.pid
+    if (exitCode === 255 && master && !master.result && pid !== undefined && !alive(pid)) await within(master.done, 2000)
     const gone = lost()
     if (gone) return gone
     const line = lastLine(stderrTail)
@@ -289,6 +329,48 @@ export function sshMachine(opts: SshMachineOptions): SshMachine {
     }
   }
 
+  const batcher = new ExecBatcher({
+    acquire: (signal) => sessions.acquire(signal),
+    contended: () => sessions.queued > 0,
+    // a batch session: its stdin stays open for the jobs that join it
+    open: (script, io) => pipeSession('ssh', sessionArgs, script, io, { drainMs: SESSION_DRAIN_MS }),
+    failure: sessionFailure,
+  })
+
+  /** A ProcessResult from how the script said the command ended (undefined: it did not say). */
+  function ended(end: ScriptEnd | undefined, argv: readonly Bytes[], cwd: Bytes | undefined): Partial<ProcessResult> | undefined {
+    if (end?.kind === 'exit') return { exitCode: end.code, signal: null }
+    if (end?.kind === 'notfound') {
+      const name = toBuffer(argv[end.index] ?? argv[0] ?? '').toString('utf8')
+      return { exitCode: 127, signal: null, notFound: true, error: `command not found: ${name}` }
+    }
+    if (end?.kind === 'cwd') {
+      return { exitCode: null, signal: null, error: `cannot change to the working folder ${toBuffer(cwd ?? '').toString('utf8')} on ${description}` }
+    }
+    return undefined
+  }
+
+  function batchResult(o: Extract<BatchOutcome, { kind: 'ran' }>, argv: readonly Bytes[], options: SshExecOptions): ProcessResult {
+    const result: ProcessResult = {
+      exitCode: null,
+      signal: null,
+      stdout: o.stdout,
+      stderr: o.stderr,
+      durationMs: o.durationMs,
+      timedOut: o.stop === 'timeout',
+      aborted: o.stop === 'abort',
+      notFound: false,
+    }
+    if (o.stop === 'timeout') return { ...result, error: `timed out after ${options.timeoutMs} ms` }
+    if (o.stop === 'abort') return { ...result, error: 'aborted' }
+    const end = ended(o.end, argv, options.cwd)
+    if (end) return { ...result, ...end }
+    return { ...result, error: o.failure ?? `${description}: the command's end was not reported` }
+  }
+
+  /** The calls that need a process of their own; every other exec can share a session. */
+  const batchable = (o: SshExecOptions) => o.stdout !== 'inherit' && o.stderr !== 'inherit' && !o.onSpawn && batchableEnv(o.env) && !batcher.unsupported
+
   const exec: SshExec = async (file, args = [], options = {}) => {
     const started = performance.now()
     const failed = (error: string, extra: Partial<ProcessResult> = {}): ProcessResult => ({
@@ -304,6 +386,28 @@ export function sshMachine(opts: SshMachineOptions): SshMachine {
       ...extra,
     })
     const argv = [...privilege, file, ...args]
+    if (batchable(options)) {
+      let body: (index: number) => Buffer
+      try {
+        body = batchJobBody({
+          argv,
+          lookup: [0],
+          ...(options.env ? { env: options.env } : {}),
+          ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),
+          ...(options.input !== undefined ? { input: options.input } : {}),
+          killGraceS: (options.killGraceMs ?? 1000) / 1000,
+        })
+      } catch (e) {
+        if (e instanceof RemoteScriptError) return failed(e.message)
+        throw e
+      }
+      if (options.signal?.aborted) return failed('aborted before start', { aborted: true })
+      const c = await ready(options.signal)
+      if (!c.ok) return options.signal?.aborted ? failed('aborted before start', { aborted: true }) : failed(c.reason)
+      const o = await batcher.run(body, options)
+      if (o.kind === 'ran') return batchResult(o, argv, options)
+      // the host cannot run batches (found once): this and later execs take a session each
+    }
     const nonce = randomBytes(12).toString('hex')
     let script: Buffer
     try {
@@ -357,17 +461,10 @@ export function sshMachine(opts: SshMachineOptions): SshMachine {
       filter.flush()
       const result: ProcessResult = { ...r, stdout: capture ? out.result() : EMPTY, stderr: capture && !inheritErr ? err.result() : EMPTY }
       delete result.error
-      const end = filter.end
       if (r.timedOut || r.aborted) return { ...result, exitCode: null, ...(r.error ? { error: r.error } : {}) }
-      if (end?.kind === 'exit') return { ...result, exitCode: end.code, signal: null }
-      if (end?.kind === 'notfound') {
-        const name = toBuffer(argv[end.index] ?? file).toString('utf8')
-        return { ...result, exitCode: 127, signal: null, notFound: true, error: `command not found: ${name}` }
-      }
-      if (end?.kind === 'cwd') {
-        return { ...result, exitCode: null, signal: null, error: `cannot change to the working folder ${toBuffer(options.cwd ?? '').toString('utf8')} on ${description}` }
-      }
-      return { ...result, exitCode: null, error: r.error ?? sessionFailure(errTail.result().text, r.exitCode) }
+      const end = ended(filter.end, argv, options.cwd)
+      if (end) return { ...result, ...end }
+      return { ...result, exitCode: null, error: r.error ?? (await sessionFailure(errTail.result().text, r.exitCode)) }
     } finally {
       release()
     }
@@ -409,13 +506,47 @@ export function sshMachine(opts: SshMachineOptions): SshMachine {
       if (open === batch) open = undefined
       return failAll(c.reason)
     }
+    const boundary = randomBytes(12).toString('hex')
+    const cap = batch.requests.reduce((n, r) => n + (r.kind === 'readfile' ? r.maxBytes : r.kind === 'readdir' ? 16 << 20 : 64 << 10) + 256, 0)
+    const exceeded = `${description}: the answer to ${batch.requests.length} reads exceeded ${cap} bytes`
+    const timedOut = `${description}: reading timed out after ${readTimeoutMs} ms`
+    if (!batcher.unsupported) {
+      // the read script as one more command of the session the execs share (as the login user)
+      if (open === batch) open = undefined
+      try {
+        const script = readScript(batch.requests, boundary)
+        const chunks: Buffer[] = []
+        let total = 0
+        const tooBig = new AbortController()
+        const o = await batcher.run(batchJobBody({ argv: ['sh', '-c', script], lookup: [0], killGraceS: 1 }), {
+          timeoutMs: readTimeoutMs,
+          signal: tooBig.signal,
+          capture: false,
+          onStdout: (chunk) => {
+            total += chunk.length
+            if (total > cap) tooBig.abort()
+            else chunks.push(chunk)
+          },
+        })
+        if (o.kind === 'ran') {
+          const why =
+            o.stop === 'abort'
+              ? exceeded
+              : o.stop === 'timeout'
+                ? timedOut
+                : (o.failure ?? `${description}: the read script ended early (${o.end?.kind === 'exit' ? `exit ${o.end.code}` : (o.end?.kind ?? 'no end')})`)
+          return settle(parseReadOutput(Buffer.concat(chunks), boundary, batch.requests.length, { ok: false, code: SSH_FAILED, message: why }))
+        }
+        // this host cannot run batches: a session of their own, as below
+      } catch (e) {
+        return failAll((e as Error).message)
+      }
+    }
     const release = await sessions.acquire()
     // reads that came while this batch waited for a session have joined it; later ones start another
     if (open === batch) open = undefined
     try {
-      const boundary = randomBytes(12).toString('hex')
       const script = readScript(batch.requests, boundary)
-      const cap = batch.requests.reduce((n, r) => n + (r.kind === 'readfile' ? r.maxBytes : r.kind === 'readdir' ? 16 << 20 : 64 << 10) + 256, 0)
       const chunks: Buffer[] = []
       let total = 0
       const tooBig = new AbortController()
@@ -430,11 +561,7 @@ export function sshMachine(opts: SshMachineOptions): SshMachine {
         },
         onStderr: (chunk) => errTail.write(chunk),
       })
-      const why = r.aborted
-        ? `${description}: the answer to ${batch.requests.length} reads exceeded ${cap} bytes`
-        : r.timedOut
-          ? `${description}: reading timed out after ${readTimeoutMs} ms`
-          : sessionFailure(errTail.result().text, r.exitCode)
+      const why = r.aborted ? exceeded : r.timedOut ? timedOut : await sessionFailure(errTail.result().text, r.exitCode)
       settle(parseReadOutput(Buffer.concat(chunks), boundary, batch.requests.length, { ok: false, code: SSH_FAILED, message: why }))
     } catch (e) {
       failAll((e as Error).message)
@@ -456,18 +583,28 @@ export function sshMachine(opts: SshMachineOptions): SshMachine {
 
   async function close(): Promise<void> {
     closed = true
+    // sessions first: their scripts end (killing what still runs there) before the connection goes
+    const ended = batcher.close()
     const m = master
+    // the master leaves by itself once its own session has ended
+    if (hosted && m && !m.result) await within(m.done, 1000)
     if (m && !m.result) {
       // SIGTERM ends a master as `ssh -O exit` does (it removes its socket and disconnects),
       // without one more ssh process per host at the end of a fleet run
-      try {
-        if (m.spawned.pid !== undefined) process.kill(m.spawned.pid, 'SIGTERM')
-      } catch {
-        // exited meanwhile
+      // again every 100 ms: a SIGTERM that lands just before ssh's poll() only wakes it at the
+      // next event (seen under load right after a session closed: 2 s lost per host)
+      for (let waited = 0; !m.result && waited < 2000; waited += 100) {
+        try {
+          if (m.spawned.pid !== undefined) process.kill(m.spawned.pid, 'SIGTERM')
+        } catch {
+          // exited meanwhile
+        }
+        if (await within(m.done, 100)) break
       }
-      if (!(await within(m.done, 2000))) m.stop.abort()
+      if (!m.result && !(await within(m.done, 0))) m.stop.abort()
       await m.done
     }
+    await ended
     await rm(socket, { force: true })
   }
 

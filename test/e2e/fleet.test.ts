@@ -52,6 +52,7 @@ const result = (r: RunReport, host: string, id: string) => r.phases.flatMap((p) 
 real.describe('nbs check --on: a fleet over real ssh', () => {
   real.it('checks every selected host, each through its own ssh connection, and reports per host in every format', async () => {
     const logBefore = (await sshd.log()).split('\n').filter((l) => l.includes('Accepted publickey')).length
+    const sessionsBefore = (await sshd.log()).split('\n').filter((l) => l.includes('Starting session: command')).length
     const res = await nbs(['check', '--on', '*', '--reporter', 'json:r.json', '--reporter', 'junit:r.xml', '--reporter', 'tap:r.tap'], { cwd: project.dir })
     expect(res.exitCode, res.stderr).toBe(1)
     const r = report('r.json')
@@ -75,6 +76,9 @@ real.describe('nbs check --on: a fleet over real ssh', () => {
     // four machine checks on each reachable host, one connection each (ControlMaster)
     const accepted = (await sshd.log()).split('\n').filter((l) => l.includes('Accepted publickey')).length - logBefore
     expect(accepted).toBe(2)
+    // and one session each: the host's commands share one `sh -s` (not one login shell per check)
+    const sessions = (await sshd.log()).split('\n').filter((l) => l.includes('Starting session: command')).length - sessionsBefore
+    expect(sessions).toBe(2)
 
     // JUnit: one suite per host and phase, with the host as hostname; valid under both XSDs
     const xml = join(project.dir, 'r.xml')

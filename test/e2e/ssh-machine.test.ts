@@ -5,7 +5,7 @@
  * hosts (sshd sets NBS_TEST_HOST per port); a throwaway user with fish as login shell proves that
  * the login shell never parses an argument.
  */
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { join } from 'node:path'
@@ -50,6 +50,22 @@ function masterPid(socket: string, host: string): number {
   const pid = Number(/pid=(\d+)/.exec(check.stderr)?.[1])
   expect(pid).toBeGreaterThan(0)
   return pid
+}
+/** Runs `fn`; sshd's own log (LogLevel VERBOSE) says how many sessions it started and the most open at once. */
+async function countingSessions<T>(fn: () => Promise<T>): Promise<{ value: T; sessions: { started: number; most: number } }> {
+  const before = (await sshd.log()).length
+  const value = await fn()
+  await sleep(300) // sshd logs a session's close once its channel has closed
+  let open = 0
+  let most = 0
+  let started = 0
+  for (const line of (await sshd.log()).slice(before).split('\n')) {
+    if (line.includes('Starting session: command')) {
+      started++
+      most = Math.max(most, ++open)
+    } else if (line.includes('Close session:')) open = Math.max(0, open - 1)
+  }
+  return { value, sessions: { started, most } }
 }
 const nulJoined = (args: (string | Buffer)[]) => Buffer.concat(args.flatMap((a) => [Buffer.from(a), Buffer.from([0])]))
 
@@ -115,8 +131,8 @@ needs('sshd', 'root', 'fish').describe('the ssh Machine, against a real sshd', (
     it(`argv reaches the command byte for byte with ${login === 'root' ? "root's bash" : 'fish'} as login shell (fixed hostile words and a fuzz)`, async () => {
       const m = login === 'root' ? machine(sshd.hosts[0]!, { name: 'fuzz-root' }) : machine(sshd.hostFor(0, fish.name), { name: 'fuzz-fish' })
       if (login === 'fish') {
-        // the shell that ran our `sh -s` is fish: the command's grandparent
-        const r = await m.exec('sh', ['-c', 'p=$(cut -d" " -f4 /proc/$PPID/stat); cat /proc/$p/comm'])
+        // the shell that ran our `sh -s` is fish: it leads the session (the command has its own)
+        const r = await m.exec('sh', ['-c', 's=$(cut -d" " -f6 /proc/$PPID/stat); cat /proc/$s/comm'])
         expect(r.stdout.text.trim()).toBe('fish')
         expect((await m.exec('id', ['-un'])).stdout.text.trim()).toBe(fish.name)
       }
@@ -248,48 +264,142 @@ needs('sshd', 'root', 'fish').describe('the ssh Machine, against a real sshd', (
     expect(r.stderr.text).toBe('oops\n')
   })
 
-  it('at most maxSessions sessions at once: 20 execs against sshd MaxSessions 10 all succeed, never more than 8 run', async () => {
+  it('at most maxSessions sessions at once: 20 execs that each need their own session (onSpawn) against sshd MaxSessions 10 all succeed, never more than 8 run', async () => {
     const m = machine(sshd.hosts[0]!, { name: 'sessions' })
     const dir = join(sshd.dir, 'running')
     mkdirSync(dir)
     const count = 'touch "$1/$$"; sleep 0.6; ls "$1" | wc -l; rm "$1/$$"'
-    const results = await Promise.all(Array.from({ length: 20 }, () => m.exec('sh', ['-c', count, 'sh', dir])))
+    const own = { onSpawn: () => {} }
+    const { value: results, sessions } = await countingSessions(() => Promise.all(Array.from({ length: 20 }, () => m.exec('sh', ['-c', count, 'sh', dir], own))))
+    expect(sessions.started).toBe(21) // and the connection's own, which the others do not need
+    expect(sessions.most).toBeLessThanOrEqual(8)
     expect(results.map((r) => r.exitCode)).toEqual(Array(20).fill(0))
     const most = Math.max(...results.map((r) => Number(r.stdout.text.trim())))
     expect(most).toBeLessThanOrEqual(8)
     expect(most).toBeGreaterThanOrEqual(4) // they did run side by side
     const three = machine(sshd.hosts[0]!, { name: 'sessions-3', maxSessions: 3 })
-    const r3 = await Promise.all(Array.from({ length: 9 }, () => three.exec('sh', ['-c', count, 'sh', dir])))
+    const r3 = await Promise.all(Array.from({ length: 9 }, () => three.exec('sh', ['-c', count, 'sh', dir], own)))
     expect(Math.max(...r3.map((r) => Number(r.stdout.text.trim())))).toBeLessThanOrEqual(3)
   }, 60_000)
 
-  it('reads in the same tick share one session: 50 readLinks, one ssh session', async () => {
-    // a counting wrapper in front of the real ssh (not a double: it execs /usr/bin/ssh)
-    const bin = join(sshd.dir, 'bin')
-    mkdirSync(bin)
-    const log = join(sshd.dir, 'sessions.log')
-    writeFileSync(join(bin, 'ssh'), `#!/bin/sh\nfor last; do :; done\n[ "$last" = "sh -s" ] && echo session >> ${log}\nexec /usr/bin/ssh "$@"\n`, { mode: 0o755 })
-    const path = process.env.PATH
-    process.env.PATH = `${bin}:${path}`
-    try {
-      const m = machine(sshd.hosts[0]!, { name: 'batch' })
+  it('execs share sessions: 20 issued together run side by side in ONE session (the connection\'s own); one issued while they run joins it', async () => {
+    const m = machine(sshd.hosts[0]!, { name: 'batch-exec' })
+    const dir = join(sshd.dir, 'running-batch')
+    mkdirSync(dir)
+    const count = 'touch "$1/$$"; sleep 0.8; ls "$1" | wc -l; rm "$1/$$"'
+    const started = Date.now()
+    const { value, sessions } = await countingSessions(async () => {
+      expect(await m.connect()).toEqual({ ok: true })
+      const first = Promise.all(Array.from({ length: 20 }, (_, i) => m.exec('sh', ['-c', `${count}; exit ${i % 3}`, 'sh', dir])))
+      await sleep(300)
+      const late = await m.exec('echo', ['late'])
+      return { first: await first, late }
+    })
+    expect(sessions.started).toBe(1)
+    expect(value.late).toMatchObject({ exitCode: 0, stdout: { text: 'late\n' } })
+    expect(value.first.map((r) => r.exitCode)).toEqual(Array.from({ length: 20 }, (_, i) => i % 3))
+    expect(Math.max(...value.first.map((r) => Number(r.stdout.text.trim())))).toBe(20)
+    expect(Date.now() - started).toBeLessThan(8000)
+  }, 30_000)
+
+  it('in one session, a timeout kills that command\'s process group only: the other still returns its output', async () => {
+    const m = machine(sshd.hosts[0]!, { name: 'batch-timeout' })
+    const mark = `302.${process.pid}${Date.now() % 1_000_000}`
+    const stubborn = `303.${process.pid}${Date.now() % 1_000_000}`
+    const ctl = new AbortController()
+    const { value, sessions } = await countingSessions(async () => {
+      expect(await m.connect()).toEqual({ ok: true })
+      const hung = m.exec('sh', ['-c', `echo before; sleep ${mark}; echo never`], { timeoutMs: 1000 })
+      const ignoresTerm = m.exec('sh', ['-c', `trap '' TERM; sleep ${stubborn}`], { signal: ctl.signal })
+      const slow = m.exec('sh', ['-c', 'sleep 2; echo slow done'])
+      const t0 = Date.now()
+      const r = await hung
+      const hungMs = Date.now() - t0
+      const stillThere = pgrep(`sleep ${stubborn}`)
+      ctl.abort()
+      return { hung: r, hungMs, stillThere, slow: await slow, ignoresTerm: await ignoresTerm }
+    })
+    expect(value.hung).toMatchObject({ timedOut: true, exitCode: null, error: 'timed out after 1000 ms', stdout: { text: 'before\n' } })
+    expect(value.hungMs).toBeLessThan(1900)
+    expect(await gone(mark, 3000)).toBe('')
+    expect(value.stillThere).not.toBe('') // the timeout took only its own command
+    expect(value.ignoresTerm).toMatchObject({ aborted: true, exitCode: null })
+    expect(await gone(stubborn, 4000)).toBe('')
+    expect(value.slow).toMatchObject({ exitCode: 0, timedOut: false, stdout: { text: 'slow done\n' } })
+    expect(sessions.started).toBe(1) // the kills went through that session, no other
+  }, 30_000)
+
+  it('a command printing 100 MB shares its session without holding up the others; its capture stays bounded', async () => {
+    const m = machine(sshd.hosts[0]!, { name: 'batch-huge' })
+    expect(await m.connect()).toEqual({ ok: true })
+    const order: string[] = []
+    let seen = 0
+    const huge = m
+      .exec('sh', ['-c', 'head -c 100000000 /dev/zero | tr "\\0" x; echo end >&2'], { onStdout: (c) => (seen += c.length) })
+      .then((r) => (order.push('huge'), r))
+    const quick = Array.from({ length: 3 }, (_, i) => m.exec('sh', ['-c', `sleep 0.${i + 2}; echo quick ${i}`]).then((r) => (order.push(`quick ${i}`), r)))
+    let peak = 0
+    const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20)
+    const rssBefore = process.memoryUsage().rss
+    const [big, ...small] = await Promise.all([huge, ...quick])
+    clearInterval(sampler)
+    expect(small.map((r) => r.stdout.text)).toEqual(['quick 0\n', 'quick 1\n', 'quick 2\n'])
+    expect(order.slice(0, 3)).toEqual(['quick 0', 'quick 1', 'quick 2'])
+    expect(big).toMatchObject({ exitCode: 0, stdout: { bytes: 100_000_000, truncated: true }, stderr: { text: 'end\n' } })
+    expect(big.stdout.text.length).toBeLessThan(1_100_000)
+    expect(seen).toBe(100_000_000)
+    expect(peak - rssBefore).toBeLessThan(200 * 1024 * 1024)
+  }, 120_000)
+
+  it('a session that dies (its connection lost) kills every command it ran, and says ssh', async () => {
+    const m = machine(sshd.hosts[1]!, { name: 'batch-lost' })
+    expect(await m.connect()).toEqual({ ok: true })
+    const marks = [0, 1].map((i) => `30${4 + i}.${process.pid}${Date.now() % 1_000_000}`)
+    const runs = marks.map((mark) => m.exec('sh', ['-c', `sleep ${mark}`]))
+    const deadline = Date.now() + 10_000
+    while (marks.some((mark) => !pgrep(`sleep ${mark}`)) && Date.now() < deadline) await sleep(20)
+    process.kill(masterPid(controlPath(control.dir, 'batch-lost'), sshd.hosts[1]!), 'SIGKILL')
+    for (const r of await Promise.all(runs)) {
+      expect(r.exitCode).toBeNull()
+      expect(r.error).toMatch(/^ssh: the connection to nbs-test-1 was lost/)
+    }
+    for (const mark of marks) expect(await gone(mark, 5000)).toBe('')
+  }, 30_000)
+
+  it('reads in the same tick are one command: 50 readLinks, and reads of every kind with an exec, all in the one session', async () => {
+    const m = machine(sshd.hosts[0]!, { name: 'batch' })
+    const { value, sessions } = await countingSessions(async () => {
       expect(await m.connect()).toEqual({ ok: true })
       const links = await Promise.all(Array.from({ length: 50 }, (_, i) => m.readLink(join(data, `system-${i}-link`))))
-      expect(links).toEqual(Array.from({ length: 50 }, (_, i) => `/nix/store/hash${i}-nixos-system`))
-      const sessions = () => (existsSync(log) ? spawnSync('wc', ['-l', log], { encoding: 'utf8' }).stdout.trim().split(' ')[0] : '0')
-      expect(Number(sessions())).toBeLessThanOrEqual(2)
-      expect(Number(sessions())).toBeGreaterThanOrEqual(1)
-      // mixed kinds in one Promise.all: still one more session
-      const before = Number(sessions())
-      const [st, dir, text, host] = await Promise.all([m.stat(join(data, 'file')), m.readDir(data), m.readFile(join(data, 'file')), m.hostname()])
-      expect(Number(sessions()) - before).toBe(1)
-      expect(st?.size).toBe(12)
-      expect(dir?.sort()).toEqual(readdirSync(data).sort())
-      expect(text).toBe('hello\nworld\n')
-      expect(host).toBe(hostname())
-    } finally {
-      process.env.PATH = path
-    }
+      await sleep(800) // well past any linger: still the same session
+      const mixed = await Promise.all([m.stat(join(data, 'file')), m.readDir(data), m.readFile(join(data, 'file')), m.hostname(), m.exec('echo', ['exec too'])])
+      return { links, mixed, after: await m.readLink(join(data, 'system-3-link')) }
+    })
+    expect(sessions.started).toBe(1)
+    expect(value.links).toEqual(Array.from({ length: 50 }, (_, i) => `/nix/store/hash${i}-nixos-system`))
+    const [st, dir, text, host, echo] = value.mixed
+    expect(st?.size).toBe(12)
+    expect(dir?.sort()).toEqual(readdirSync(data).sort())
+    expect(text).toBe('hello\nworld\n')
+    expect(host).toBe(hostname())
+    expect(echo.stdout.text).toBe('exec too\n')
+    expect(value.after).toBe('/nix/store/hash3-nixos-system')
+  })
+
+  it('with maxSessions 1 the connection keeps no session of its own: a round of execs and reads is one session, then the next round another', async () => {
+    const m = machine(sshd.hosts[0]!, { name: 'one-session', maxSessions: 1 })
+    const { value, sessions } = await countingSessions(async () => {
+      expect(await m.connect()).toEqual({ ok: true })
+      const first = await Promise.all([m.exec('echo', ['a']), m.readFile(join(data, 'file')), m.exec('sh', ['-c', 'exit 4'])])
+      await sleep(800) // past the linger: that session closed
+      const second = await Promise.all([m.exec('echo', ['b']), m.readLink(join(data, 'system-1-link'))])
+      return { first, second }
+    })
+    expect(sessions).toEqual({ started: 2, most: 1 })
+    const [a, file, four] = value.first
+    expect([a.exitCode, a.stdout.text, file, four.exitCode]).toEqual([0, 'a\n', 'hello\nworld\n', 4])
+    const [b, link] = value.second
+    expect([b.stdout.text, link]).toEqual(['b\n', '/nix/store/hash1-nixos-system'])
   })
 
   it('reads: the same answers as the local fs; missing is null; refused is a MachineError with its code', async () => {
@@ -362,6 +472,42 @@ process.exit(0)
       while (existsSync(`/proc/${out.pid}`) && Date.now() < deadline) await sleep(20)
       expect(existsSync(`/proc/${out.pid}`)).toBe(false)
     } finally {
+      rmSync(out.dir, { recursive: true, force: true })
+    }
+  })
+
+  it('nbs killed outright (SIGKILL, no exit hook): the commands its session ran are killed on the host, and its ssh is gone', async () => {
+    const script = join(sshd.dir, 'killed.mjs')
+    const marks = [0, 1].map((i) => `30${6 + i}.${process.pid}${Date.now() % 1_000_000}`)
+    writeFileSync(
+      script,
+      `import { spawnSync } from 'node:child_process'
+import { controlPath, sshControlDir, sshMachine } from ${JSON.stringify(join(REPO_ROOT, 'dist/machine/ssh.js'))}
+const [cfg, host, ...marks] = process.argv.slice(2)
+const { dir } = await sshControlDir()
+const m = sshMachine({ name: 'killed', destination: host, sshOptions: ['-F', cfg], controlDir: dir })
+await m.connect()
+const check = spawnSync('ssh', ['-F', cfg, '-o', 'ControlPath=' + controlPath(dir, 'killed'), '-O', 'check', host], { encoding: 'utf8' })
+for (const mark of marks) void m.exec('sh', ['-c', "trap '' TERM; sleep " + mark])
+console.log(JSON.stringify({ dir, pid: Number(/pid=(\\d+)/.exec(check.stderr)?.[1]) }))
+setInterval(() => {}, 1000)
+`,
+    )
+    const child = spawn(process.execPath, [script, sshd.sshConfigFile, sshd.hosts[0]!, ...marks], { stdio: ['ignore', 'pipe', 'inherit'] })
+    const line = await new Promise<string>((resolve) => child.stdout.once('data', (c: Buffer) => resolve(c.toString())))
+    const out = JSON.parse(line) as { dir: string; pid: number }
+    try {
+      const deadline = Date.now() + 10_000
+      while (marks.some((mark) => !pgrep(`sleep ${mark}`)) && Date.now() < deadline) await sleep(20)
+      for (const mark of marks) expect(pgrep(`sleep ${mark}`)).not.toBe('')
+      child.kill('SIGKILL')
+      for (const mark of marks) expect(await gone(`sleep ${mark}`, 5000)).toBe('') // TERM-proof: KILL after the grace
+      expect(out.pid).toBeGreaterThan(0)
+      const until = Date.now() + 3000
+      while (existsSync(`/proc/${out.pid}`) && Date.now() < until) await sleep(20)
+      expect(existsSync(`/proc/${out.pid}`)).toBe(false)
+    } finally {
+      child.kill('SIGKILL')
       rmSync(out.dir, { recursive: true, force: true })
     }
   })
