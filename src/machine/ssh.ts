@@ -611,6 +611,7 @@ export function sshMachine(opts: SshMachineOptions): SshMachine {
   return {
     description,
     live: true,
+    remote: true,
     exec,
     connect,
     close: () => (closing ??= close()),
