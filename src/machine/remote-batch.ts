@@ -22,7 +22,7 @@
  * script and its EXIT trap sends SIGTERM to its own process group: every job shell traps it and
  * kills its command's group (TERM, then KILL after the grace), relays die with it.
  */
-import { isEnvName, printfCommands, RemoteScriptError, shQuote, toBuffer, type Bytes, type ScriptEnd } from './remote-script.js'
+import { envLines, printfCommands, RemoteScriptError, shQuote, toBuffer, type Bytes, type ScriptEnd } from './remote-script.js'
 
 /** base64 columns per relayed line: 1536 bytes of output, a line well under PIPE_BUF (4096). */
 const LINE_COLUMNS = 2048
@@ -110,11 +110,7 @@ export function batchJobBody(o: BatchJobOptions): (index: number) => Buffer {
     `trap 'nbs_x=1; [ -z "$nbs_p" ] || nbs_k "$nbs_p" ${g}' TERM\n`,
   ]
   if (o.cwd !== undefined) parts.push('cd -- ', q(o.cwd, 'the working folder'), ' || { nbs_m ', I, ' x c; return; }\n')
-  for (const [name, value] of Object.entries(o.env ?? {})) {
-    if (!isEnvName(name)) throw new RemoteScriptError(`environment variable name ${JSON.stringify(name)} is not a valid name ([A-Za-z_][A-Za-z0-9_]*)`)
-    if (value === undefined) parts.push(`unset ${name}\n`)
-    else parts.push(`${name}=`, q(value, `environment variable ${name}`), `; export ${name}\n`)
-  }
+  parts.push(...envLines(o.env))
   for (const i of o.lookup) {
     const file = o.argv[i]
     if (file === undefined) continue

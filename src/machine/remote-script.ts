@@ -114,11 +114,7 @@ export function execScript(o: ExecScriptOptions): Buffer {
     'nbs_c() { case $1 in */*) [ -e "$1" ] ;; *) command -v -- "$1" >/dev/null 2>&1 ;; esac; }\n',
   ]
   if (o.cwd !== undefined) parts.push('cd -- ', q(o.cwd, 'the working folder'), ' || { nbs_m cwd; exit 1; }\n')
-  for (const [name, value] of Object.entries(o.env ?? {})) {
-    if (!isEnvName(name)) throw new RemoteScriptError(`environment variable name ${JSON.stringify(name)} is not a valid name ([A-Za-z_][A-Za-z0-9_]*)`)
-    if (value === undefined) parts.push(`unset ${name}\n`)
-    else parts.push(`${name}=`, q(value, `environment variable ${name}`), `; export ${name}\n`)
-  }
+  parts.push(...envLines(o.env))
   for (const i of o.lookup) {
     const file = o.argv[i]
     if (file === undefined) continue
@@ -228,4 +224,15 @@ export class MarkerFilter {
     if (this.held.length) this.emit(this.held)
     this.held = Buffer.alloc(0)
   }
+}
+
+/** The script lines that set (`NAME='value'; export NAME`) or unset each variable of `env`. */
+export function envLines(env: Record<string, Bytes | undefined> = {}): (string | Buffer)[] {
+  const parts: (string | Buffer)[] = []
+  for (const [name, value] of Object.entries(env)) {
+    if (!isEnvName(name)) throw new RemoteScriptError(`environment variable name ${JSON.stringify(name)} is not a valid name ([A-Za-z_][A-Za-z0-9_]*)`)
+    if (value === undefined) parts.push(`unset ${name}\n`)
+    else parts.push(`${name}=`, shQuote(value, `environment variable ${name}`), `; export ${name}\n`)
+  }
+  return parts
 }

@@ -179,6 +179,19 @@ interface Master {
   stop: { abort(): void }
 }
 
+/** What a remote command's script takes from one exec call, batched or in a session of its own. */
+function jobOptions(argv: Bytes[], options: SshExecOptions) {
+  return {
+    argv,
+    // under a privilege tool only that tool is looked up: it finds the command on its own PATH
+    lookup: [0],
+    ...(options.env ? { env: options.env } : {}),
+    ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),
+    ...(options.input !== undefined ? { input: options.input } : {}),
+    killGraceS: (options.killGraceMs ?? 1000) / 1000,
+  }
+}
+
 export function sshMachine(opts: SshMachineOptions): SshMachine {
   validate(opts)
   const description = sshDescription(opts)
@@ -389,14 +402,7 @@ export function sshMachine(opts: SshMachineOptions): SshMachine {
     if (batchable(options)) {
       let body: (index: number) => Buffer
       try {
-        body = batchJobBody({
-          argv,
-          lookup: [0],
-          ...(options.env ? { env: options.env } : {}),
-          ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),
-          ...(options.input !== undefined ? { input: options.input } : {}),
-          killGraceS: (options.killGraceMs ?? 1000) / 1000,
-        })
+        body = batchJobBody(jobOptions(argv, options))
       } catch (e) {
         if (e instanceof RemoteScriptError) return failed(e.message)
         throw e
@@ -411,16 +417,7 @@ export function sshMachine(opts: SshMachineOptions): SshMachine {
     const nonce = randomBytes(12).toString('hex')
     let script: Buffer
     try {
-      script = execScript({
-        argv,
-        // under a privilege tool only that tool is looked up: it finds the command on its own PATH
-        lookup: [0],
-        ...(options.env ? { env: options.env } : {}),
-        ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),
-        ...(options.input !== undefined ? { input: options.input } : {}),
-        nonce,
-        killGraceS: (options.killGraceMs ?? 1000) / 1000,
-      })
+      script = execScript({ ...jobOptions(argv, options), nonce })
     } catch (e) {
       if (e instanceof RemoteScriptError) return failed(e.message)
       throw e
