@@ -59,8 +59,9 @@ export function batchPreamble(nonce: string, o: { hold?: boolean } = {}): Buffer
       `nbs_N=${nonce}`,
       `nbs_m() { printf '%s %s\\n' "$nbs_N" "$*" >&7; }`,
       // full paths now: a job's own PATH must not hide them
-      'if nbs_S=$(command -v setsid) && nbs_Z=$(command -v sleep) && command -v base64 >/dev/null 2>&1 && command -v awk >/dev/null 2>&1; then :; else',
-      refuse('setsid, sleep, base64 or awk is missing'),
+      // `setsid -- true` run for real: an old busybox setsid takes `--` for the program
+      'if nbs_S=$(command -v setsid) && nbs_Z=$(command -v sleep) && command -v base64 >/dev/null 2>&1 && command -v awk >/dev/null 2>&1 && "$nbs_S" -- "$nbs_Z" 0 </dev/null >/dev/null 2>&1; then :; else',
+      refuse('setsid (one that takes --), sleep, base64 or awk is missing'),
       'fi',
       // the relay as it will run (a base64 without -w, an awk without fflush would lose output)
       `if [ "$(printf nbs | base64 -w ${LINE_COLUMNS} 2>/dev/null | awk '{ print "x", $0; fflush() }' 2>/dev/null)" != 'x bmJz' ]; then`,
@@ -109,12 +110,14 @@ export function batchJobBody(o: BatchJobOptions): (index: number) => Buffer {
     // the session ends (or is killed) while this runs: take the command's group along
     `trap 'nbs_x=1; [ -z "$nbs_p" ] || nbs_k "$nbs_p" ${g}' TERM\n`,
   ]
-  if (o.cwd !== undefined) parts.push('cd -- ', q(o.cwd, 'the working folder'), ' || { nbs_m ', I, ' x c; return; }\n')
+  // every frame after the job's own `export` lines is one word: "$*" would join words with the
+  // job's IFS, and a frame joined with ':' is no frame
+  if (o.cwd !== undefined) parts.push('cd -- ', q(o.cwd, 'the working folder'), ' || { nbs_m "', I, ' x c"; return; }\n')
   parts.push(...envLines(o.env))
   for (const i of o.lookup) {
     const file = o.argv[i]
     if (file === undefined) continue
-    parts.push('nbs_c ', q(file, 'the command'), ' || { nbs_m ', I, ` x n ${i}; return; }\n`)
+    parts.push('nbs_c ', q(file, 'the command'), ' || { nbs_m "', I, ` x n ${i}"; return; }\n`)
   }
   const argv = Buffer.concat(o.argv.map((a, i) => Buffer.concat([i ? Buffer.from(' ') : Buffer.alloc(0), q(a)])))
   const input = o.input === undefined ? undefined : toBuffer(o.input)
@@ -124,13 +127,13 @@ export function batchJobBody(o: BatchJobOptions): (index: number) => Buffer {
     'nbs_p=$!\n',
     // a closed channel must not kill this shell before it has cleaned up
     "trap '' PIPE\n",
-    'nbs_m ', I, ' s "$nbs_p"\n',
+    'nbs_m "', I, ' s $nbs_p"\n',
     `[ -z "$nbs_x" ] || nbs_k "$nbs_p" ${g}\n`,
     // a trapped TERM interrupts wait (status > 128): wait again for the real end
     // (its reports of a job killed by a signal are the shell's, not the command's output)
     'wait "$nbs_p" 2>/dev/null; nbs_s=$?\n',
     'while [ "$nbs_s" -gt 128 ] && kill -s 0 "$nbs_p" 2>/dev/null; do wait "$nbs_p" 2>/dev/null; nbs_s=$?; done\n',
-    'nbs_m ', I, ' x "$nbs_s"\n',
+    'nbs_m "', I, ' x $nbs_s"\n',
     // the relays end when the command's group lets go of its pipes, not when this shell is done
     'exec >/dev/null 2>&1\n',
     // what the command left behind in its group (background children) goes with it, as locally

@@ -146,8 +146,8 @@ describe('ExecBatcher', () => {
       for (const tool of ['sh', 'setsid', 'sleep']) symlinkSync(spawnSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).stdout.trim(), join(bin, tool))
       const { batcher, run, opened } = local({ env: { PATH: bin } })
       const rs = await Promise.all([run(['true']), run(['true'])])
-      expect(rs).toEqual([0, 1].map(() => ({ kind: 'unsupported', reason: 'setsid, sleep, base64 or awk is missing' })))
-      expect(batcher.unsupported).toBe('setsid, sleep, base64 or awk is missing')
+      expect(rs).toEqual([0, 1].map(() => ({ kind: 'unsupported', reason: 'setsid (one that takes --), sleep, base64 or awk is missing' })))
+      expect(batcher.unsupported).toBe('setsid (one that takes --), sleep, base64 or awk is missing')
       expect(await run(['true'])).toMatchObject({ kind: 'unsupported' })
       expect(opened.length).toBe(1)
     } finally {
@@ -187,7 +187,7 @@ describe('ExecBatcher', () => {
       const shared = batcher.permanent()
       const handle = pipeSession('sh', ['-s'], shared.preamble, shared.io, { env: { PATH: bin } })
       shared.adopt(handle)
-      expect(await run(['true'])).toEqual({ kind: 'unsupported', reason: 'setsid, sleep, base64 or awk is missing' })
+      expect(await run(['true'])).toEqual({ kind: 'unsupported', reason: 'setsid (one that takes --), sleep, base64 or awk is missing' })
       let over = false
       void handle.done.then(() => (over = true))
       await sleep(200)

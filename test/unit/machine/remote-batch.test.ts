@@ -189,6 +189,19 @@ describe.each(SHELLS)('the batch script under %s', (shell) => {
     expect(await b.exited).toBe(0)
   })
 
+  it("a job's own IFS never breaks its frames", async () => {
+    const b = batch(shell)
+    b.send(0, { argv: ['sh', '-c', 'echo ok; exit 4'], env: { IFS: ':' } })
+    b.send(1, { argv: ['true'], cwd: '/nonexistent', env: { IFS: ' x0123456789' } })
+    b.send(2, { argv: ['nbs-no-such-command'], env: { IFS: ' n' } })
+    const [j0, j1, j2] = await Promise.all([0, 1, 2].map((i) => b.done(i)))
+    expect(j0).toMatchObject({ end: { kind: 'exit', code: 4 }, stdout: Buffer.from('ok\n') })
+    expect(j1.end).toEqual({ kind: 'cwd' })
+    expect(j2.end).toEqual({ kind: 'notfound', index: 0 })
+    b.end()
+    expect(await b.exited).toBe(0)
+  })
+
   it('relays any bytes exactly, and a command printing frames cannot fake one', async () => {
     const b = batch(shell)
     const fake = [`${b.nonce} 0 x 0`, `${b.nonce} R`, `${b.nonce} 1 o aGk=`, `${b.nonce} 1 x 9`, `${b.nonce} 1 o`, `${b.nonce} 1 e`].join('\n') + '\n'
@@ -262,7 +275,7 @@ describe.each(SHELLS)('the batch script under %s', (shell) => {
       const shellPath = spawnSync('sh', ['-c', `command -v ${shell}`], { encoding: 'utf8' }).stdout.trim()
       const b = batch(shell, { argv: [shellPath, '-s'], env: { PATH: bin } })
       expect(await b.exited).toBe(0)
-      expect(b.events).toEqual([{ kind: 'unsupported', reason: 'setsid, sleep, base64 or awk is missing' }])
+      expect(b.events).toEqual([{ kind: 'unsupported', reason: 'setsid (one that takes --), sleep, base64 or awk is missing' }])
     } finally {
       rmSync(bin, { recursive: true, force: true })
     }
