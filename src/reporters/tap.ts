@@ -80,7 +80,9 @@ function yamlBlock(value: unknown, indent: string, depth: number): string[] | un
     for (const item of value) {
       const s = yamlScalar(item)
       if (s !== undefined) {
-        out.push(`${indent}- ${s}`)
+        // Perl's YAMLish reads `- "a: b"` as a mapping inside the list and dies on the quote:
+        // a colon in a listed string is written `\x3a`, which both readers decode
+        out.push(`${indent}- ${s.startsWith('"') ? s.replaceAll(':', '\\x3a') : s}`)
         continue
       }
       if (!isPlainObject(item)) return undefined // lists of lists are not in the subset

@@ -60,6 +60,17 @@ describe('renderTap with prove (TAP::Parser 3.44)', () => {
     expect(yaml.stderr).toBe('error: attribute missing\n')
   })
 
+  it('a listed string holding ": " stays a string for prove and tap-parser (found by the hostile property test)', async () => {
+    const r = report([{ name: 'health', checks: [check({ id: 'c', status: 'failed', details: [': ', 'unit: nginx.service', { line: 'a: b' }] })] }])
+    const doc = renderTap(r, { version: 13 })
+    const [p] = proveParse([doc])
+    expect(p!.parse_errors).toEqual([])
+    expect(p!.tests[0]!.yaml!.details).toEqual([': ', 'unit: nginx.service', { line: 'a: b' }])
+    const { results, final } = await tapParse(doc, true)
+    expect(tapErrors(final)).toEqual([])
+    expect((results[0]!.diag as { details: unknown }).details).toEqual([': ', 'unit: nginx.service', { line: 'a: b' }])
+  })
+
   it('documents that prove 3.44 rejects TAP version 14', () => {
     const [p] = proveParse([renderTap(fixtures.passed, { version: 14 })])
     expect(p!.parse_errors.join('\n')).toMatch(/version 14/)
