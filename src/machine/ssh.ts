@@ -399,32 +399,31 @@ export function sshMachine(opts: SshMachineOptions): SshMachine {
       ...extra,
     })
     const argv = [...privilege, file, ...args]
-    if (batchable(options)) {
-      let body: (index: number) => Buffer
+    /** The command's script, once the connection is ready; else the result that says why not. */
+    const prepare = async <T>(build: () => T): Promise<{ script: T } | { result: ProcessResult }> => {
+      let script: T
       try {
-        body = batchJobBody(jobOptions(argv, options))
+        script = build()
       } catch (e) {
-        if (e instanceof RemoteScriptError) return failed(e.message)
+        if (e instanceof RemoteScriptError) return { result: failed(e.message) }
         throw e
       }
-      if (options.signal?.aborted) return failed('aborted before start', { aborted: true })
+      if (options.signal?.aborted) return { result: failed('aborted before start', { aborted: true }) }
       const c = await ready(options.signal)
-      if (!c.ok) return options.signal?.aborted ? failed('aborted before start', { aborted: true }) : failed(c.reason)
-      const o = await batcher.run(body, options)
+      if (!c.ok) return { result: options.signal?.aborted ? failed('aborted before start', { aborted: true }) : failed(c.reason) }
+      return { script }
+    }
+    if (batchable(options)) {
+      const job = await prepare(() => batchJobBody(jobOptions(argv, options)))
+      if ('result' in job) return job.result
+      const o = await batcher.run(job.script, options)
       if (o.kind === 'ran') return batchResult(o, argv, options)
       // the host cannot run batches (found once): this and later execs take a session each
     }
     const nonce = randomBytes(12).toString('hex')
-    let script: Buffer
-    try {
-      script = execScript({ ...jobOptions(argv, options), nonce })
-    } catch (e) {
-      if (e instanceof RemoteScriptError) return failed(e.message)
-      throw e
-    }
-    if (options.signal?.aborted) return failed('aborted before start', { aborted: true })
-    const c = await ready(options.signal)
-    if (!c.ok) return options.signal?.aborted ? failed('aborted before start', { aborted: true }) : failed(c.reason)
+    const own = await prepare(() => execScript({ ...jobOptions(argv, options), nonce }))
+    if ('result' in own) return own.result
+    const script = own.script
     let release: () => void
     try {
       release = await sessions.acquire(options.signal)
