@@ -21,6 +21,12 @@ async function gone(pattern: string, ms: number): Promise<string> {
   while (pgrep(pattern) && Date.now() < deadline) await sleep(25)
   return pgrep(pattern)
 }
+/** pgrep's answer once `pattern` runs (a started job's shell may not have reached it yet), or '' after `ms`. */
+async function appears(pattern: string, ms: number): Promise<string> {
+  const deadline = Date.now() + ms
+  while (!pgrep(pattern) && Date.now() < deadline) await sleep(25)
+  return pgrep(pattern)
+}
 /** A marker unique to this test run, for `sleep <mark>` processes pgrep can find. */
 let marks = 0
 const mark = () => `${31 + (marks++ % 60)}.${process.pid}${String(Date.now() % 100000).padStart(5, '0')}`
@@ -229,7 +235,7 @@ describe.each(SHELLS)('the batch script under %s', (shell) => {
     b.send(1, { argv: ['sh', '-c', `sleep ${other} & sleep 1.2; echo still here; kill $!`] })
     const pgid = await b.started(0)
     await b.started(1)
-    expect(pgrep(`sleep ${stubborn}`)).not.toBe('')
+    expect(await appears(`sleep ${stubborn}`, 3000)).not.toBe('')
     const t0 = Date.now()
     b.kill(pgid, 1)
     const j0 = await b.done(0)
