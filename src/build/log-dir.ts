@@ -42,17 +42,18 @@ const REASONS: Record<string, string> = {
 }
 
 /**
- * Creates `dir` (0750 for every directory it makes, whatever the umask) and proves it writable by
- * creating and removing a probe file: access(2) lies on read-only mounts and for root. Returns
+ * Creates `dir` (0755 for every directory it makes, whatever the umask: the JSON records in it are
+ * for every user to read; the logs stay 0640) and proves it writable by creating and removing a
+ * probe file: access(2) lies on read-only mounts and for root. Returns
  * why it is unusable, or null.
  */
 export async function prepareLogDir(dir: string): Promise<string | null> {
   try {
-    const first = await mkdir(dir, { recursive: true, mode: 0o750 })
+    const first = await mkdir(dir, { recursive: true, mode: 0o755 })
     if (first !== undefined) {
       // chmod each directory mkdir made, from the first one down to `dir`
       for (let d = dir; ; d = dirname(d)) {
-        await chmod(d, 0o750)
+        await chmod(d, 0o755)
         if (d === first || relative(first, d).startsWith('..') || d === dirname(d)) break
       }
     }
@@ -68,7 +69,7 @@ export async function prepareLogDir(dir: string): Promise<string | null> {
 }
 
 /**
- * The directory to write records to, created 0750. Falls back to the XDG state directory with a
+ * The directory to write records to, created 0755. Falls back to the XDG state directory with a
  * one-line notice; a non-root user falling back from the default is the designed case and gets
  * none (it would repeat on every home build). Throws when neither is usable.
  */

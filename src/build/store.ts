@@ -4,7 +4,7 @@
  * Writers are serialised by a short-lived lock of their own, independent of the build lock.
  */
 import { open, readdir, readFile, rename, rm } from 'node:fs/promises'
-import { join, posix } from 'node:path'
+import { dirname, join, posix } from 'node:path'
 import type { Machine, MachineError } from '../machine/types.js'
 import { atomicWrite, commitTempFile, TEMP_NAME, tempPathFor } from '../fs/atomic-write.js'
 import { buildRecordSchema, type BuildRecord } from './record.js'
@@ -15,10 +15,13 @@ export const LAST_BUILD_JSON = 'last-build.json'
 export const LAST_BUILD_LOG = 'last-build.log'
 export const HISTORY_JSON = 'build-history.json'
 const HISTORY_LOCK = 'build-history.lock'
+/** Build logs may quote secrets a build printed: owner and group only. */
 const FILE_MODE = 0o640
+/** The JSON records hold no secrets, and users run `nbs status`/`nbs history` on root's builds. */
+const RECORD_MODE = 0o644
 
 const writeJson = (path: string, value: unknown) =>
-  atomicWrite(path, `${JSON.stringify(value, null, 2)}\n`, FILE_MODE, { exactMode: true })
+  atomicWrite(path, `${JSON.stringify(value, null, 2)}\n`, RECORD_MODE, { exactMode: true })
 
 function isAlive(pid: number): boolean {
   try {
@@ -37,7 +40,15 @@ async function sweepTemps(dir: string): Promise<void> {
   }
 }
 
-type RawHistory = { entries: unknown[]; valid: BuildRecord[]; problem?: string }
+/** `problem`: the content is not a clean array of records; `unreadable`: the file could not be read at all. */
+type RawHistory = { entries: unknown[]; valid: BuildRecord[]; problem?: string; unreadable?: string }
+
+/** A read refused or failed, said as what it is (never "corrupt"), with the fix for a refusal. */
+export function unreadableReason(file: string, e: unknown): string {
+  const code = (e as NodeJS.ErrnoException).code
+  if (code === 'EACCES' || code === 'EPERM') return `${file}: permission denied; run as root, or as a member of the group that owns ${dirname(file)}`
+  return `${file}: cannot read it (${code ?? (e as Error).message})`
+}
 
 /** The history as stored; `problem` says why it is not a clean array of records. */
 async function loadHistory(file: string): Promise<RawHistory> {
@@ -46,7 +57,7 @@ async function loadHistory(file: string): Promise<RawHistory> {
     text = await readFile(file, 'utf8')
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { entries: [], valid: [] }
-    return { entries: [], valid: [], problem: (e as Error).message }
+    return { entries: [], valid: [], unreadable: unreadableReason(file, e) }
   }
   return parseHistory(text)
 }
@@ -87,6 +98,11 @@ export async function writeBuildRecord(dir: string, record: BuildRecord): Promis
     await writeJson(join(dir, LAST_BUILD_JSON), record)
     const file = join(dir, HISTORY_JSON)
     const history = await loadHistory(file)
+    if (history.unreadable) {
+      // a history it cannot read is not corrupt: left as it is, never moved aside or overwritten
+      warnings.push(`${history.unreadable}; the history was left as it is, and this build is in ${LAST_BUILD_JSON} only`)
+      return { warnings }
+    }
     if (history.problem) {
       const aside = `${file}.corrupt-${stamp()}`
       await rename(file, aside)
@@ -108,7 +124,7 @@ export async function readLastBuildResult(dir: string): Promise<{ record: BuildR
     text = await readFile(file, 'utf8')
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code
-    return code === 'ENOENT' ? { record: null } : { record: null, warning: `${file}: ${(e as Error).message}` }
+    return code === 'ENOENT' ? { record: null } : { record: null, warning: unreadableReason(file, e) }
   }
   try {
     const parsed = buildRecordSchema.safeParse(JSON.parse(text))
@@ -144,7 +160,7 @@ export async function readHistoryOn(machine: Machine, dir: string): Promise<{ re
 export async function readHistory(dir: string): Promise<{ records: BuildRecord[]; warnings: string[] }> {
   const file = join(dir, HISTORY_JSON)
   const history = await loadHistory(file)
-  const warnings = history.problem ? [`${file} is corrupt (${history.problem}); the next build moves it aside`] : []
+  const warnings = history.unreadable ? [history.unreadable] : history.problem ? [`${file} is corrupt (${history.problem}); the next build moves it aside`] : []
   return { records: history.valid, warnings }
 }
 

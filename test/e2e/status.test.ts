@@ -372,3 +372,42 @@ describe('nbs status reads the built-in checks\' options with their own schemas'
     }
   })
 })
+
+describe('build records a reader may not read', () => {
+  it('nbs history says permission denied and the fix, never "corrupt"; records nbs writes are readable by every user', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nbs-records-eacces-'))
+    try {
+      spawnSync('chmod', ['755', dir])
+      const logs = join(dir, 'logs')
+      mkdirSync(logs, { mode: 0o755 })
+      spawnSync('chmod', ['755', logs])
+      // a history written by an older nbs (0600): this reader is refused it
+      writeFileSync(join(logs, 'build-history.json'), '[]\n', { mode: 0o600 })
+      spawnSync('chmod', ['600', join(logs, 'build-history.json')])
+      const run = (...nbsArgs: string[]) => {
+        const args = [process.execPath, join(REPO_ROOT, 'dist/cli.js'), ...nbsArgs]
+        const asNobody = process.getuid?.() === 0 ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--', ...args] : args
+        return spawnSync(asNobody[0]!, asNobody.slice(1), { cwd: dir, encoding: 'utf8', env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir, NBS_LOG_DIR: logs, NO_COLOR: '1' } })
+      }
+      const refused = run('history')
+      expect(refused.stderr + refused.stdout).toContain(`${join(logs, 'build-history.json')}: permission denied; run as root, or as a member of the group that owns ${logs}`)
+      expect(refused.stderr + refused.stdout).not.toMatch(/corrupt/)
+      // what nbs writes itself, any user reads
+      const { writeBuildRecord } = await import('../../src/build/store.js')
+      rmSync(join(logs, 'build-history.json'))
+      const gen = (n: number) => ({ generation: `g${n}`, generationRaw: String(n), commit: null, homeManagerGeneration: null, currentSystem: null, profilePath: null })
+      const record = {
+        buildStart: '2025-01-01T00:00:00.000Z', buildEnd: '2025-01-01T00:01:00.000Z', buildDuration: 60, target: 'os' as const, action: 'switch' as const,
+        tool: 'nixos-rebuild' as const, flakePath: '/etc/nixos', exitCode: 1, success: false, hostname: 'h', user: 'root', command: 'nixos-rebuild switch',
+        preGeneration: gen(1), postGeneration: gen(1), buildLogPath: join(logs, 'last-build.log'), errors: 'error: boom', errorDetails: [],
+        nixVersion: '2.8.0', interrupted: false, recordVersion: 1,
+      }
+      await writeBuildRecord(logs, record as never)
+      const read = run('history', '--json')
+      expect(read.status).toBe(0)
+      expect(JSON.parse(read.stdout)).toHaveLength(1)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})

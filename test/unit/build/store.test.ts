@@ -33,7 +33,7 @@ function record(seq: number, over: Partial<BuildRecord> = {}): BuildRecord & { s
 }
 
 describe('writeBuildRecord / readHistory', () => {
-  it('writes last-build.json and the history, 0640 whatever the umask', async () => {
+  it('writes last-build.json and the history world-readable (0644: they hold no secrets) whatever the umask', async () => {
     const dir = freshDir()
     const old = process.umask(0o077)
     try {
@@ -41,8 +41,8 @@ describe('writeBuildRecord / readHistory', () => {
     } finally {
       process.umask(old)
     }
-    expect(mode(join(dir, 'last-build.json'))).toBe(0o640)
-    expect(mode(join(dir, 'build-history.json'))).toBe(0o640)
+    expect(mode(join(dir, 'last-build.json'))).toBe(0o644)
+    expect(mode(join(dir, 'build-history.json'))).toBe(0o644)
     expect(await readLastBuild(dir)).toMatchObject({ seq: 1, command: 'nh os switch' })
     expect(JSON.parse(readFileSync(join(dir, 'build-history.json'), 'utf8'))).toHaveLength(1)
   })
@@ -54,6 +54,17 @@ describe('writeBuildRecord / readHistory', () => {
     expect(warnings).toEqual([])
     expect(records).toHaveLength(HISTORY_LIMIT)
     expect(records.map((r) => (r as { seq?: number }).seq)).toEqual(Array.from({ length: HISTORY_LIMIT }, (_, i) => HISTORY_LIMIT + 5 - i))
+  })
+
+  it('a history it cannot read is left as it is, never moved aside as corrupt', async () => {
+    const dir = freshDir()
+    const file = join(dir, 'build-history.json')
+    mkdirSync(file) // read(2) fails (EISDIR): not the content's fault
+    const { warnings } = await writeBuildRecord(dir, record(1))
+    expect(warnings).toEqual([`${file}: cannot read it (EISDIR); the history was left as it is, and this build is in last-build.json only`])
+    expect(readdirSync(dir).filter((f) => f.includes('corrupt'))).toEqual([])
+    expect((await readHistory(dir)).warnings).toEqual([`${file}: cannot read it (EISDIR)`])
+    expect(JSON.parse(readFileSync(join(dir, 'last-build.json'), 'utf8')).seq).toBe(1)
   })
 
   it('moves a corrupt history aside with a warning naming both files, and starts a new one', async () => {
@@ -162,7 +173,7 @@ describe('openBuildLog', () => {
 })
 
 describe('resolveLogDir', () => {
-  it('NBS_LOG_DIR overrides the config; the directory is created 0750 whatever the umask', async () => {
+  it('NBS_LOG_DIR overrides the config; the directory is created 0755 whatever the umask (the records are for every user)', async () => {
     const env = { NBS_LOG_DIR: join(work, 'env/a/b'), HOME: work }
     const old = process.umask(0o077)
     try {
@@ -170,8 +181,8 @@ describe('resolveLogDir', () => {
     } finally {
       process.umask(old)
     }
-    expect(mode(env.NBS_LOG_DIR)).toBe(0o750)
-    expect(mode(join(work, 'env/a'))).toBe(0o750)
+    expect(mode(env.NBS_LOG_DIR)).toBe(0o755)
+    expect(mode(join(work, 'env/a'))).toBe(0o755)
     expect(existsSync(join(work, 'cfg'))).toBe(false)
     expect(readdirSync(env.NBS_LOG_DIR)).toEqual([]) // the probe is gone
   })
@@ -183,7 +194,7 @@ describe('resolveLogDir', () => {
     const r = await resolveLogDir({ configured: join(blocker, 'logs'), env })
     expect(r.dir).toBe(join(work, 'state/nbs/builds'))
     expect(r.notice).toBe(`logDir ${join(blocker, 'logs')} is not writable (a parent is not a directory); build records go to ${r.dir}`)
-    expect(mode(r.dir)).toBe(0o750)
+    expect(mode(r.dir)).toBe(0o755)
     // a relative XDG_STATE_HOME is invalid (XDG spec): ~/.local/state instead
     const r2 = await resolveLogDir({ env: { NBS_LOG_DIR: blocker, XDG_STATE_HOME: 'rel', HOME: work } })
     expect(r2.dir).toBe(join(work, '.local/state/nbs/builds'))
