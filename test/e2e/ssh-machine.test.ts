@@ -5,6 +5,7 @@
  * hosts (sshd sets NBS_TEST_HOST per port); a throwaway user with fish as login shell proves that
  * the login shell never parses an argument.
  */
+import { gone, pgrep } from '../helpers/pgrep.js'
 import { spawn, spawnSync } from 'node:child_process'
 import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { hostname } from 'node:os'
@@ -30,13 +31,7 @@ function machine(host: string, o: Partial<SshMachineOptions> = {}): SshMachine {
   return m
 }
 
-const pgrep = (pattern: string) => spawnSync('pgrep', ['-f', pattern], { encoding: 'utf8' }).stdout.trim()
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-async function gone(pattern: string, ms: number): Promise<string> {
-  const deadline = Date.now() + ms
-  while (pgrep(pattern) && Date.now() < deadline) await sleep(50)
-  return pgrep(pattern)
-}
 
 /** Runs argv on `m` and returns the exact bytes of its stdout (the capture is text; this is raw). */
 async function rawStdout(m: SshMachine, file: string | Buffer, args: (string | Buffer)[], o: Parameters<SshMachine['exec']>[2] = {}) {

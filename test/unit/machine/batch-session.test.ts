@@ -12,14 +12,9 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { ExecBatcher, pipeSession, type BatchOutcome, type BatchSessionHandle, type BatcherOptions } from '../../../src/machine/batch-session.js'
 import { batchJobBody } from '../../../src/machine/remote-batch.js'
 import { Semaphore } from '../../../src/machine/semaphore.js'
+import { gone, pgrep } from '../../helpers/pgrep.js'
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-const pgrep = (pattern: string) => spawnSync('pgrep', ['-f', pattern], { encoding: 'utf8' }).stdout.trim()
-async function gone(pattern: string, ms: number): Promise<string> {
-  const deadline = Date.now() + ms
-  while (pgrep(pattern) && Date.now() < deadline) await sleep(25)
-  return pgrep(pattern)
-}
 let marks = 0
 const mark = () => `${41 + (marks++ % 50)}.${process.pid}${String(Date.now() % 100000).padStart(5, '0')}`
 

@@ -10,23 +10,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import fc from 'fast-check'
 import { afterEach, describe, expect, it } from 'vitest'
+import { appears, gone, pgrep } from '../../helpers/pgrep.js'
 import { BatchParser, batchJobBody, batchKill, batchPreamble, type BatchEvent, type BatchJobOptions } from '../../../src/machine/remote-batch.js'
 import type { ScriptEnd } from '../../../src/machine/remote-script.js'
 
 const SHELLS = ['dash', 'bash'] as const
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-const pgrep = (pattern: string) => spawnSync('pgrep', ['-f', pattern], { encoding: 'utf8' }).stdout.trim()
-async function gone(pattern: string, ms: number): Promise<string> {
-  const deadline = Date.now() + ms
-  while (pgrep(pattern) && Date.now() < deadline) await sleep(25)
-  return pgrep(pattern)
-}
-/** pgrep's answer once `pattern` runs (a started job's shell may not have reached it yet), or '' after `ms`. */
-async function appears(pattern: string, ms: number): Promise<string> {
-  const deadline = Date.now() + ms
-  while (!pgrep(pattern) && Date.now() < deadline) await sleep(25)
-  return pgrep(pattern)
-}
 /** A marker unique to this test run, for `sleep <mark>` processes pgrep can find. */
 let marks = 0
 const mark = () => `${31 + (marks++ % 60)}.${process.pid}${String(Date.now() % 100000).padStart(5, '0')}`

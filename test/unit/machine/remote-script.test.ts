@@ -2,6 +2,7 @@
  * The scripts the ssh transport sends to `sh -s`, checked with the two shells that are `sh` on the
  * machines nbs reaches: dash (Debian) and bash (NixOS). No ssh here: the e2e suite runs them over it.
  */
+import { gone, pgrep } from '../../helpers/pgrep.js'
 import { spawn, spawnSync } from 'node:child_process'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
@@ -122,12 +123,6 @@ function startScript(shell: string, script: Buffer) {
     }),
   }
 }
-const pgrep = (pattern: string) => spawnSync('pgrep', ['-f', pattern]).stdout.toString().trim()
-const waitGone = async (pattern: string, ms: number) => {
-  const deadline = Date.now() + ms
-  while (pgrep(pattern) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
-  return pgrep(pattern)
-}
 
 describe('execScript', () => {
   it('refuses bad environment names and NULs before anything runs', () => {
@@ -181,7 +176,7 @@ describe('execScript', () => {
       while (!pgrep(`sleep ${mark}`) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
       expect(pgrep(`sleep ${mark}`)).not.toBe('')
       s.close()
-      expect(await waitGone(mark, 5000)).toBe('')
+      expect(await gone(mark, 5000)).toBe('')
       const r = await s.done
       expect(r.stdout.toString()).not.toContain('never')
     })
@@ -191,7 +186,7 @@ describe('execScript', () => {
       const r = await startScript(shell, execScript({ argv: ['sh', '-c', `sleep ${mark} >/dev/null 2>&1 & echo started`], lookup: [0], nonce: 'n6', killGraceS: 1 })).done
       expect(r.stdout.toString()).toBe('started\n')
       expect(r.stderr.toString('latin1')).toBe('\0nbs-n6 exit 0\n')
-      expect(await waitGone(mark, 3000)).toBe('')
+      expect(await gone(mark, 3000)).toBe('')
     })
   }
 })
