@@ -68,10 +68,7 @@ export async function main(argv: string[]): Promise<void> {
     .example("nbs check --on 'web-*,@db' --reporter junit:fleet.xml")
     .example('nbs check --only dry-build --flake .#myhost')
     .action(async (o: Record<string, unknown>) => {
-      const concurrency = o.concurrency === undefined ? undefined : Number(o.concurrency)
-      if (concurrency !== undefined && !(Number.isInteger(concurrency) && concurrency > 0)) {
-        throw new NbsError(`--concurrency ${String(o.concurrency)}: expected a whole number of at least 1`)
-      }
+      const concurrency = o.concurrency === undefined ? undefined : wholeNumber('--concurrency', o.concurrency, 1)
       if (o.failOn !== undefined && o.failOn !== 'error' && o.failOn !== 'warning') {
         throw new NbsError(`--fail-on ${String(o.failOn)}: expected "error" or "warning"`)
       }

@@ -179,6 +179,22 @@ interface Master {
   stop: { abort(): void }
 }
 
+/** A read script's answer, kept up to `cap` bytes; past that `tooBig` aborts the script. */
+function collect(cap: number) {
+  const chunks: Buffer[] = []
+  let total = 0
+  const stop = new AbortController()
+  return {
+    tooBig: stop.signal,
+    onStdout(chunk: Buffer) {
+      total += chunk.length
+      if (total > cap) stop.abort()
+      else chunks.push(chunk)
+    },
+    bytes: () => Buffer.concat(chunks),
+  }
+}
+
 /** What a remote command's script takes from one exec call, batched or in a session of its own. */
 function jobOptions(argv: Bytes[], options: SshExecOptions) {
   return {
@@ -511,18 +527,12 @@ export function sshMachine(opts: SshMachineOptions): SshMachine {
       if (open === batch) open = undefined
       try {
         const script = readScript(batch.requests, boundary)
-        const chunks: Buffer[] = []
-        let total = 0
-        const tooBig = new AbortController()
+        const answer = collect(cap)
         const o = await batcher.run(batchJobBody({ argv: ['sh', '-c', script], lookup: [0], killGraceS: 1 }), {
           timeoutMs: readTimeoutMs,
-          signal: tooBig.signal,
+          signal: answer.tooBig,
           capture: false,
-          onStdout: (chunk) => {
-            total += chunk.length
-            if (total > cap) tooBig.abort()
-            else chunks.push(chunk)
-          },
+          onStdout: answer.onStdout,
         })
         if (o.kind === 'ran') {
           const why =
@@ -531,7 +541,7 @@ export function sshMachine(opts: SshMachineOptions): SshMachine {
               : o.stop === 'timeout'
                 ? timedOut
                 : (o.failure ?? `${description}: the read script ended early (${o.end?.kind === 'exit' ? `exit ${o.end.code}` : (o.end?.kind ?? 'no end')})`)
-          return settle(parseReadOutput(Buffer.concat(chunks), boundary, batch.requests.length, { ok: false, code: SSH_FAILED, message: why }))
+          return settle(parseReadOutput(answer.bytes(), boundary, batch.requests.length, { ok: false, code: SSH_FAILED, message: why }))
         }
         // this host cannot run batches: a session of their own, as below
       } catch (e) {
@@ -543,22 +553,16 @@ export function sshMachine(opts: SshMachineOptions): SshMachine {
     if (open === batch) open = undefined
     try {
       const script = readScript(batch.requests, boundary)
-      const chunks: Buffer[] = []
-      let total = 0
-      const tooBig = new AbortController()
+      const answer = collect(cap)
       const errTail = new BoundedCapture({ headBytes: 0, tailBytes: 4096 })
       const r = await session(script, {
         timeoutMs: readTimeoutMs,
-        signal: tooBig.signal,
-        onStdout: (chunk) => {
-          total += chunk.length
-          if (total > cap) tooBig.abort()
-          else chunks.push(chunk)
-        },
+        signal: answer.tooBig,
+        onStdout: answer.onStdout,
         onStderr: (chunk) => errTail.write(chunk),
       })
       const why = r.aborted ? exceeded : r.timedOut ? timedOut : await sessionFailure(errTail.result().text, r.exitCode)
-      settle(parseReadOutput(Buffer.concat(chunks), boundary, batch.requests.length, { ok: false, code: SSH_FAILED, message: why }))
+      settle(parseReadOutput(answer.bytes(), boundary, batch.requests.length, { ok: false, code: SSH_FAILED, message: why }))
     } catch (e) {
       failAll((e as Error).message)
     } finally {
