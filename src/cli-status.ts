@@ -52,6 +52,7 @@ export function statusOptions(settings: Settings, evaluate: boolean, signal?: Ab
     flake: settings.flake,
     host: settings.host,
     hostLocal: settings.hostLocal,
+    hostHasTarget: settings.hosts[settings.host]?.targetHost !== undefined,
     profile: settings.profile,
     eval: evaluate,
     logDir: settings.logDir,

@@ -16,6 +16,8 @@ export interface LocalityInputs {
   evaluatedHostName?: string
   /** the config says so: `hosts.<name>.local = true` */
   configLocal?: boolean
+  /** the inventory gives it a targetHost (read here without `--on`, as `nbs status` does) */
+  hasTarget?: boolean
 }
 
 /** The answer when it needs no evaluation, else undefined. */
@@ -34,5 +36,6 @@ export function hostLocality(o: LocalityInputs & { unavailable?: string }): Loca
   }
   const here = o.hostname ?? 'unknown host name'
   const evaluated = o.evaluatedHostName !== undefined ? ` (its networking.hostName is ${o.evaluatedHostName})` : o.unavailable ? ` (${o.unavailable})` : ''
-  return { local: false, reason: `${o.host} is not this machine (${here})${evaluated}; give it a targetHost to check it over ssh, or mark it local: true in the config` }
+  const fix = o.hasTarget ? `it has a targetHost: --on ${o.host} reads it over ssh` : 'give it a targetHost to check it over ssh, or mark it local: true in the config'
+  return { local: false, reason: `${o.host} is not this machine (${here})${evaluated}; ${fix}` }
 }

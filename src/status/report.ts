@@ -105,6 +105,8 @@ export interface StatusOptions {
   host: string
   /** the config marks the host as this machine */
   hostLocal?: boolean
+  /** the config gives the host a targetHost (`nbs status --on NAME` reads it over ssh) */
+  hostHasTarget?: boolean
   /** the system profile: `system` or `system-profiles/NAME` */
   profile?: string
   /** evaluate the flake to compare toplevels (`nbs status --eval`) */
@@ -204,7 +206,7 @@ export async function createStatusReport(opts: StatusOptions): Promise<StatusRep
   ])
 
   // only a host that is this machine can be compared with what this machine runs
-  const localityInputs = { host: opts.host, hostname, configLocal: opts.hostLocal }
+  const localityInputs = { host: opts.host, hostname, configLocal: opts.hostLocal, hasTarget: opts.hostHasTarget }
   let where: Locality = remote
     ? { local: true, why: `${opts.host} is reached over ssh (${machine.description})` }
     : hostLocality({ ...localityInputs, unavailable: 'not evaluated; nbs status --eval reads its networking.hostName' })

@@ -253,5 +253,8 @@ real.describe('nbs status --on: one row per host', () => {
     expect(allowed.exitCode).toBe(1)
     const none = await nbs(['status', '--on', 'nothing*'], { cwd: project.dir })
     expect(none.exitCode).toBe(3)
+    // without --on, status reads this machine, and says how to read the host the config targets
+    const here = await nbs(['status', '--host', 'web1', '--json'], { cwd: project.dir })
+    expect(JSON.parse(here.stdout).host.reason).toMatch(/^web1 is not this machine \(.*\); it has a targetHost: --on web1 reads it over ssh$/)
   })
 })
