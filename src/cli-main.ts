@@ -143,7 +143,8 @@ export async function main(argv: string[]): Promise<void> {
       // nh's own variables: NH_HOME_FLAKE for home, NH_OS_FLAKE for os, then NH_FLAKE
       const env = target === 'home' ? { ...process.env, NH_OS_FLAKE: process.env.NH_HOME_FLAKE } : process.env
       const settings = resolveSettings(loaded, { flake: text(o.flake), host: text(o.host), root: text(o.root) }, env)
-      const homeFragment = parseFlakeRef(String(o.flake ?? loaded.config.flake ?? '')).host
+      // for home, a #fragment names the home configuration, wherever the flake came from
+      const homeFragment = parseFlakeRef(text(o.flake) ?? loaded.config.flake ?? (env.NH_OS_FLAKE || env.NH_FLAKE || '')).host
       const controller = new AbortController()
       let signals = 0
       const onSignal = (sig: 'SIGINT' | 'SIGTERM') => {

@@ -15,7 +15,7 @@ import { resolveLogDir } from './log-dir.js'
 import { defaultUser, readNixVersion, snapshotGeneration, type BuildErrorDetail, type BuildRecord } from './record.js'
 import { openBuildLog, writeBuildRecord } from './store.js'
 import { runTool, type ToolRunOptions } from './run-tool.js'
-import { chooseTool, findOnPath, formatCommand, toolCommand, type BuildAction, type BuildTarget, type BuildTool } from './tool.js'
+import { currentPrivilege, formatCommand, planBuild, type BuildAction, type BuildTarget, type BuildTool, type Privilege } from './tool.js'
 
 export type { OutputStream } from './run-tool.js'
 
@@ -33,6 +33,8 @@ export interface RunBuildOptions extends ToolRunOptions {
   /** filesystem root the generations are read from (default /) */
   root?: string
   exec?: Exec
+  /** who runs the build (default: this process, with SUDO_USER from `env`) */
+  privilege?: Privilege
 }
 
 export interface BuildOutcome {
@@ -44,18 +46,25 @@ export interface BuildOutcome {
 
 export async function runBuild(o: RunBuildOptions): Promise<BuildOutcome> {
   const env = o.env ?? process.env
-  const tool = chooseTool(o.target, { forced: o.tool, has: (c) => findOnPath(c, env) !== null })
-  if (!findOnPath(tool, env)) {
-    throw new NbsError(`${tool} is not on PATH${o.tool ? '' : tool === 'nh' ? '' : ' (nor is nh)'}`, 127)
-  }
-  const cmd = toolCommand({ tool, target: o.target, action: o.action, flake: o.flake, host: o.host, extra: o.extraArgs ?? [] })
-  const notices: string[] = []
+  // the probes before the build (tool version, home configurations) stop with Ctrl-C too
+  const exec = o.exec ?? probeExec({ timeoutMs: 30_000, signal: o.signal })
+  const cmd = await planBuild({
+    target: o.target,
+    action: o.action,
+    forced: o.tool,
+    flake: o.flake,
+    host: o.host,
+    extra: o.extraArgs ?? [],
+    privilege: o.privilege ?? currentPrivilege(env),
+    env,
+    exec,
+  })
+  const tool = cmd.tool
+  const notices: string[] = [...cmd.notices]
   const { dir, notice } = await resolveLogDir({ configured: o.logDir, env })
   if (notice) notices.push(notice)
   const lock = await acquireBuildLock(dir)
   try {
-    // the probes around the build (snapshots, nix --version) stop with Ctrl-C too
-    const exec = o.exec ?? probeExec({ timeoutMs: 30_000, signal: o.signal })
     const user = defaultUser(env) ?? 'unknown'
     const flakePath = parseFlakeRef(o.flake).flake
     const snap = () => snapshotGeneration({ root: o.root, exec, flake: flakePath, target: o.target, user })
@@ -68,7 +77,8 @@ export async function runBuild(o: RunBuildOptions): Promise<BuildOutcome> {
     // the log's fsync overlaps the snapshot's reads
     const closing = log.close().catch((e: Error) => void notices.push(`could not write ${log.path}: ${e.message}`))
     const [postGeneration] = await Promise.all([snap(), closing])
-    const exitCode = run.exitCode
+    // nh < 4.2 exits 0 when activation failed: what its output said decides
+    const exitCode = run.exitCode === 0 && cmd.exitsZeroOnActivationFailure && run.activation.length > 0 && !run.interrupted ? 1 : run.exitCode
     const errorDetails = details(run.errors, run.activation, exitCode, tool)
     const record: BuildRecord = {
       buildStart: start.toISOString(),
