@@ -2,19 +2,7 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import {
-  chooseTool,
-  findOnPath,
-  formatCommand,
-  parseAction,
-  parseTarget,
-  parseTool,
-  toolCommand,
-  type ToolCommandOptions,
-} from '../../../src/build/tool.js'
-
-const NIX = ['-v', '--log-format', 'internal-json']
-const base: ToolCommandOptions = { tool: 'nh', target: 'os', action: 'switch', flake: '/etc/nixos', host: 'web', extra: [] }
+import { chooseTool, findOnPath, formatCommand, parseAction, parseTarget, parseTool } from '../../../src/build/tool.js'
 
 describe('arguments', () => {
   it('accepts the targets and actions, and names the valid ones when refusing (exit 3)', () => {
@@ -71,37 +59,8 @@ describe('chooseTool', () => {
   })
 })
 
-describe('toolCommand', () => {
-  it('nh: the flake and host as nh takes them, no nom (nbs feeds it), Nix args after --', () => {
-    const c = toolCommand({ ...base, extra: ['--show-trace'] })
-    expect(c.file).toBe('nh')
-    expect(c.args).toEqual(['os', 'switch', '/etc/nixos', '--hostname', 'web', '--no-nom', '--', ...NIX, '--show-trace'])
-    expect(c.structured).toBe(true)
-    expect(c.env).toEqual({ NH_SHOW_ACTIVATION_LOGS: '1' }) // activation output is shown, not hidden
-  })
-
-  it('nh: dry-build is `build --dry`; home takes the fragment as the configuration', () => {
-    expect(toolCommand({ ...base, action: 'dry-build' }).args.slice(0, 7)).toEqual(['os', 'build', '/etc/nixos', '--hostname', 'web', '--no-nom', '--dry'])
-    const home = toolCommand({ ...base, target: 'home', flake: 'path:/cfg#alice@web' })
-    expect(home.args).toEqual(['home', 'switch', 'path:/cfg', '--configuration', 'alice@web', '--no-nom', '--', ...NIX])
-    expect(toolCommand({ ...base, target: 'home', action: 'build' }).args.slice(0, 4)).toEqual(['home', 'build', '/etc/nixos', '--no-nom'])
-  })
-
-  it('nixos-rebuild: flake#host, -v and --log-format passed on to nix, extra args last', () => {
-    const c = toolCommand({ ...base, tool: 'nixos-rebuild', action: 'boot', extra: ['--option', 'cores', '2'] })
-    expect(c).toMatchObject({ file: 'nixos-rebuild', structured: true })
-    expect(c.args).toEqual(['boot', '--flake', '/etc/nixos#web', ...NIX, '--option', 'cores', '2'])
-    // a fragment in the flake is replaced by the resolved host
-    expect(toolCommand({ ...base, tool: 'nixos-rebuild', flake: '.#old', host: 'new' }).args.slice(0, 3)).toEqual(['switch', '--flake', '.#new'])
-  })
-
-  it('home-manager cannot pass --log-format on: plain text, dry-build is build --dry-run', () => {
-    const c = toolCommand({ ...base, tool: 'home-manager', target: 'home', action: 'dry-build', flake: '/cfg#alice' })
-    expect(c).toEqual({ file: 'home-manager', args: ['build', '--flake', '/cfg#alice', '--dry-run'], structured: false, env: {} })
-    expect(toolCommand({ ...base, tool: 'home-manager', target: 'home', flake: '/cfg' }).args).toEqual(['switch', '--flake', '/cfg'])
-  })
-
-  it('formatCommand quotes what a shell would split or expand', () => {
+describe('formatCommand', () => {
+  it('quotes what a shell would split or expand', () => {
     expect(formatCommand('nh', ['os', 'switch', '/etc/nixos', '--', '-v'])).toBe('nh os switch /etc/nixos -- -v')
     expect(formatCommand('nixos-rebuild', ['--flake', '/my flake#web', "it's", '$HOME'])).toBe(
       `nixos-rebuild --flake '/my flake#web' 'it'\\''s' '$HOME'`,
