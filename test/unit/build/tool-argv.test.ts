@@ -107,8 +107,8 @@ describe('nh', () => {
   })
 
   it('home: the fragment is the configuration; dry-build is nix build --dry-run of the resolved activationPackage', async () => {
-    const c = await plan({ target: 'home', flake: 'path:/cfg#alice@web' }).p
-    expect(c.args).toEqual(['home', 'switch', 'path:/cfg', '--configuration', 'alice@web', '--no-nom', '--', ...LOG])
+    const c = await plan({ target: 'home', flake: 'path:/cfg#alice' }).p
+    expect(c.args).toEqual(['home', 'switch', 'path:/cfg', '--configuration', 'alice', '--no-nom', '--', ...LOG])
     const d = await plan({ target: 'home', action: 'dry-build', flake: 'path:/cfg' }).p
     expect(d.args.slice(0, 3)).toEqual(['build', `path:/cfg#homeConfigurations."alice@${hostname()}".activationPackage`, '--dry-run'])
     // a home build has no root check to bypass
