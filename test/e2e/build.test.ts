@@ -108,7 +108,7 @@ needs('nix').describe('nbs build through the nixos-rebuild double (no nh on PATH
     expect(r.exitCode).toBe(0)
     const rec = s.last()
     expect(rec).toMatchObject({ target: 'os', action: 'switch', tool: 'nixos-rebuild', exitCode: 0, success: true, interrupted: false, errors: '' })
-    expect(rec.command).toMatch(/^nixos-rebuild switch --flake path:\S+#demo -v --log-format internal-json$/)
+    expect(rec.command).toMatch(/^nixos-rebuild switch --flake path:\S+#demo --log-format internal-json$/) // root: no sudo flag, no -v
     expect(rec.preGeneration.generation).toBeNull()
     expect(rec.postGeneration.generation).toBe('g1')
     expect(rec.nixVersion).toMatch(/^2\.\d+/)
@@ -166,7 +166,8 @@ needs('nix').describe('nbs build through the nixos-rebuild double (no nh on PATH
   it('a failed activation (units failed) is shown and recorded', async () => {
     const s = sandbox({ nh: false })
     const r = await s.build(['os', 'switch', '--flake', freshFlake('good'), '--host', 'units-fail'])
-    expect(r.exitCode).toBe(1)
+    expect(r.exitCode).toBe(4) // nixos-rebuild-ng exits with switch-to-configuration's code
+    expect(r.stderr).toMatch(/^Command '\['\/nix\/store\/\S+-nixos-system-units-fail-24\.05\.test\/bin\/switch-to-configuration', 'switch'\]' returned non-zero exit status 4\.$/m)
     expect(`${r.stdout}${r.stderr}`).toContain('warning: the following units failed: nbs-demo.service')
     expect(s.last().errorDetails).toContainEqual({ message: 'the following units failed: nbs-demo.service', kind: 'activation' })
   })
@@ -217,20 +218,22 @@ needs('nix').describe('nbs build through the nixos-rebuild double (no nh on PATH
     expect(r.stderr).toMatch(/unable to start any build|local builds are disabled/i)
   })
 
-  it('home through home-manager: plain text (it cannot pass --log-format), the HM generation recorded', async () => {
+  it('home through home-manager 25.05: structured (--log-format internal-json), the HM generation recorded', async () => {
     const s = sandbox({ nh: false })
     const r = await s.build(['home', 'switch', '--flake', `${freshFlake('good')}#root`])
     expect(r.stdout).toContain('Starting Home Manager activation')
     expect(r.exitCode).toBe(0)
     const rec = s.last()
     expect(rec).toMatchObject({ target: 'home', tool: 'home-manager', success: true })
-    expect(rec.command).toMatch(/^home-manager switch --flake path:\S+#root$/)
+    expect(rec.command).toMatch(/^home-manager switch --flake path:\S+#root --log-format internal-json$/)
+    expect(r.stderr).toMatch(/^nbs: finished home-manager-generation/m) // records parsed
     expect(rec.postGeneration.homeManagerGeneration).toBe('hm1')
   })
 
-  it('a failing home build through home-manager: errors parsed from the plain text', async () => {
+  it('a failing home build through home-manager 24.11: errors parsed from the plain text (it refuses --log-format)', async () => {
     const s = sandbox({ nh: false })
-    const r = await s.build(['home', 'build', '--flake', `${freshFlake('build-fail')}#root`])
+    const r = await s.build(['home', 'build', '--flake', `${freshFlake('build-fail')}#root`], { NBS_DOUBLE_VERSION: '24.11' })
+    expect(s.last().command).toMatch(/^home-manager build --flake path:\S+#root$/)
     expect(r.exitCode).toBe(1)
     expect(r.stderr).toMatch(/error: builder for '.*-home-manager-generation-build-fail\.drv' failed with exit code 3/) // passed through
     const e = s.last().errorDetails[0]!
@@ -252,7 +255,9 @@ needs('nix').describe('nbs build through the nh double', () => {
     expect(r.stdout).not.toContain('@nix ')
     expect(r.stderr).toMatch(/^nbs: finished nixos-system-demo/m) // records parsed from nh's stdout
     expect(s.last()).toMatchObject({ tool: 'nh', success: true, postGeneration: { generation: 'g1' } })
-    expect(s.last().command).toMatch(/^nh os switch path:\S+ --hostname demo --no-nom -- -v --log-format internal-json$/)
+    // nbs runs as root here: nh's root check is bypassed and (4.3+) it does not elevate
+    expect(s.last().command).toMatch(/^nh --elevation-strategy none os switch path:\S+ --hostname demo --no-nom -- --log-format internal-json$/)
+    expect(r.stdout).not.toMatch(/evaluating file/) // no -v
   })
 
   it('a failing build: nh exits 1 (passed through), the Nix error is recorded with its drv', async () => {
@@ -282,6 +287,95 @@ needs('nix').describe('nbs build through the nh double', () => {
     const missing = await n.build(['os', 'build', '--tool', 'nh', '--flake', freshFlake('good')])
     expect(missing.exitCode).toBe(127)
     expect(missing.stderr).toMatch(/nh is not on PATH/)
+  })
+})
+
+needs('nix').describe('privilege, versions and what really runs (issue 12, point 1)', () => {
+  it('nbs under sudo with nh: the root check is bypassed (the nh double refuses root without it), no elevation', async () => {
+    for (const v of ['3.6', '4.2', '4.3.0']) {
+      const s = sandbox()
+      const r = await s.build(['os', 'switch', '--flake', freshFlake('good'), '--host', 'demo'], { NBS_DOUBLE_VERSION: v, SUDO_USER: 'alice' })
+      expect(r.stderr).not.toMatch(/Don't run nh os as root|invalid value|would elevate/)
+      expect(r.exitCode).toBe(0)
+      expect(s.last()).toMatchObject({ tool: 'nh', success: true, postGeneration: { generation: 'g1' } })
+    }
+    // what nbs avoids: the same nh as root without the bypass
+    const plain = spawnSync(join(DOUBLES, 'nh'), ['os', 'switch', '/nonexistent'], { encoding: 'utf8', env: { ...process.env, NBS_DOUBLE_VERSION: '4.3.0' } })
+    expect(plain.status).toBe(1)
+    expect(plain.stderr).toContain("Don't run nh os as root. It will escalate its privileges internally as needed.")
+  })
+
+  it('nh < 4.2 exits 0 when activation fails: nbs records the build as failed (exit 1) from its output', async () => {
+    const s = sandbox()
+    const r = await s.build(['os', 'switch', '--flake', freshFlake('good'), '--host', 'units-fail'], { NBS_DOUBLE_VERSION: '3.6' })
+    expect(`${r.stdout}${r.stderr}`).toContain('warning: the following units failed: nbs-demo.service')
+    expect(r.exitCode).toBe(1)
+    expect(s.last()).toMatchObject({ tool: 'nh', success: false, exitCode: 1 })
+    expect(s.last().errorDetails).toContainEqual({ message: 'the following units failed: nbs-demo.service', kind: 'activation' })
+    // nh 4.2 reports it itself
+    const t = sandbox()
+    const r42 = await t.build(['os', 'test', '--flake', freshFlake('good'), '--host', 'units-fail'], { NBS_DOUBLE_VERSION: '4.2' })
+    expect(r42.exitCode).toBe(1)
+    expect(r42.stderr).toContain('0: Activation (test) failed')
+  })
+
+  it('nh 4.1 hides activation and exits 0: nbs says it cannot tell', async () => {
+    const s = sandbox()
+    const r = await s.build(['os', 'switch', '--flake', freshFlake('good'), '--host', 'demo'], { NBS_DOUBLE_VERSION: '4.1' })
+    expect(r.exitCode).toBe(0)
+    expect(r.stderr).toMatch(/^nbs: nh 4\.1\.0 hides activation output and exits 0 when activation fails/m)
+  })
+
+  it('dry-build with nh is a real dry run: nothing built, no ./result (never nh os build --dry)', async () => {
+    for (const nr of [true, false]) {
+      const s = sandbox()
+      const bin = join(s.dir, 'bin')
+      mkdirSync(bin)
+      symlinkSync(join(DOUBLES, 'nh'), join(bin, 'nh'))
+      if (nr) symlinkSync(join(DOUBLES, 'nixos-rebuild'), join(bin, 'nixos-rebuild'))
+      const flake = freshFlake('good')
+      const r = await s.build(['os', 'dry-build', '--flake', flake, '--host', 'demo'], { PATH: `${bin}:${basePath}` })
+      expect(r.exitCode).toBe(0)
+      expect(r.stderr).toMatch(/will be built/)
+      expect(existsSync(join(s.cwd, 'result'))).toBe(false)
+      expect(s.last().tool).toBe(nr ? 'nixos-rebuild' : 'nix')
+      // the toplevel is not in the store
+      const out = spawnSync('nix', ['eval', '--raw', `${flake}#nixosConfigurations.demo.config.system.build.toplevel.outPath`], { encoding: 'utf8', env: { ...process.env, ...NIX_ENV } })
+      expect(out.stdout).toMatch(/^\/nix\/store\//)
+      expect(existsSync(out.stdout)).toBe(false)
+    }
+  })
+
+  it('home: NH_HOME_FLAKE\'s #fragment names the configuration', async () => {
+    const s = sandbox()
+    const r = await s.build(['home', 'switch'], { NH_HOME_FLAKE: `${freshFlake('good')}#tester` })
+    expect(r.exitCode).toBe(0)
+    expect(s.last().command).toMatch(/ --configuration tester /)
+  })
+
+  it('home on a flake without homeConfigurations (HM as a NixOS module): one line, use nbs build os, exit 3', async () => {
+    const s = sandbox()
+    const flake = freshFlake('good')
+    const dir = flake.slice('path:'.length)
+    writeFileSync(join(dir, 'flake.nix'), readFileSync(join(dir, 'flake.nix'), 'utf8').replace(/homeConfigurations\.\w+ = hm;/g, ''))
+    const r = await s.build(['home', 'switch', '--flake', flake])
+    expect(r.exitCode).toBe(3)
+    expect(r.stderr.trim()).toMatch(/^nbs build: path:\S+ has no homeConfigurations: Home Manager is a NixOS module there.*use nbs build os switch$/)
+    expect(existsSync(join(s.logs, 'last-build.json'))).toBe(false)
+  })
+
+  it('home under sudo is refused (it would build root\'s home), exit 3', async () => {
+    const s = sandbox()
+    const r = await s.build(['home', 'switch', '--flake', `${freshFlake('good')}#tester`], { SUDO_USER: 'alice' })
+    expect(r.exitCode).toBe(3)
+    expect(r.stderr).toMatch(/run it as alice, without sudo/)
+  })
+
+  it('nixos-rebuild: a flag it does not know is refused before anything runs, naming nh', async () => {
+    const s = sandbox({ nh: false })
+    const r = await s.build(['os', 'build', '--flake', freshFlake('good'), '--host', 'demo', '--', '--eval-store', 'auto'])
+    expect(r.exitCode).toBe(3)
+    expect(r.stderr).toMatch(/-- --eval-store: nixos-rebuild accepts only its own flags .*only nh does/)
   })
 })
 
