@@ -16,6 +16,8 @@ import type { BuildRecord } from '../../src/build/record.js'
 import { hasNix, NIX_ENV, NIX_SKIP_REASON } from '../helpers/nix.js'
 import { CLI, nbs, pidsMatching, REPO_ROOT } from '../helpers/project.js'
 import { needs } from '../helpers/real.js'
+import { addUser } from '../helpers/sshd.js'
+import { chmodSync, chownSync } from 'node:fs'
 
 const DOUBLES = join(REPO_ROOT, 'test/doubles')
 const FIXTURES = join(REPO_ROOT, 'test/fixtures/build-flakes')
@@ -376,6 +378,64 @@ needs('nix').describe('privilege, versions and what really runs (issue 12, point
     const r = await s.build(['os', 'build', '--flake', freshFlake('good'), '--host', 'demo', '--', '--eval-store', 'auto'])
     expect(r.exitCode).toBe(3)
     expect(r.stderr).toMatch(/-- --eval-store: nixos-rebuild accepts only its own flags .*only nh does/)
+  })
+})
+
+/**
+ * As a real unprivileged user (useradd; runuser), with Nix through a nix-daemon this test starts on
+ * its own socket (killed by pid). Elevation goes through a sudo STAND-IN the test provides
+ * (NBS_DOUBLE_SUDO): it logs the argv it was asked to run and runs it, as the same user.
+ */
+needs('nix', 'root').describe('as a user: the tool elevates itself', () => {
+  const run = async (fn: (u: { name: string; home: string; env: Record<string, string>; sudoLog: string; s: ReturnType<typeof sandbox> }) => Promise<void>) => {
+    const user = await addUser('/bin/sh')
+    const s = sandbox()
+    const sock = join(s.dir, 'daemon.sock')
+    const daemon = execa('nix-daemon', [], { env: { ...process.env, ...NIX_ENV, NIX_DAEMON_SOCKET_PATH: sock }, reject: false, stdio: 'ignore' })
+    try {
+      await waitFor('the nix-daemon socket', () => existsSync(sock))
+      chmodSync(tmp, 0o755)
+      for (const d of [s.dir, s.logs, s.root, s.cwd]) chownSync(d, Number(spawnSync('id', ['-u', user.name], { encoding: 'utf8' }).stdout), 0)
+      const sudoLog = join(s.dir, 'sudo.log')
+      const standIn = join(s.dir, 'sudo-stand-in')
+      writeFileSync(standIn, `#!/bin/sh\n# TEST STAND-IN for sudo: logs what it was asked to run, runs it as the same user\necho "$*" >> ${sudoLog}\nexec "$@"\n`, { mode: 0o755 })
+      const env = { ...s.env, HOME: user.home, USER: user.name, NIX_REMOTE: 'daemon', NIX_DAEMON_SOCKET_PATH: sock, NBS_DOUBLE_SUDO: standIn }
+      await fn({ ...user, env, sudoLog, s })
+    } finally {
+      daemon.kill('SIGTERM')
+      await daemon
+      await user.remove()
+    }
+  }
+  const asUser = (name: string, env: Record<string, string>, cwd: string, args: string[]) =>
+    execa('runuser', ['-u', name, '--', 'env', '-i', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), process.execPath, CLI, 'build', ...args], { cwd, reject: false })
+
+  it('nh os switch as a user: nh runs activation and the profile through sudo; nbs passes no bypass', async () => {
+    await run(async ({ name, env, sudoLog, s }) => {
+      const flake = freshFlake('good')
+      const r = await asUser(name, env, s.cwd, ['os', 'switch', '--flake', flake, '--host', 'demo', '--root', s.root])
+      expect(r.stderr).not.toMatch(/would elevate/)
+      expect(r.exitCode).toBe(0)
+      const rec = s.last()
+      expect(rec).toMatchObject({ tool: 'nh', success: true, user: name, postGeneration: { generation: 'g1' } })
+      expect(rec.command).toMatch(/^nh os switch /) // no --elevation-strategy, no bypass
+      const sudo = readFileSync(sudoLog, 'utf8')
+      expect(sudo).toMatch(/bin\/switch-to-configuration test$/m)
+      expect(sudo).toMatch(/^nix-env -p \S+\/nix\/var\/nix\/profiles\/system --set /m)
+    })
+  })
+
+  it('nixos-rebuild-ng as a user gets --sudo, and elevates through it', async () => {
+    await run(async ({ name, env, sudoLog, s }) => {
+      const bin = join(s.dir, 'bin')
+      mkdirSync(bin)
+      chmodSync(s.dir, 0o755)
+      symlinkSync(join(DOUBLES, 'nixos-rebuild'), join(bin, 'nixos-rebuild'))
+      const r = await asUser(name, { ...env, PATH: `${bin}:${basePath}` }, s.cwd, ['os', 'switch', '--flake', freshFlake('good'), '--host', 'demo', '--root', s.root])
+      expect(r.exitCode).toBe(0)
+      expect(s.last().command).toMatch(/^nixos-rebuild switch --flake \S+#demo --sudo --log-format internal-json$/)
+      expect(readFileSync(sudoLog, 'utf8')).toMatch(/bin\/switch-to-configuration switch$/m)
+    })
   })
 })
 
