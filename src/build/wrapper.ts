@@ -58,7 +58,8 @@ export async function runBuild(o: RunBuildOptions): Promise<BuildOutcome> {
     const exec = o.exec ?? probeExec({ timeoutMs: 30_000, signal: o.signal })
     const user = defaultUser(env) ?? 'unknown'
     const flakePath = parseFlakeRef(o.flake).flake
-    const snap = () => snapshotGeneration({ root: o.root, exec, flake: flakePath, target: o.target, user })
+    // the after-snapshot runs also when interrupted: it says what an activation left behind
+    const snap = (e: Exec = exec) => snapshotGeneration({ root: o.root, exec: e, flake: flakePath, target: o.target, user })
     const nixVersion = readNixVersion(exec) // in parallel with the build: it costs a process start
     const preGeneration = await snap()
     const log = await openBuildLog(dir)
@@ -67,7 +68,7 @@ export async function runBuild(o: RunBuildOptions): Promise<BuildOutcome> {
     const end = new Date()
     // the log's fsync overlaps the snapshot's reads
     const closing = log.close().catch((e: Error) => void notices.push(`could not write ${log.path}: ${e.message}`))
-    const [postGeneration] = await Promise.all([snap(), closing])
+    const [postGeneration] = await Promise.all([snap(o.exec ?? probeExec({ timeoutMs: 30_000 })), closing])
     const exitCode = run.exitCode
     const errorDetails = details(run.errors, run.activation, exitCode, tool)
     const record: BuildRecord = {
@@ -91,6 +92,8 @@ export async function runBuild(o: RunBuildOptions): Promise<BuildOutcome> {
       nixVersion: await nixVersion,
       interrupted: run.interrupted,
       ...(run.signal ? { signal: run.signal } : {}),
+      ...(run.activationOutcome ? { activation: run.activationOutcome } : {}),
+      ...(run.activationUnit ? { activationUnit: run.activationUnit } : {}),
       recordVersion: 1,
     }
     // a full disk must not turn the build's own result into an internal error
