@@ -137,6 +137,7 @@ export async function runTool(o: ToolRunOptions, cmd: ToolCommand, env: NodeJS.P
   let nomStopping: Promise<void> | undefined
   const held: [OutputStream, Buffer][] = [] // passthrough that waits for nom to finish its last frame
   let partial: Buffer[] = [] // a plain line without its newline yet: a prompt, or a chunk boundary
+  let partialOut: OutputStream = io.stderr
   let promptTimer: NodeJS.Timeout | undefined
   let watch: NodeJS.Timeout | undefined
   function stopNom() {
@@ -148,12 +149,13 @@ export async function runTool(o: ToolRunOptions, cmd: ToolCommand, env: NodeJS.P
     partial = []
     nomStopping = n.finish().then(() => {
       nom = undefined
-      if (rest.length) (o.json ? io.stderr : io.stdout).write(rest)
+      if (rest.length) partialOut.write(rest)
       for (const [out, b] of held.splice(0)) out.write(b)
     })
   }
   const throughNom = (out: OutputStream) => nom !== undefined && !nomStopping && (out === io.stderr || io.stdout.isTTY === true)
-  const passToNom = (bytes: Buffer) => {
+  const passToNom = (out: OutputStream, bytes: Buffer) => {
+    partialOut = out
     let from = 0
     for (let nl = bytes.indexOf(10); nl >= 0; nl = bytes.indexOf(10, from)) {
       const line = Buffer.concat([...partial, bytes.subarray(from, nl)])
@@ -179,7 +181,7 @@ export async function runTool(o: ToolRunOptions, cmd: ToolCommand, env: NodeJS.P
   const splitter = (out: OutputStream) =>
     new StreamSplitter({
       pass(bytes) {
-        if (throughNom(out)) return passToNom(bytes)
+        if (throughNom(out)) return passToNom(out, bytes)
         if (nomStopping && nom) return void held.push([out, Buffer.from(bytes)])
         display?.beforeOutput()
         out.write(bytes)
@@ -267,7 +269,7 @@ export async function runTool(o: ToolRunOptions, cmd: ToolCommand, env: NodeJS.P
   display?.stop()
   if (nomStopping) await nomStopping
   else await nom?.finish()
-  if (partial.length) (o.json ? io.stderr : io.stdout).write(Buffer.concat(partial))
+  if (partial.length) partialOut.write(Buffer.concat(partial))
 
   let activationUnit: string | undefined
   let unitOutcome: ActivationOutcome | undefined

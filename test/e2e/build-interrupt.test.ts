@@ -16,6 +16,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { execa } from 'execa'
 import { afterAll, describe, expect, it } from 'vitest'
 import type { BuildRecord } from '../../src/build/record.js'
+import { runBuild } from '../../src/build/wrapper.js'
 import { NIX_ENV } from '../helpers/nix.js'
 import { CLI, pidsMatching, REPO_ROOT } from '../helpers/project.js'
 import { needs } from '../helpers/real.js'
@@ -224,5 +225,95 @@ describe('Ctrl-C without nbs (how the stand-in shows harm)', () => {
     process.kill(-p.pid!, 'SIGINT')
     await p
     expect(readFileSync(marker, 'utf8')).toMatch(/^started test \d+\nsignal INT test\n$/)
+  })
+})
+
+/** The screen a terminal shows after these bytes: text, \r, \n, cursor up (ESC[nA), erase down (ESC[J). */
+function screen(bytes: string): string[] {
+  const rows: string[] = ['']
+  let row = 0
+  let col = 0
+  for (let i = 0; i < bytes.length; i++) {
+    const c = bytes[i]!
+    if (c === '\u001b') {
+      const m = /^\u001b\[(\??[0-9;]*)([A-Za-z])/.exec(bytes.slice(i))
+      if (!m) continue
+      i += m[0].length - 1
+      if (m[2] === 'A') row = Math.max(0, row - Number(m[1] || 1))
+      else if (m[2] === 'J') {
+        rows[row] = rows[row]!.slice(0, col)
+        rows.length = row + 1
+      } else if (m[2] === 'K') rows[row] = rows[row]!.slice(0, col)
+      continue
+    }
+    if (c === '\r') col = 0
+    else if (c === '\n') {
+      row++
+      col = 0
+      if (rows.length <= row) rows.push('')
+    } else {
+      const line = rows[row]!.padEnd(col)
+      rows[row] = line.slice(0, col) + c + line.slice(col + 1)
+      col++
+    }
+  }
+  return rows
+}
+
+needs('nix').describe('nom and the terminal', () => {
+  const tty = () => {
+    const all: string[] = []
+    const stream = { isTTY: true, columns: 100, write: (c: string | Uint8Array) => void all.push(Buffer.from(c).toString()) }
+    return { all, io: { stdout: stream, stderr: stream } }
+  }
+  const env = (dir: string, extra: Record<string, string> = {}) => ({
+    ...process.env,
+    ...NIX_ENV,
+    PATH: `${DOUBLES}:${basePath}`,
+    NBS_LOG_DIR: join(dir, 'logs'),
+    NBS_DOUBLE_ROOT: join(dir, 'root'),
+    ...extra,
+  })
+
+  it('the tool\'s plain lines go above nom\'s box, and nom is stopped before a password prompt: nothing is drawn over', async () => {
+    const dir = join(tmp, `nom-${++seq}`)
+    mkdirSync(join(dir, 'root'), { recursive: true })
+    const prompt = '[sudo] password for tester: '
+    // through the CLI, to answer the prompt on stdin; NH_NOM=1 makes nbs use nom on a pipe too
+    const p = execa(process.execPath, [CLI, 'build', 'os', 'test', '--tool', 'nixos-rebuild', '--flake', freshFlake('good'), '--host', 'demo', '--root', join(dir, 'root')], {
+      cwd: dir,
+      env: env(dir, { NBS_DOUBLE_PROMPT: prompt, NH_NOM: '1' }),
+      stdin: 'pipe',
+      all: true, // one terminal: stdout and stderr interleaved as written
+      reject: false,
+    })
+    let all = ''
+    p.all!.on('data', (c: Buffer) => (all += c.toString()))
+    // the user answers only once the prompt is on the screen
+    await waitFor('the prompt', () => all.includes(prompt))
+    const atPrompt = screen(all)
+    p.stdin!.end('secret\n')
+    const r = await p
+    expect(r.exitCode).toBe(0)
+    expect(atPrompt.at(-1)).toBe(prompt) // the prompt is the last thing on the screen, the cursor after it
+    expect(atPrompt.some((l) => l.startsWith('┗━ ∑ ✔'))).toBe(true) // nom drew its last frame before
+    const shown = screen(all)
+    if (process.env.NBS_T_DEBUG) console.log(shown)
+    expect(shown).toContain('building the system configuration...') // passthrough, not drawn over
+    expect(shown.some((l) => l.startsWith('┗━ ∑ ✔'))).toBe(true) // nom's last frame, before the prompt
+    expect(shown.findIndex((l) => l.startsWith(prompt))).toBeGreaterThan(shown.findIndex((l) => l.startsWith('┗━ ∑ ✔')))
+    expect(shown).toContain('the following new units were started: nbs-demo.service') // activation output after nom
+  })
+
+  it('NH_NOM=0 turns nbs\'s own use of nom off; NH_NOM=1 on without a terminal', async () => {
+    const dir = join(tmp, `nom-${++seq}`)
+    mkdirSync(join(dir, 'root'), { recursive: true })
+    const t = tty()
+    await runBuild({ target: 'os', action: 'build', tool: 'nixos-rebuild', flake: freshFlake('good'), host: 'demo', io: t.io, env: env(dir, { NH_NOM: '0' }), cwd: dir })
+    expect(t.all.join('')).not.toContain('nom (test double)')
+    const out: string[] = []
+    const pipe = { write: (c: string | Uint8Array) => void out.push(Buffer.from(c).toString()) }
+    await runBuild({ target: 'os', action: 'build', tool: 'nixos-rebuild', flake: freshFlake('good'), host: 'demo', io: { stdout: pipe, stderr: pipe }, env: env(dir, { NH_NOM: '1' }), cwd: dir })
+    expect(out.join('')).toContain('nom (test double)')
   })
 })
