@@ -1,6 +1,7 @@
 /**
  * The command line: parse flags, call one library function, map its result to an exit code.
  */
+import { EventEmitter } from 'node:events'
 import { cac } from 'cac'
 import pc from 'picocolors'
 import { NbsError } from './errors.js'
@@ -146,12 +147,16 @@ export async function main(argv: string[]): Promise<void> {
       // for home, a #fragment names the home configuration, wherever the flake came from
       const homeFragment = parseFlakeRef(text(o.flake) ?? loaded.config.flake ?? (env.NH_OS_FLAKE || env.NH_FLAKE || '')).host
       const controller = new AbortController()
+      // While the tool runs, runTool decides what each interrupt does (stop the build before
+      // activation, never touch an activation). Around it (lock, snapshots, record) the first
+      // interrupt stops the probes and the second leaves at once.
+      const interrupts = new EventEmitter()
       let signals = 0
       const onSignal = (sig: 'SIGINT' | 'SIGTERM') => {
-        // 1st: forward to the build; 2nd: say what happens; 3rd: leave at once (no record)
-        if (++signals === 1) return controller.abort(sig)
-        if (signals === 2) return void process.stderr.write('nbs: stopping the build, then writing its record (again to quit at once)\n')
-        process.exit(sig === 'SIGINT' ? 130 : 143)
+        signals++
+        if (!controller.signal.aborted) controller.abort(sig)
+        if (interrupts.listenerCount('signal') > 0) return void interrupts.emit('signal', sig)
+        if (signals > 1) process.exit(sig === 'SIGINT' ? 130 : 143)
       }
       process.on('SIGINT', onSignal).on('SIGTERM', onSignal)
       const color = pc.isColorSupported && (process.stderr.isTTY === true || !!process.env.FORCE_COLOR)
@@ -168,6 +173,7 @@ export async function main(argv: string[]): Promise<void> {
         io: { stdout: process.stdout, stderr: process.stderr, color },
         json: o.json === true,
         signal: controller.signal,
+        interrupts,
       }).finally(() => process.off('SIGINT', onSignal).off('SIGTERM', onSignal))
       for (const n of notices) process.stderr.write(`nbs: ${n}\n`)
       process.stderr.write(formatSummary(record, { color }))

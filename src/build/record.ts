@@ -66,6 +66,10 @@ export interface BuildRecord {
   nixVersion: string | null
   interrupted: boolean
   signal?: string
+  /** set when activation started: how it ended ('running': still going when nbs recorded) */
+  activation?: 'completed' | 'failed' | 'running' | 'unknown'
+  /** nixos-rebuild-ng's transient unit the activation ran in, when nbs waited for it */
+  activationUnit?: string
   recordVersion: 1
 }
 
@@ -117,6 +121,8 @@ export const buildRecordSchema = z.looseObject({
   nixVersion: maybe,
   interrupted: z.boolean().default(false),
   signal: z.string().optional(),
+  activation: z.enum(['completed', 'failed', 'running', 'unknown']).optional(),
+  activationUnit: z.string().optional(),
   recordVersion: z.literal(1).default(1),
 })
 

@@ -67,7 +67,8 @@ export async function runBuild(o: RunBuildOptions): Promise<BuildOutcome> {
   try {
     const user = defaultUser(env) ?? 'unknown'
     const flakePath = parseFlakeRef(o.flake).flake
-    const snap = () => snapshotGeneration({ root: o.root, exec, flake: flakePath, target: o.target, user })
+    // the after-snapshot runs also when interrupted: it says what an activation left behind
+    const snap = (e: Exec = exec) => snapshotGeneration({ root: o.root, exec: e, flake: flakePath, target: o.target, user })
     const nixVersion = readNixVersion(exec) // in parallel with the build: it costs a process start
     const preGeneration = await snap()
     const log = await openBuildLog(dir)
@@ -76,7 +77,7 @@ export async function runBuild(o: RunBuildOptions): Promise<BuildOutcome> {
     const end = new Date()
     // the log's fsync overlaps the snapshot's reads
     const closing = log.close().catch((e: Error) => void notices.push(`could not write ${log.path}: ${e.message}`))
-    const [postGeneration] = await Promise.all([snap(), closing])
+    const [postGeneration] = await Promise.all([snap(o.exec ?? probeExec({ timeoutMs: 30_000 })), closing])
     // nh < 4.2 exits 0 when activation failed: what its output said decides
     const exitCode = run.exitCode === 0 && cmd.exitsZeroOnActivationFailure && run.activation.length > 0 && !run.interrupted ? 1 : run.exitCode
     const errorDetails = details(run.errors, run.activation, exitCode, tool)
@@ -101,6 +102,8 @@ export async function runBuild(o: RunBuildOptions): Promise<BuildOutcome> {
       nixVersion: await nixVersion,
       interrupted: run.interrupted,
       ...(run.signal ? { signal: run.signal } : {}),
+      ...(run.activationOutcome ? { activation: run.activationOutcome } : {}),
+      ...(run.activationUnit ? { activationUnit: run.activationUnit } : {}),
       recordVersion: 1,
     }
     // a full disk must not turn the build's own result into an internal error

@@ -29,8 +29,13 @@ export interface RunProcessOptions {
   detached?: boolean
   /** the first signal sent to the tree on abort (default SIGTERM; SIGKILL follows after the grace) */
   killSignal?: NodeJS.Signals | ((reason: unknown) => NodeJS.Signals)
-  /** called once the child is spawned */
-  onSpawn?: (child: { pid: number; stdin: Writable | null }) => void
+  /** called once the child is spawned; `tag` is the PROCESS_TAG_ENV value its whole tree carries */
+  onSpawn?: (child: { pid: number; stdin: Writable | null; tag?: string }) => void
+  /**
+   * asked once the child has exited with its pipes still held: true = wait for the holders to
+   * close them, however long, and kill nothing (an activation the tool started must finish)
+   */
+  keepLeftovers?: () => boolean
   timeoutMs?: number
   signal?: AbortSignal
   /** bytes kept per stream, split between head and tail (default 1 MiB) */
@@ -155,7 +160,7 @@ export async function runProcess(
   if (pid === undefined) return spawnFailure(await child, file, opts.cwd, result)
   track(pid, detached)
   child.stdin?.on('error', () => {}) // EPIPE when the child stops reading: its exit tells the story
-  opts.onSpawn?.({ pid, stdin: child.stdin ?? null })
+  opts.onSpawn?.({ pid, stdin: child.stdin ?? null, tag })
 
   const streams = [child.stdout, child.stderr].filter((s): s is Readable => s != null)
   child.stdout?.on('data', (c: Buffer) => {
@@ -197,7 +202,11 @@ export async function runProcess(
 
   // Let the pipes drain; if they stay open something still holds them. One kill(-pid, 0)
   // tells whether the group has leftovers, so the /proc walk only happens when needed.
-  const open = !(await within(drained, stop ? DRAIN_MS : (opts.drainMs ?? DRAIN_MS)))
+  let open = !(await within(drained, stop ? DRAIN_MS : (opts.drainMs ?? DRAIN_MS)))
+  if (open && opts.keepLeftovers?.()) {
+    await drained
+    open = false
+  }
   if (open || (detached && groupAlive(pid))) await killTree(pid, { graceMs, envMarker, rootGone: true })
   if (open) await within(drained, 20) // pick up what the killed holders wrote
   for (const s of streams) s.destroy() // never wait on a pipe held by something we could not find
