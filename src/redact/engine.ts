@@ -82,6 +82,9 @@ function defaultPick(m: RegExpExecArray): Span {
   return s ? { start: s[0], end: s[1] } : { start: m.index, end: m.index + m[0].length }
 }
 
+/** A span holding nothing but earlier markers (a YAML block around a redacted key) stays as it is. */
+const ONLY_MARKERS = /^\s*(?:\[REDACTED:[\w-]+\]\s*)+$/
+
 /** Newlines in text[from, to). */
 function newlines(text: string, from: number, to: number): number {
   let n = 0
@@ -101,7 +104,7 @@ function applyRule(rule: Rule, text: string, tally: Map<string, number>, prefixe
   let n = 0
   let line = 0
   for (const { start, end } of spans) {
-    if (start < last || end <= start || text.startsWith(MARKER_PREFIX, start)) continue
+    if (start < last || end <= start || text.startsWith(MARKER_PREFIX, start) || ONLY_MARKERS.test(text.slice(start, end))) continue
     if (prefixes) {
       line += newlines(text, last, start)
       const gone = newlines(text, start, end)

@@ -58,10 +58,13 @@ export const KEY_WORDS = {
   'kubeconfig-credential': String.raw`client-key-data|client-certificate-data`,
 } as const
 
+/** A cookie is a login when some value in it looks like a session id, not `theme=dark`. */
+const sessionLike = (v: string) => /[A-Za-z0-9+/=_%.-]{16,}/.test(v) || highEntropy(v)
+
 const keyRule = (kind: keyof typeof KEY_WORDS): PatternRule => ({
   kind,
   find: new RegExp(`(?:${KEY_WORDS[kind]})${SEP}`, 'gid'),
-  pick: keyValue(),
+  pick: keyValue(kind === 'cookie' ? sessionLike : undefined),
 })
 // ---------------------------------------------------------------------------------------------
 // The table, one entry per shape. Order matters: whole blocks first, then tokens of a known
@@ -104,6 +107,12 @@ export const RULES: Rule[] = [
     pick: (m, text) => {
       const pos = m.index + m[0].length
       let end = pos
+      // after a one-token scheme, the credential is one token: `Basic in curl -H` is prose
+      if (/(?:Bearer|Basic|Token)[ \t]+$/i.test(m[0])) {
+        while (end < text.length && /[A-Za-z0-9._~+/=:-]/.test(text[end]!)) end++
+        const v = text.slice(pos, end)
+        return v.length >= 8 && !/^[a-z]+$/.test(v) ? { start: pos, end } : end > pos ? { start: pos, end, keep: true } : null
+      }
       while (end < text.length && !/["'`\n]/.test(text[end]!)) end++
       end = trimEnd(text, pos, end)
       if (end <= pos) return null
@@ -130,6 +139,8 @@ export const RULES: Rule[] = [
   // and the body must mix letters and digits.
   { kind: 'openai-key', find: /(?<![A-Za-z0-9_-])sk-(?:proj-|svcacct-|admin-)?(?<s>[A-Za-z0-9_-]{20,})/gd, pick: (m) => (mixed(m) ? { start: m.index, end: m.index + m[0].length } : null) },
   // Stripe secret and restricted keys.
+  // Google OAuth client secrets.
+  { kind: 'google-oauth-secret', find: /(?<![A-Za-z0-9])GOCSPX-[A-Za-z0-9_-]{28}/gd },
   { kind: 'stripe-key', find: /(?<![A-Za-z0-9])[sr]k_(?:live|test)_[A-Za-z0-9]{16,}/gd },
   // Google API keys.
   { kind: 'google-api-key', find: /(?<![A-Za-z0-9_-])AIza[0-9A-Za-z_-]{35}/gd },

@@ -87,9 +87,21 @@ const ERROR_TEXT = /^(?:no such file or directory|permission denied|not found|no
 /** `passwd: files systemd` in nsswitch.conf names lookup sources, not a password. */
 const NSSWITCH = /^(?:(?:files|systemd|compat|db|nis|nisplus|sss|ldap|mymachines|winbind|resolve|myhostname|\[[!A-Za-z=]+\])[ \t]*)+$/
 
+/** A Nix expression that refers to the secret instead of holding it: `config.sops.secrets.x.path;` */
+const NIX_REFERENCE = /^(?:config|cfg|pkgs|lib|self|inputs|builtins|secrets)\.[\w.'"-]+;?$/
+
 export function benignValue(value: string): boolean {
   const v = value.trim()
-  return v === '' || v.startsWith(MARKER_PREFIX) || BENIGN_WORDS.has(v.toLowerCase()) || REFERENCE.test(v) || PATH_VALUE.test(v) || ERROR_TEXT.test(v) || /^[:=]/.test(v) || NSSWITCH.test(v)
+  return v === '' || v.startsWith(MARKER_PREFIX) || BENIGN_WORDS.has(v.toLowerCase()) || REFERENCE.test(v) || PATH_VALUE.test(v) || ERROR_TEXT.test(v) || /^[:=]/.test(v) || NSSWITCH.test(v) || NIX_REFERENCE.test(v)
+}
+
+/**
+ * `token: expected expired, got valid`, `ok 1 - password: rejects empty input`: after `key: ` in
+ * the middle of a line, one lower-case word followed by more words is prose (a test name, a log
+ * message), not a value. A password would not be followed by a sentence.
+ */
+function prose(text: string, span: Span, sep: string): boolean {
+  return /^:[ \t]/.test(sep) && /^[a-z]{1,20}$/.test(text.slice(span.start, span.end)) && /^[ \t]+[\w(]/.test(text.slice(span.end, span.end + 3))
 }
 
 /** Netrc (`machine h login u password p`) separates key and value with a space. */
@@ -115,7 +127,7 @@ export function keyValue(accept: (value: string) => boolean = () => true) {
     if (!span) return null
     const value = text.slice(span.start, span.end)
     if (wholeLine && YAML_BLOCK.test(value)) return yamlBlock(text, ls!, span.end)
-    if (!benignValue(value) && accept(value)) return span
+    if (!benignValue(value) && accept(value) && !(!wholeLine && prose(text, span, sep.trimStart()))) return span
     // a harmless inline value is skipped over; a whole line (one per line) is not, so a later
     // key on it is still looked at
     return wholeLine ? null : { ...span, keep: true }
@@ -242,6 +254,8 @@ const HEAD_HEADER = new RegExp(String.raw`^==> ${RUN_SECRETS} <==$`)
 /** A line where the output ends: a prompt, a `set -x` trace, a new `head` header. */
 const PROMPT = /^(?:[$#%>] |\++ |\[[^\]\n]*@[^\]\n]*\][$#] |[\w.-]+@[\w.-]+:\S*[$#] |==> )/
 
+export const COMMAND_END = /^["']?\)?["']?[ \t]*(?:$|[|;&>]|\d>|\r$)/
+
 export function printedSecrets(text: string): Span[] {
   const spans: Span[] = []
   const path = new RegExp(RUN_SECRETS, 'g')
@@ -254,6 +268,9 @@ export function printedSecrets(text: string): Span[] {
     const content = line.slice(jp.length)
     const before = text.slice(ls + jp.length, m.index)
     if (!HEAD_HEADER.test(content) && !REDIRECT_END.test(before) && !(ARGUMENT_END.test(before) && PRINT_COMMAND.test(before))) continue
+    // the path ends the command (`cat /run/secrets/x`, `… | jq`, `$(cat …)`), not a sentence
+    // that mentions one (`output of cat /run/secrets/… 1ms` in a test report)
+    if (!HEAD_HEADER.test(content) && !COMMAND_END.test(text.slice(m.index + m[0].length, le))) continue
     const substituted = /^\+\+/.test(content)
     let pos = le
     for (let n = 0; n < MAX_PRINTED_LINES && pos < text.length; n++) {
