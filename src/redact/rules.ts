@@ -92,8 +92,9 @@ export const RULES: Rule[] = [
   // age identities (bech32, upper case) and plugin identities (`AGE-PLUGIN-YUBIKEY-1…`).
   { kind: 'age-secret-key', find: /AGE-SECRET-KEY-1[0-9A-Z]{20,}|AGE-PLUGIN-[A-Z0-9]+-1[0-9A-Z]{20,}/gd },
   // Nix signing secret keys (`nix key generate-secret`, `secret-key-files`): `name:` + base64 of 64
-  // bytes. A signature has the same shape; the pick proves which it is (see nixSecretKey).
-  { kind: 'nix-signing-key', find: /(?<![A-Za-z0-9+/])(?<s>[A-Za-z0-9+/]{86}==)(?![A-Za-z0-9+/=])/gd, pick: nixSecretKey },
+  // bytes (the literal `:` first keeps the scan linear). A signature has the same shape; the pick
+  // proves which it is (see nixSecretKey).
+  { kind: 'nix-signing-key', find: /:(?<s>[A-Za-z0-9+/]{86}==)(?![A-Za-z0-9+/=])/gd, pick: nixSecretKey },
   // crypt(3) password hashes (`/etc/shadow`, `hashedPassword`, htpasswd): offline-crackable.
   { kind: 'password-hash', find: /(?<![\w$])\$(?:1|5|6|y|gy|7|2[abxy]?|apr1|argon2(?:id|i|d)|scrypt|pbkdf2[\w-]*)\$[./A-Za-z0-9$=,+-]{20,}/gd },
   { kind: 'password-hash', find: /(?<=^|[\s"':])\{SSHA?\}(?<s>[A-Za-z0-9+/]{20,}={0,2})/gmd },
