@@ -65,6 +65,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('--on <selectors>', "Check these hosts of the inventory: name globs and @tag globs, comma-separated (colmena's syntax: 'web-*,@db')")
     .option('--parallel <n>', 'Hosts checked at once with --on (default: config, else 10; 0 = all)')
     .option('--allow-unreachable', 'With --on: a host ssh cannot reach is reported and skipped, not a failure')
+    .option('--no-redact', 'Keep secrets in check results and reports (default: private keys, passwords, tokens become [REDACTED:kind])')
     .example('nbs check --reporter junit:report.xml --reporter tap')
     .example("nbs check --on 'web-*,@db' --reporter junit:fleet.xml")
     .example('nbs check --only dry-build --flake .#myhost')
@@ -97,6 +98,7 @@ export async function main(argv: string[]): Promise<void> {
         concurrency,
         bail: o.bail === true,
         failOn: o.failOn as 'error' | 'warning' | undefined,
+        ...(o.redact === false ? { redact: false } : {}),
         ...(on !== undefined ? { on } : {}),
         ...(parallel !== undefined ? { parallel } : {}),
         ...(o.allowUnreachable === true ? { allowUnreachable: true } : {}),

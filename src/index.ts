@@ -63,7 +63,7 @@ export { defaultUser } from './build/record.js'
 export { BuildLogParser } from './nix/build-log.js'
 export type { BuildLogEvent, BuildProgress } from './nix/build-log.js'
 export { collectDebugBundle, renderDebugMarkdown } from './debug/bundle.js'
-export { redactText, redactValue } from './debug/redact.js'
+export { redactText, redactValue } from './redact/engine.js'
 
 // The fleet inventory: config hosts, colmena, deploy-rs and nixosConfigurations, and --on.
 export { loadInventory, InventoryError } from './hosts/inventory.js'

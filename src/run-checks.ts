@@ -27,6 +27,7 @@ import { selectHosts } from './hosts/select.js'
 import type { Host } from './hosts/types.js'
 import { availableParallelism, hostname } from 'node:os'
 import { VERSION } from './version.js'
+import { redactText } from './redact/engine.js'
 
 export interface CheckRunOptions extends SettingsFlags, PlanFilters {
   cwd: string
@@ -238,6 +239,7 @@ export async function runChecks(opts: CheckRunOptions): Promise<CheckRunResult> 
               bail: opts.bail ?? false,
               ...(fleet ? { stop, localSlots } : {}),
               failOn: settings.failOn,
+              redact: settings.redact,
               env: {
                 flake: settings.flake,
                 host: r.target.host.name,
@@ -284,7 +286,8 @@ export async function runChecks(opts: CheckRunOptions): Promise<CheckRunResult> 
           interrupted !== undefined,
         )
       }),
-      flake: settings.flake,
+      // a flake URL can carry a token (`git+https://user:token@host/…`)
+      flake: settings.redact ? redactText(settings.flake).text : settings.flake,
       root: settings.root,
       startedAt: started.toISOString(),
       finishedAt: finished.toISOString(),

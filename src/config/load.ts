@@ -50,6 +50,8 @@ export interface SettingsFlags {
   root?: string
   concurrency?: number
   failOn?: 'error' | 'warning'
+  /** false: reports keep secrets (`--no-redact`) */
+  redact?: boolean
 }
 
 /** Everything a run needs, with flags over config over defaults resolved once. */
@@ -85,6 +87,8 @@ export interface Settings {
   hosts: Record<string, HostConfig>
   timeoutMs: number
   failOn: 'error' | 'warning'
+  /** secrets in check results are redacted before reporters see them (default true) */
+  redact: boolean
 }
 
 export function resolveSettings(loaded: LoadedConfig, flags: SettingsFlags, env: NodeJS.ProcessEnv = process.env): Settings {
@@ -124,6 +128,7 @@ export function resolveSettings(loaded: LoadedConfig, flags: SettingsFlags, env:
     hosts: (c.hosts ?? {}) as Record<string, HostConfig>,
     timeoutMs: c.timeout === undefined ? DEFAULT_TIMEOUT_MS : parseDuration(c.timeout)!,
     failOn: flags.failOn ?? c.failOn ?? 'error',
+    redact: flags.redact ?? c.redact ?? true,
   }
 }
 

@@ -81,6 +81,10 @@ export const configSchema = z.strictObject({
   allowUnreachable: z.boolean().optional().describe('a fleet run passes even when a host cannot be reached (its machine checks are skipped)'),
   timeout: durationSchema.optional().describe('default per-check timeout (default "5m")'),
   failOn: z.enum(['error', 'warning']).optional().describe('"warning" makes failed warnings fail the run'),
+  redact: z
+    .boolean()
+    .optional()
+    .describe('false keeps secrets (private keys, passwords, tokens) in check results and reports; default true: they become [REDACTED:kind]'),
   logDir: z.string().min(1).optional().describe('where nbs build keeps its records'),
   debug: z
     .strictObject({

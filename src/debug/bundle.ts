@@ -4,7 +4,7 @@ import { readNixVersion } from '../build/record.js'
 import { createStatusReport, type StatusOptions, type StatusReport } from '../status/report.js'
 import { parseNixLine, stripAnsi } from '../nix/internal-json.js'
 import { VERSION } from '../version.js'
-import { describeRedactions, redactValue, type Redaction } from './redact.js'
+import { describeRedactions, redactValue, type Redaction } from '../redact/engine.js'
 
 /** What `nbs debug` hands to a person or an LLM: everything needed to diagnose, secrets redacted. */
 export interface DebugBundle {

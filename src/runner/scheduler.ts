@@ -1,3 +1,4 @@
+import { redactResult } from '../report/redact.js'
 import { failsRun } from '../report/summary.js'
 import type { CheckResult, PlannedCheck, Severity } from '../report/types.js'
 import { plannedCheck, type Plan, type PlanNode } from './graph.js'
@@ -16,6 +17,8 @@ export interface ScheduleOptions {
   /** shared slots for `runsOn: 'local'` checks across hosts, bar network steps (default: only `concurrency` limits them) */
   localSlots?: Limiter
   failOn: Severity
+  /** secrets in results are redacted before anyone sees them (`--no-redact` turns it off) */
+  redact?: boolean
   env: CheckEnv
   onCheckStart?(check: PlannedCheck): void
   onCheckEnd?(result: CheckResult): void
@@ -46,7 +49,9 @@ export function schedule(plan: Plan, opts: ScheduleOptions): Promise<CheckResult
       ready.splice(at < 0 ? ready.length : at, 0, node)
     }
 
-    const finish = (node: PlanNode, result: CheckResult, data?: unknown) => {
+    const finish = (node: PlanNode, raw: CheckResult, data?: unknown) => {
+      // the one place a result becomes visible: reporters, hooks and the run report get it redacted
+      const result = opts.redact ? redactResult(raw) : raw
       results.push(result)
       outcomes.set(node.id, { status: result.status, message: result.message, data })
       opts.onCheckEnd?.(result)

@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { describeRedactions, redactText, redactValue } from '../../../src/debug/redact.js'
+import { describeRedactions, redactText, redactValue } from '../../../src/redact/engine.js'
 
 // No secret sits literally in this file (secret scanners would rightly object): every sample is
 // assembled at run time from fragments and a seeded generator.
