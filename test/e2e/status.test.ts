@@ -393,7 +393,7 @@ describe('build records a reader may not read', () => {
       expect(refused.stderr + refused.stdout).toContain(`${join(logs, 'build-history.json')}: permission denied; run as root, or as a member of the group that owns ${logs}`)
       expect(refused.stderr + refused.stdout).not.toMatch(/corrupt/)
       // what nbs writes itself, any user reads
-      const { writeBuildRecord } = await import('../../src/build/store.js')
+      const { writeBuildRecord } = await import('../../src/records/store.js')
       rmSync(join(logs, 'build-history.json'))
       const gen = (n: number) => ({ generation: `g${n}`, generationRaw: String(n), commit: null, homeManagerGeneration: null, currentSystem: null, profilePath: null })
       const record = {

@@ -2,10 +2,10 @@
  * `nbs history`: the recorded builds from the directory `nbs build` writes to, as the table or as
  * the JSON records. Read-only: a corrupt history is reported, and moved aside by the next build.
  */
-import { findLogDir } from '../status/last-build.js'
-import { filterHistory, formatHistory } from './history-view.js'
+import { findLogDir } from './last-build.js'
+import { filterHistory, formatHistory } from './view.js'
 import { readHistory } from './store.js'
-import type { BuildRecord } from './record.js'
+import type { BuildRecord } from './schema.js'
 
 export interface HistoryOptions {
   /** the config's logDir (NBS_LOG_DIR in `env` overrides it) */

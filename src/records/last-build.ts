@@ -1,8 +1,8 @@
 import { statSync } from 'node:fs'
 import { join } from 'node:path'
-import { logDirCandidates } from '../build/log-dir.js'
-import type { BuildRecord } from '../build/record.js'
-import { HISTORY_JSON, LAST_BUILD_JSON, readLastBuildResult } from '../build/store.js'
+import { logDirCandidates } from './paths.js'
+import type { BuildRecord } from './schema.js'
+import { HISTORY_JSON, LAST_BUILD_JSON, readLastBuildResult } from './store.js'
 
 export interface LastBuildStatus {
   /** where the records were looked for and found (the primary dir when there are none yet) */

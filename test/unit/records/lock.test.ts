@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, describe, expect, it } from 'vitest'
-import { acquireBuildLock, acquireLock } from '../../../src/build/lock.js'
+import { acquireBuildLock, acquireLock } from '../../../src/records/lock.js'
 import { NbsError } from '../../../src/errors.js'
 
 const work = mkdtempSync(join(tmpdir(), 'nbs-lock-'))
@@ -28,7 +28,7 @@ function lockChild(dir: string, startAt = 0): { child: ChildProcess; said: Promi
   const script = `
     import { createJiti } from 'jiti'
     const jiti = createJiti(${JSON.stringify(join(REPO, 'x.mjs'))}, { fsCache: false })
-    const { acquireBuildLock } = await jiti.import(${JSON.stringify(join(REPO, 'src/build/lock.ts'))})
+    const { acquireBuildLock } = await jiti.import(${JSON.stringify(join(REPO, 'src/records/lock.ts'))})
     while (Date.now() < ${startAt}) {}
     try { await acquireBuildLock(${JSON.stringify(dir)}); console.log('won') } catch (e) { console.log('lost: ' + e.message) }
     setInterval(() => {}, 1000)`

@@ -7,7 +7,7 @@ import { open, readdir, readFile, rename, rm } from 'node:fs/promises'
 import { dirname, join, posix } from 'node:path'
 import type { Machine, MachineError } from '../machine/types.js'
 import { atomicWrite, commitTempFile, TEMP_NAME, tempPathFor } from '../fs/atomic-write.js'
-import { buildRecordSchema, type BuildRecord } from './record.js'
+import { buildRecordSchema, type BuildRecord } from './schema.js'
 import { acquireLock } from './lock.js'
 
 export const HISTORY_LIMIT = 100
