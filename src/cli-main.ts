@@ -163,6 +163,7 @@ export async function main(argv: string[]): Promise<void> {
         host: settings.host,
         extraArgs: ((o['--'] as unknown[] | undefined) ?? []).map(String),
         logDir: settings.logDir,
+        logGroup: settings.logGroup,
         root: settings.root,
         io: { stdout: process.stdout, stderr: process.stderr, color },
         json: o.json === true,
@@ -188,6 +189,7 @@ export async function main(argv: string[]): Promise<void> {
       const settings = resolveSettings(await loadConfig(process.cwd(), text(o.config)), {})
       const result = await showHistory({
         logDir: settings.logDir,
+        logGroup: settings.logGroup,
         json: o.json === true,
         limit,
         failed: o.failed === true,

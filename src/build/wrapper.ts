@@ -10,11 +10,13 @@ import { NbsError } from '../errors.js'
 import type { NixError } from '../nix/errors.js'
 import { parseFlakeRef } from '../nix/flake.js'
 import { probeExec } from '../runner/process.js'
+import { markInProgress, recordInterrupted } from '../records/in-progress.js'
 import { acquireBuildLock } from '../records/lock.js'
+import { openBuildLog } from '../records/log.js'
 import { resolveLogDir } from '../records/paths.js'
 import { defaultUser, type BuildErrorDetail, type BuildRecord } from '../records/schema.js'
 import { readNixVersion, snapshotGeneration } from './snapshot.js'
-import { openBuildLog, writeBuildRecord } from '../records/store.js'
+import { writeBuildRecord } from '../records/store.js'
 import { runTool, type ToolRunOptions } from './run-tool.js'
 import { chooseTool, findOnPath, formatCommand, toolCommand, type BuildAction, type BuildTarget, type BuildTool } from './tool.js'
 
@@ -29,8 +31,10 @@ export interface RunBuildOptions extends ToolRunOptions {
   host: string
   /** arguments after `--`, for Nix */
   extraArgs?: readonly string[]
-  /** the config's logDir (NBS_LOG_DIR in `env` overrides it) */
+  /** the config's logDir (NBS_LOG_DIR in `env` overrides it): the system records folder */
   logDir?: string
+  /** the admins' group the logs belong to (NBS_LOG_GROUP in `env` overrides it; default wheel) */
+  logGroup?: string
   /** filesystem root the generations are read from (default /) */
   root?: string
   exec?: Exec
@@ -51,10 +55,12 @@ export async function runBuild(o: RunBuildOptions): Promise<BuildOutcome> {
   }
   const cmd = toolCommand({ tool, target: o.target, action: o.action, flake: o.flake, host: o.host, extra: o.extraArgs ?? [] })
   const notices: string[] = []
-  const { dir, notice } = await resolveLogDir({ configured: o.logDir, env })
+  const { dir, notice, group } = await resolveLogDir({ configured: o.logDir, logGroup: o.logGroup, env, target: o.target })
   if (notice) notices.push(notice)
-  const lock = await acquireBuildLock(dir)
+  const lock = await acquireBuildLock({ target: o.target, logDir: dir, env, root: o.root })
   try {
+    // a build whose nbs was killed left its log and marker: its record comes first
+    notices.push(...(await recordInterrupted(dir).catch((e: Error) => [`could not record an interrupted build in ${dir}: ${e.message}`])))
     // the probes around the build (snapshots, nix --version) stop with Ctrl-C too
     const exec = o.exec ?? probeExec({ timeoutMs: 30_000, signal: o.signal })
     const user = defaultUser(env) ?? 'unknown'
@@ -62,17 +68,20 @@ export async function runBuild(o: RunBuildOptions): Promise<BuildOutcome> {
     const snap = () => snapshotGeneration({ root: o.root, exec, flake: flakePath, target: o.target, user })
     const nixVersion = readNixVersion(exec) // in parallel with the build: it costs a process start
     const preGeneration = await snap()
-    const log = await openBuildLog(dir)
     const start = new Date()
+    const log = await openBuildLog(dir, { target: o.target, action: o.action, start, gid: group.gid })
+    const command = formatCommand(cmd.file, cmd.args)
+    const started = { buildStart: start.toISOString(), target: o.target, action: o.action, tool, flakePath, hostname: hostname(), user, command, preGeneration, buildLogPath: log.path }
+    const marker = await markInProgress(started)
     const run = await runTool(o, cmd, env, log.write)
     const end = new Date()
-    // the log's fsync overlaps the snapshot's reads
-    const closing = log.close().catch((e: Error) => void notices.push(`could not write ${log.path}: ${e.message}`))
-    const [postGeneration] = await Promise.all([snap(), closing])
+    await log.close().catch((e: Error) => void notices.push(`could not write ${log.path}: ${e.message}`))
+    const postGeneration = await snap()
     const exitCode = run.exitCode
     const errorDetails = details(run.errors, run.activation, exitCode, tool)
+    // the seed's field order
     const record: BuildRecord = {
-      buildStart: start.toISOString(),
+      buildStart: started.buildStart,
       buildEnd: end.toISOString(),
       buildDuration: Math.round((end.getTime() - start.getTime()) / 10) / 100,
       target: o.target,
@@ -81,9 +90,9 @@ export async function runBuild(o: RunBuildOptions): Promise<BuildOutcome> {
       flakePath,
       exitCode,
       success: exitCode === 0 && !run.interrupted,
-      hostname: hostname(),
+      hostname: started.hostname,
       user,
-      command: formatCommand(cmd.file, cmd.args),
+      command,
       preGeneration,
       postGeneration,
       buildLogPath: log.path,
@@ -99,6 +108,7 @@ export async function runBuild(o: RunBuildOptions): Promise<BuildOutcome> {
       (r) => r.warnings,
       (e: Error) => [`could not write the build record in ${dir}: ${e.message}`],
     )
+    await marker.remove()
     return { record, exitCode, notices: [...notices, ...warnings] }
   } finally {
     await lock.release()

@@ -81,7 +81,12 @@ export const configSchema = z.strictObject({
   allowUnreachable: z.boolean().optional().describe('a fleet run passes even when a host cannot be reached (its machine checks are skipped)'),
   timeout: durationSchema.optional().describe('default per-check timeout (default "5m")'),
   failOn: z.enum(['error', 'warning']).optional().describe('"warning" makes failed warnings fail the run'),
-  logDir: z.string().min(1).optional().describe('where nbs build keeps its records'),
+  logDir: z.string().min(1).optional().describe('where nbs build keeps the system records (default /var/log/nixos-builds)'),
+  logGroup: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_-]*\$?$/i, 'a Unix group name')
+    .optional()
+    .describe('the admins\' group that may read build logs and write the system records folder (default wheel)'),
   debug: z
     .strictObject({
       llm: z

@@ -1,45 +1,69 @@
-import { statSync } from 'node:fs'
-import { join } from 'node:path'
+/**
+ * Reading the records: both folders a build may write to (the system one and the user's own),
+ * merged by time, newest first. A folder or file that cannot be read is a warning saying why; the
+ * records that can be read still count.
+ */
 import { logDirCandidates } from './paths.js'
 import type { BuildRecord } from './schema.js'
-import { HISTORY_JSON, LAST_BUILD_JSON, readLastBuildResult } from './store.js'
+import { readHistory, readLastBuildResult } from './store.js'
+
+export interface RecordSources {
+  /** the config's logDir (NBS_LOG_DIR in `env` overrides it) */
+  configured?: string
+  /** the admins' group, named in the fix for a refused read */
+  logGroup?: string
+  env?: NodeJS.ProcessEnv
+}
+
+export interface RecordsRead {
+  /** the folders read: the system one, then the user's (when it is another) */
+  dirs: string[]
+  /** every readable record of both, newest first */
+  records: BuildRecord[]
+  warnings: string[]
+}
+
+const key = (r: BuildRecord) => `${r.buildStart}\0${r.target}\0${r.action}\0${r.hostname}\0${r.user}`
+
+/** Newest first by start time; the same build found twice (its history and last-build.json) once. */
+export function mergeRecords(...lists: BuildRecord[][]): BuildRecord[] {
+  const seen = new Map<string, BuildRecord>()
+  for (const list of lists) for (const r of list) if (!seen.has(key(r))) seen.set(key(r), r)
+  return [...seen.values()].sort((a, b) => Date.parse(b.buildStart) - Date.parse(a.buildStart))
+}
+
+/** Every record of the system folder and the user's folder, merged. Never creates anything. */
+export async function readAllRecords(opts: RecordSources = {}): Promise<RecordsRead> {
+  const { primary, fallback } = logDirCandidates(opts)
+  const dirs = primary === fallback ? [primary] : [primary, fallback]
+  const read = await Promise.all(
+    dirs.map(async (dir) => {
+      const [history, last] = await Promise.all([readHistory(dir, opts.logGroup), readLastBuildResult(dir, opts.logGroup)])
+      return { records: [...history.records, ...(last.record ? [last.record] : [])], warnings: [...history.warnings, ...(last.warning ? [last.warning] : [])] }
+    }),
+  )
+  return { dirs, records: mergeRecords(...read.map((r) => r.records)), warnings: read.flatMap((r) => r.warnings) }
+}
 
 export interface LastBuildStatus {
-  /** where the records were looked for and found (the primary dir when there are none yet) */
+  /** the system folder (where the records are looked for first) */
   dir: string
+  /** the newest record of either folder and either target */
   record: BuildRecord | null
+  /** every record, newest first */
+  records: BuildRecord[]
   /** why an existing record could not be read */
   warning?: string
 }
 
-/**
- * Where `nbs build` keeps its records, for readers: the configured or default directory when it
- * holds records, else the per-user fallback a build uses when that one is not writable. Never creates anything.
- */
-export function findLogDir(opts: { configured?: string; env?: NodeJS.ProcessEnv } = {}): string {
-  const { primary, fallback } = logDirCandidates(opts)
-  // both may hold records (root's in /var/log, a user's fallback): the newer last build wins
-  const written = (dir: string) => {
-    for (const name of [LAST_BUILD_JSON, HISTORY_JSON]) {
-      try {
-        return statSync(join(dir, name)).mtimeMs
-      } catch {
-        // try the next
-      }
-    }
-    return -1
-  }
-  return written(fallback) > written(primary) ? fallback : primary
-}
-
-/** The last build record (`last-build.json`), as the old get_last_build_status read it. */
-export async function getLastBuildStatus(opts: { configured?: string; env?: NodeJS.ProcessEnv } = {}): Promise<LastBuildStatus> {
-  const dir = findLogDir(opts)
-  return { dir, ...(await readLastBuildResult(dir)) }
+/** The newest build record of both folders, as the old get_last_build_status read it. */
+export async function getLastBuildStatus(opts: RecordSources = {}): Promise<LastBuildStatus> {
+  const { dirs, records, warnings } = await readAllRecords(opts)
+  return { dir: dirs[0]!, record: records[0] ?? null, records, ...(warnings.length ? { warning: warnings.join('; ') } : {}) }
 }
 
 /** true/false for the last build, null when there is none. */
-export async function wasLastBuildSuccessful(opts: { configured?: string; env?: NodeJS.ProcessEnv } = {}): Promise<boolean | null> {
+export async function wasLastBuildSuccessful(opts: RecordSources = {}): Promise<boolean | null> {
   const { record } = await getLastBuildStatus(opts)
   return record ? record.success : null
 }

@@ -1,18 +1,25 @@
 /**
- * Where build records go: `NBS_LOG_DIR`, else the config's `logDir`, else `/var/log/nixos-builds`
- * (the seed's place); when that cannot be written, `$XDG_STATE_HOME/nbs/builds`.
+ * Where build records go. Two folders: the system one (`NBS_LOG_DIR`, else the config's `logDir`,
+ * else `/var/log/nixos-builds`, the seed's place) for `os` builds, and the user's own
+ * (`$XDG_STATE_HOME/nbs/builds`) for `home` builds and for `os` builds when the system folder
+ * cannot be written by this user. Readers read both.
  */
 import { randomBytes } from 'node:crypto'
-import { chmod, mkdir, rm, stat, writeFile } from 'node:fs/promises'
-import { homedir } from 'node:os'
+import { chmod, chown, mkdir, rm, stat, writeFile } from 'node:fs/promises'
+import { homedir, userInfo } from 'node:os'
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path'
 import { NbsError } from '../errors.js'
+import { groupId, logGroupName } from './groups.js'
 
 export const DEFAULT_LOG_DIR = '/var/log/nixos-builds'
+/** The system folder when nbs (as root) creates it: group-writable and setgid for the admins' group. */
+export const SYSTEM_DIR_MODE = 0o2775
 
 export interface LogDirCandidates {
+  /** the system folder */
   primary: string
   source: 'env' | 'config' | 'default'
+  /** the user's own folder */
   fallback: string
 }
 
@@ -20,7 +27,7 @@ function expandHome(path: string, env: NodeJS.ProcessEnv): string {
   return path === '~' || path.startsWith('~/') ? join(env.HOME || homedir(), path.slice(1)) : path
 }
 
-/** The directory asked for and the per-user fallback, without touching the filesystem (readers use both). */
+/** The system folder and the user's folder, without touching the filesystem (readers use both). */
 export function logDirCandidates(opts: { configured?: string; env?: NodeJS.ProcessEnv } = {}): LogDirCandidates {
   const env = opts.env ?? process.env
   // The XDG spec says a relative XDG_STATE_HOME is invalid and must be ignored.
@@ -41,13 +48,14 @@ const REASONS: Record<string, string> = {
   EDQUOT: 'disk quota exceeded',
 }
 
+const isRoot = () => process.getuid?.() === 0
+
 /**
- * Creates `dir` (0755 for every directory it makes, whatever the umask: the JSON records in it are
- * for every user to read; the logs stay 0640) and proves it writable by creating and removing a
- * probe file: access(2) lies on read-only mounts and for root. Returns
- * why it is unusable, or null.
+ * Creates `dir` and proves it writable by creating and removing a probe file (access(2) lies on
+ * read-only mounts and for root). Parents nbs makes are 0755; `dir` itself gets `mode` (and `gid`)
+ * whatever the umask. Returns why it is unusable, or null.
  */
-export async function prepareLogDir(dir: string): Promise<string | null> {
+export async function prepareLogDir(dir: string, opts: { mode?: number; gid?: number | null } = {}): Promise<string | null> {
   try {
     const first = await mkdir(dir, { recursive: true, mode: 0o755 })
     if (first !== undefined) {
@@ -56,6 +64,8 @@ export async function prepareLogDir(dir: string): Promise<string | null> {
         await chmod(d, 0o755)
         if (d === first || relative(first, d).startsWith('..') || d === dirname(d)) break
       }
+      if (opts.gid !== undefined && opts.gid !== null) await chown(dir, 0, opts.gid)
+      if (opts.mode !== undefined) await chmod(dir, opts.mode) // after chown, which clears setgid
     }
     if (!(await stat(dir)).isDirectory()) return REASONS.EEXIST!
     const probe = join(dir, `.nbs-probe-${process.pid}-${randomBytes(4).toString('hex')}`)
@@ -68,21 +78,64 @@ export async function prepareLogDir(dir: string): Promise<string | null> {
   }
 }
 
+export interface ResolvedLogDir {
+  /** where this build's records and log go */
+  dir: string
+  /** the admins' group (name, and gid when it exists here) */
+  group: { name: string; gid: number | null }
+  /** one line for the user: a fallback, or a system folder created without its group */
+  notice?: string
+}
+
+function whoAmI(env: NodeJS.ProcessEnv): string {
+  try {
+    return userInfo().username
+  } catch {
+    return env.USER || `uid ${process.getuid?.() ?? '?'}`
+  }
+}
+
 /**
- * The directory to write records to, created 0755. Falls back to the XDG state directory with a
- * one-line notice; a non-root user falling back from the default is the designed case and gets
- * none (it would repeat on every home build). Throws when neither is usable.
+ * The folder a build of `target` writes to. `home`: the user's folder. `os`: the system folder;
+ * root creates it 2775 root:GROUP (0755 root when GROUP does not exist here, and says so); a user
+ * who cannot write it falls back to the user's folder and is told which, and the fix. Throws (exit
+ * 3) when neither is usable.
  */
-export async function resolveLogDir(opts: { configured?: string; env?: NodeJS.ProcessEnv }): Promise<{ dir: string; notice?: string }> {
+export async function resolveLogDir(opts: {
+  configured?: string
+  logGroup?: string
+  env?: NodeJS.ProcessEnv
+  target?: 'os' | 'home'
+}): Promise<ResolvedLogDir> {
+  const env = opts.env ?? process.env
   const c = logDirCandidates(opts)
-  const why = await prepareLogDir(c.primary)
-  if (why === null) return { dir: c.primary }
+  const name = logGroupName(opts.logGroup, env)
+  const group = { name, gid: groupId(name) }
+  if (opts.target === 'home') {
+    const why = await prepareLogDir(c.fallback)
+    if (why !== null) throw new NbsError(`cannot write build records to ${c.fallback}: ${why}`, 3)
+    return { dir: c.fallback, group }
+  }
+  const existed = await stat(c.primary).then(() => true, () => false)
+  const root = isRoot()
+  const why = await prepareLogDir(c.primary, root && !existed ? { mode: group.gid === null ? 0o755 : SYSTEM_DIR_MODE, gid: group.gid } : {})
+  if (why === null) {
+    const created = root && !existed && group.gid === null
+    return {
+      dir: c.primary,
+      group,
+      ...(created && { notice: `created ${c.primary} 0755 root: group ${name} does not exist here, so only root can write build records there (set logGroup, or NBS_LOG_GROUP, to the admins' group)` }),
+    }
+  }
   if (c.primary === c.fallback) throw new NbsError(`cannot write build records to ${c.primary}: ${why}`, 3)
   const whyFallback = await prepareLogDir(c.fallback)
   if (whyFallback !== null) {
     throw new NbsError(`cannot write build records to ${c.primary} (${why}) nor to ${c.fallback} (${whyFallback})`, 3)
   }
   const label = c.source === 'env' ? 'NBS_LOG_DIR ' : c.source === 'config' ? 'logDir ' : ''
-  const silent = c.source === 'default' && process.getuid?.() !== 0
-  return silent ? { dir: c.fallback } : { dir: c.fallback, notice: `${label}${c.primary} is not writable (${why}); build records go to ${c.fallback}` }
+  return {
+    dir: c.fallback,
+    group,
+    notice: `${label}${c.primary} is not writable by ${whoAmI(env)} (${why}); this build's records go to ${c.fallback}; fix: make ${c.primary} group ${name}, mode 2775, and join group ${name}`,
+  }
 }
