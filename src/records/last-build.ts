@@ -3,6 +3,7 @@
  * merged by time, newest first. A folder or file that cannot be read is a warning saying why; the
  * records that can be read still count.
  */
+import { logGroupName } from './groups.js'
 import { logDirCandidates } from './paths.js'
 import type { BuildRecord } from './schema.js'
 import { readHistory, readLastBuildResult } from './store.js'
@@ -36,9 +37,10 @@ export function mergeRecords(...lists: BuildRecord[][]): BuildRecord[] {
 export async function readAllRecords(opts: RecordSources = {}): Promise<RecordsRead> {
   const { primary, fallback } = logDirCandidates(opts)
   const dirs = primary === fallback ? [primary] : [primary, fallback]
+  const group = logGroupName(opts.logGroup, opts.env ?? process.env)
   const read = await Promise.all(
     dirs.map(async (dir) => {
-      const [history, last] = await Promise.all([readHistory(dir, opts.logGroup), readLastBuildResult(dir, opts.logGroup)])
+      const [history, last] = await Promise.all([readHistory(dir, group), readLastBuildResult(dir, group)])
       return { records: [...history.records, ...(last.record ? [last.record] : [])], warnings: [...history.warnings, ...(last.warning ? [last.warning] : [])] }
     }),
   )

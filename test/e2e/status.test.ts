@@ -59,6 +59,7 @@ const normalize = (text: string, m: { root: string; flake: string; logs: string 
   text
     .replaceAll(m.root, '<root>')
     .replaceAll(m.logs, '<logs>')
+    .replace(/builds\/\d{8}T\d{6}Z-/g, 'builds/<time>-')
     .replaceAll(m.flake, '<flake>')
     .replace(/\/nix\/store\/[0-9a-z]{32}-/g, '/nix/store/<hash>-')
     .replace(/\b[0-9a-f]{7,40}\b/g, '<rev>')
@@ -174,7 +175,7 @@ needs('nix').describe('nbs status', () => {
         ✗ Last build failed: os switch, <when>, exit 1
           builder for '/nix/store/<hash>-nixos-system-demo-build-fail.drv' failed with exit code 3
           build /nix/store/<hash>-nixos-system-demo-build-fail.drv
-          log: <logs>/last-build.log
+          log: <logs>/builds/<time>-os-switch.log
 
       Boot Status:
         systemd state not read (no running systemd as PID 1 for this root)
