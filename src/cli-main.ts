@@ -6,7 +6,7 @@ import { cac } from 'cac'
 import pc from 'picocolors'
 import { NbsError } from './errors.js'
 import { formatSummary } from './build/display.js'
-import { showHistory } from './build/history.js'
+import { showHistory } from './records/history.js'
 import { parseAction, parseTarget, parseTool } from './build/tool.js'
 import { runBuild } from './build/wrapper.js'
 import { loadConfig, resolveSettings } from './config/load.js'
@@ -171,6 +171,7 @@ export async function main(argv: string[]): Promise<void> {
         host: settings.host,
         extraArgs: ((o['--'] as unknown[] | undefined) ?? []).map(String),
         logDir: settings.logDir,
+        logGroup: settings.logGroup,
         root: settings.root,
         io: { stdout: process.stdout, stderr: process.stderr, color },
         json: o.json === true,
@@ -197,6 +198,7 @@ export async function main(argv: string[]): Promise<void> {
       const settings = resolveSettings(await loadConfig(process.cwd(), text(o.config)), {})
       const result = await showHistory({
         logDir: settings.logDir,
+        logGroup: settings.logGroup,
         json: o.json === true,
         limit,
         failed: o.failed === true,

@@ -56,6 +56,7 @@ export function statusOptions(settings: Settings, evaluate: boolean, signal?: Ab
     profile: settings.profile,
     eval: evaluate,
     logDir: settings.logDir,
+    logGroup: settings.logGroup,
     nixOptions: settings.nixOptions,
     journal,
     units,

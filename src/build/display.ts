@@ -8,8 +8,8 @@
  */
 import pc from 'picocolors'
 import type { BuildLogEvent, BuildProgress } from '../nix/build-log.js'
-import { formatSeconds, generationChange } from './history-view.js'
-import type { BuildRecord } from './record.js'
+import { formatSeconds, generationChange } from '../records/view.js'
+import type { BuildRecord } from '../records/schema.js'
 
 export interface DisplaySink {
   isTTY: boolean

@@ -10,10 +10,13 @@ import { NbsError } from '../errors.js'
 import type { NixError } from '../nix/errors.js'
 import { parseFlakeRef } from '../nix/flake.js'
 import { probeExec } from '../runner/process.js'
-import { acquireBuildLock } from './lock.js'
-import { resolveLogDir } from './log-dir.js'
-import { defaultUser, readNixVersion, snapshotGeneration, type BuildErrorDetail, type BuildRecord } from './record.js'
-import { openBuildLog, writeBuildRecord } from './store.js'
+import { markInProgress, recordInterrupted } from '../records/in-progress.js'
+import { acquireBuildLock } from '../records/lock.js'
+import { openBuildLog } from '../records/log.js'
+import { resolveLogDir } from '../records/paths.js'
+import { defaultUser, type BuildErrorDetail, type BuildRecord } from '../records/schema.js'
+import { readNixVersion, snapshotGeneration } from './snapshot.js'
+import { writeBuildRecord } from '../records/store.js'
 import { runTool, type ToolRunOptions } from './run-tool.js'
 import { currentPrivilege, formatCommand, planBuild, type BuildAction, type BuildTarget, type BuildTool, type Privilege } from './tool.js'
 
@@ -28,8 +31,10 @@ export interface RunBuildOptions extends ToolRunOptions {
   host: string
   /** arguments after `--`, for Nix */
   extraArgs?: readonly string[]
-  /** the config's logDir (NBS_LOG_DIR in `env` overrides it) */
+  /** the config's logDir (NBS_LOG_DIR in `env` overrides it): the system records folder */
   logDir?: string
+  /** the admins' group the logs belong to (NBS_LOG_GROUP in `env` overrides it; default wheel) */
+  logGroup?: string
   /** filesystem root the generations are read from (default /) */
   root?: string
   exec?: Exec
@@ -61,18 +66,23 @@ export async function runBuild(o: RunBuildOptions): Promise<BuildOutcome> {
   })
   const tool = cmd.tool
   const notices: string[] = [...cmd.notices]
-  const { dir, notice } = await resolveLogDir({ configured: o.logDir, env })
+  const { dir, notice, group } = await resolveLogDir({ configured: o.logDir, logGroup: o.logGroup, env, target: o.target })
   if (notice) notices.push(notice)
-  const lock = await acquireBuildLock(dir)
+  const lock = await acquireBuildLock({ target: o.target, logDir: dir, env, root: o.root })
   try {
+    // a build whose nbs was killed left its log and marker: its record comes first
+    notices.push(...(await recordInterrupted(dir).catch((e: Error) => [`could not record an interrupted build in ${dir}: ${e.message}`])))
     const user = defaultUser(env) ?? 'unknown'
     const flakePath = parseFlakeRef(o.flake).flake
     // the after-snapshot runs also when interrupted: it says what an activation left behind
     const snap = (e: Exec = exec) => snapshotGeneration({ root: o.root, exec: e, flake: flakePath, target: o.target, user })
     const nixVersion = readNixVersion(exec) // in parallel with the build: it costs a process start
     const preGeneration = await snap()
-    const log = await openBuildLog(dir)
     const start = new Date()
+    const log = await openBuildLog(dir, { target: o.target, action: o.action, start, gid: group.gid })
+    const command = formatCommand(cmd.file, cmd.args)
+    const started = { buildStart: start.toISOString(), target: o.target, action: o.action, tool, flakePath, hostname: hostname(), user, command, preGeneration, buildLogPath: log.path }
+    const marker = await markInProgress(started)
     const run = await runTool(o, cmd, env, log.write)
     const end = new Date()
     // the log's fsync overlaps the snapshot's reads
@@ -81,8 +91,9 @@ export async function runBuild(o: RunBuildOptions): Promise<BuildOutcome> {
     // nh < 4.2 exits 0 when activation failed: what its output said decides
     const exitCode = run.exitCode === 0 && cmd.exitsZeroOnActivationFailure && run.activation.length > 0 && !run.interrupted ? 1 : run.exitCode
     const errorDetails = details(run.errors, run.activation, exitCode, tool)
+    // the seed's field order
     const record: BuildRecord = {
-      buildStart: start.toISOString(),
+      buildStart: started.buildStart,
       buildEnd: end.toISOString(),
       buildDuration: Math.round((end.getTime() - start.getTime()) / 10) / 100,
       target: o.target,
@@ -91,9 +102,9 @@ export async function runBuild(o: RunBuildOptions): Promise<BuildOutcome> {
       flakePath,
       exitCode,
       success: exitCode === 0 && !run.interrupted,
-      hostname: hostname(),
+      hostname: started.hostname,
       user,
-      command: formatCommand(cmd.file, cmd.args),
+      command,
       preGeneration,
       postGeneration,
       buildLogPath: log.path,
@@ -111,6 +122,7 @@ export async function runBuild(o: RunBuildOptions): Promise<BuildOutcome> {
       (r) => r.warnings,
       (e: Error) => [`could not write the build record in ${dir}: ${e.message}`],
     )
+    await marker.remove()
     return { record, exitCode, notices: [...notices, ...warnings] }
   } finally {
     await lock.release()

@@ -76,6 +76,8 @@ export interface Settings {
   options: Record<string, Record<string, unknown>>
   nixOptions: Record<string, string>
   logDir?: string
+  /** the admins' group of the system records (config logGroup; NBS_LOG_GROUP overrides it where read) */
+  logGroup?: string
   llmCommand?: string[]
   reporters: string[]
   concurrency: number
@@ -120,6 +122,7 @@ export function resolveSettings(loaded: LoadedConfig, flags: SettingsFlags, env:
     options: c.options ?? {},
     nixOptions: c.nixOptions ?? {},
     logDir: c.logDir === undefined || c.logDir.startsWith('~') ? c.logDir : resolve(loaded.projectRoot, c.logDir),
+    logGroup: c.logGroup,
     llmCommand: c.debug?.llm?.command,
     reporters: c.reporters ?? [],
     concurrency: flags.concurrency ?? c.concurrency ?? Math.max(1, cpus().length * 2),

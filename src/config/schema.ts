@@ -85,7 +85,12 @@ export const configSchema = z.strictObject({
     .boolean()
     .optional()
     .describe('false keeps secrets (private keys, passwords, tokens) in check results and reports; default true: they become [REDACTED:kind]'),
-  logDir: z.string().min(1).optional().describe('where nbs build keeps its records'),
+  logDir: z.string().min(1).optional().describe('where nbs build keeps the system records (default /var/log/nixos-builds)'),
+  logGroup: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_-]*\$?$/i, 'a Unix group name')
+    .optional()
+    .describe('the admins\' group that may read build logs and write the system records folder (default wheel)'),
   debug: z
     .strictObject({
       llm: z

@@ -1,6 +1,6 @@
 import { open } from 'node:fs/promises'
-import type { BuildErrorDetail, BuildRecord } from '../build/record.js'
-import { readNixVersion } from '../build/record.js'
+import type { BuildErrorDetail, BuildRecord } from '../records/schema.js'
+import { readNixVersion } from '../build/snapshot.js'
 import { createStatusReport, type StatusOptions, type StatusReport } from '../status/report.js'
 import { parseNixLine, stripAnsi } from '../nix/internal-json.js'
 import { VERSION } from '../version.js'

@@ -2,7 +2,7 @@ import { z } from 'zod'
 import { declarativeCheckFileSchema } from '../checks/schema.js'
 import { configSchema } from '../config/schema.js'
 import { runReportSchema } from '../report/schema.js'
-import { buildRecordSchema } from '../build/record.js'
+import { buildRecordSchema } from '../records/schema.js'
 import { statusReportSchema } from '../status/report.js'
 
 /**

@@ -1,5 +1,5 @@
 import pc from 'picocolors'
-import { formatWhen } from '../build/history-view.js'
+import { formatWhen } from '../records/view.js'
 import { oneLineMessage } from '../reporters/sanitize.js'
 import type { FleetStatus, FleetStatusRow } from './fleet.js'
 

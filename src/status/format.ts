@@ -1,5 +1,5 @@
 import pc from 'picocolors'
-import { firstError, formatWhen } from '../build/history-view.js'
+import { firstError, formatWhen } from '../records/view.js'
 import { displayName, oneLineMessage } from '../reporters/sanitize.js'
 import type { StatusReport } from './report.js'
 

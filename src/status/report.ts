@@ -1,8 +1,8 @@
 import { z } from 'zod'
 import type { Exec } from '../checks/types.js'
-import { buildRecordSchema, defaultUser, type BuildRecord } from '../build/record.js'
-import { DEFAULT_LOG_DIR } from '../build/log-dir.js'
-import { readHistory, readHistoryOn } from '../build/store.js'
+import { buildRecordSchema, defaultUser, type BuildRecord } from '../records/schema.js'
+import { DEFAULT_LOG_DIR } from '../records/paths.js'
+import { readHistoryOn } from '../records/store.js'
 import { localMachine } from '../machine/local.js'
 import { hostLocality, type Locality } from '../machine/locality.js'
 import type { Machine } from '../machine/types.js'
@@ -14,7 +14,7 @@ import { getCurrentCommit, getCurrentNixpkgsRev } from './git.js'
 import { envStateHome, getHomeManagerState } from './home-manager.js'
 import { checkJournalErrors } from './journal.js'
 import { journalAccess } from './journal-access.js'
-import { getLastBuildStatus, type LastBuildStatus } from './last-build.js'
+import { getLastBuildStatus } from '../records/last-build.js'
 import { readNixosVersion } from './nixos-version.js'
 import { compareRevision } from './revision.js'
 import { systemdIsPid1 } from './systemd.js'
@@ -112,6 +112,8 @@ export interface StatusOptions {
   /** evaluate the flake to compare toplevels (`nbs status --eval`) */
   eval?: boolean
   logDir?: string
+  /** the admins' group, named in the fix when a record cannot be read */
+  logGroup?: string
   nixOptions?: Record<string, string>
   journal?: { since?: string; maxErrors?: number; ignore?: string[] }
   units?: { ignore?: string[] }
@@ -161,15 +163,6 @@ async function lastBuildOn(machine: Machine): Promise<{ dir: string; record: Bui
   return { dir: DEFAULT_LOG_DIR, record: records[0] ?? null, records, ...(warnings.length ? { warning: warnings.join('; ') } : {}) }
 }
 
-/** Every record behind `last`: already read from a remote host, else the local history. */
-function recordsOf(last: LastBuildStatus | { records: BuildRecord[] }): Promise<BuildRecord[]> {
-  if ('records' in last) return Promise.resolve(last.records)
-  return readHistory(last.dir).then(
-    (h) => h.records,
-    () => [],
-  )
-}
-
 /** Runs every probe concurrently and composes the report; a probe that fails becomes a note, not a crash. */
 export async function createStatusReport(opts: StatusOptions): Promise<StatusReport> {
   const root = opts.root ?? '/'
@@ -194,7 +187,7 @@ export async function createStatusReport(opts: StatusOptions): Promise<StatusRep
     pid1.ok ? settle(checkFailedUnits({ machine, ignore: opts.units?.ignore }), notes, 'failed units') : null,
     access.ok ? settle(checkJournalErrors({ machine, access, ...opts.journal }), notes, 'journal') : null,
     pid1.ok ? machine.exec('systemctl', ['is-system-running']).then((r) => r.stdout.text.trim() || null, () => null) : null,
-    remote ? lastBuildOn(machine) : getLastBuildStatus({ configured: opts.logDir, env: opts.env }),
+    remote ? lastBuildOn(machine) : getLastBuildStatus({ configured: opts.logDir, logGroup: opts.logGroup, env: opts.env }),
   ])
   if (!pid1.ok && machine.live) notes.push(pid1.reason)
   if (last.warning) notes.push(last.warning)
@@ -202,7 +195,7 @@ export async function createStatusReport(opts: StatusOptions): Promise<StatusRep
   if ('error' in commit && commit.error.includes('safe.directory')) notes.push(`flake checkout: ${commit.error}`)
   const [reboot, failedBuild] = await Promise.all([
     rebootNeeded({ machine, profile: opts.profile, ...(gen.bootedSystem?.specialisation ? { bootedSpecialisation: gen.bootedSystem.specialisation } : {}) }),
-    recordsOf(last).then((records) => failedBuildSinceActivation(records, machine, hostname, gen)),
+    failedBuildSinceActivation(last.records, machine, hostname, gen),
   ])
 
   // only a host that is this machine can be compared with what this machine runs

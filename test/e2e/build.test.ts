@@ -4,15 +4,15 @@
  * fixture flakes in test/fixtures/build-flakes. Each build gets a fresh copy of its flake (a new
  * nonce), so Nix really builds; records go to a temp NBS_LOG_DIR; generations to a temp root.
  */
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
+import { basename, dirname, join } from 'node:path'
 import { spawnSync } from 'node:child_process'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { execa } from 'execa'
 import { afterAll, describe, expect, it } from 'vitest'
 import { runBuild } from '../../src/build/wrapper.js'
-import type { BuildRecord } from '../../src/build/record.js'
+import type { BuildRecord } from '../../src/records/schema.js'
 import { hasNix, NIX_ENV, NIX_SKIP_REASON } from '../helpers/nix.js'
 import { CLI, nbs, pidsMatching, REPO_ROOT } from '../helpers/project.js'
 import { needs } from '../helpers/real.js'
@@ -43,20 +43,29 @@ function freshFlake(name: string): string {
 /** A place for one test: its log dir, machine root and working directory. */
 function sandbox(opts: { nh?: boolean } = {}) {
   const dir = join(tmp, `case-${++seq}`)
-  const [logs, root, cwd] = ['logs', 'root', 'cwd'].map((d) => join(dir, d)) as [string, string, string]
+  const [logs, root, cwd, state] = ['logs', 'root', 'cwd', 'state'].map((d) => join(dir, d)) as [string, string, string, string]
   for (const d of [logs, root, cwd]) mkdirSync(d, { recursive: true })
+  // home builds go to the user's folder
+  const userLogs = join(state, 'nbs/builds')
   const env: Record<string, string> = {
     ...NIX_ENV,
     PATH: `${opts.nh === false ? noNhBin : DOUBLES}:${basePath}`,
     NBS_LOG_DIR: logs,
+    XDG_STATE_HOME: state,
+    NBS_LOCK_DIR: join(dir, 'run-lock/nbs'),
     NBS_DOUBLE_ROOT: root,
   }
+  mkdirSync(join(dir, 'run-lock'))
   const build = (args: string[], extraEnv: Record<string, string> = {}) =>
     nbs(['build', '--root', root, ...args], { cwd, env: { ...env, ...extraEnv } })
   const history = (args: string[] = []) => nbs(['history', ...args], { cwd, env })
-  const last = (): BuildRecord => JSON.parse(readFileSync(join(logs, 'last-build.json'), 'utf8'))
+  /** the newest record of either folder */
+  const last = (): BuildRecord => {
+    const read = (d: string) => (existsSync(join(d, 'last-build.json')) ? [JSON.parse(readFileSync(join(d, 'last-build.json'), 'utf8')) as BuildRecord] : [])
+    return [...read(logs), ...read(userLogs)].sort((a, b) => b.buildStart.localeCompare(a.buildStart))[0]!
+  }
   const hist = (): BuildRecord[] => JSON.parse(readFileSync(join(logs, 'build-history.json'), 'utf8'))
-  return { dir, logs, root, cwd, env, build, history, last, hist }
+  return { dir, logs, userLogs, root, cwd, env, build, history, last, hist }
 }
 
 async function waitFor(what: string, cond: () => boolean, ms = 30_000): Promise<void> {
@@ -114,7 +123,8 @@ needs('nix').describe('nbs build through the nixos-rebuild double (no nh on PATH
     expect(rec.preGeneration.generation).toBeNull()
     expect(rec.postGeneration.generation).toBe('g1')
     expect(rec.nixVersion).toMatch(/^2\.\d+/)
-    expect(rec.buildLogPath).toBe(join(s.logs, 'last-build.log'))
+    expect(rec.buildLogPath).toMatch(new RegExp(`^${s.logs}/builds/\\d{8}T\\d{6}Z-os-switch\\.log$`))
+    expect(readlinkSync(join(s.logs, 'last-build.log'))).toBe(`builds/${basename(rec.buildLogPath)}`)
     const log = readFileSync(rec.buildLogPath, 'utf8')
     expect(log).toContain('building the system configuration...') // what the user saw
     expect(log).toMatch(/^@nix \{"action":"start".*"type":105\}$/m) // plus the raw records
@@ -549,7 +559,9 @@ needs('nix').describe('records and history', () => {
       const hist = s.hist()
       expect(last.buildStart >= before.last.buildStart).toBe(true) // the old record or a whole new one
       expect(last.recordVersion).toBe(1)
-      expect(hist.length === before.hist.length || hist.length === before.hist.length + 1).toBe(true)
+      // the killed build's own record, and maybe the one before it recorded as interrupted
+      expect(hist.length).toBeGreaterThanOrEqual(before.hist.length)
+      expect(hist.length).toBeLessThanOrEqual(before.hist.length + 2)
       expect(hist.slice(-before.hist.length)).toEqual(before.hist)
     }
     // the lock of a killed build is stale, not a wall: the next build runs
@@ -565,7 +577,7 @@ needs('nix').describe('runBuild on a terminal (library, fake TTY streams)', () =
     const stream = (into: string[]) => ({ isTTY: true, columns: 80, write: (c: string | Uint8Array) => void into.push(Buffer.from(c).toString()) })
     return { out, err, io: { stdout: stream(out), stderr: stream(err) } }
   }
-  const env = (logs: string) => ({ ...process.env, ...NIX_ENV, PATH: `${DOUBLES}:${basePath}`, NBS_LOG_DIR: logs })
+  const env = (logs: string) => ({ ...process.env, ...NIX_ENV, PATH: `${DOUBLES}:${basePath}`, NBS_LOG_DIR: logs, NBS_LOCK_DIR: join(logs, '..', 'run-lock/nbs') })
 
   it('nom draws when installed (it gets the same records); nbs still parses them itself', async () => {
     const s = sandbox()
@@ -590,5 +602,99 @@ needs('nix').describe('runBuild on a terminal (library, fake TTY streams)', () =
     // 200,000 log records, a few dozen frames at most (≤ 10 per second)
     expect(draws.length).toBeLessThan(10 * (r.record.buildDuration + 1) + 5)
     expect(t.err.join('')).not.toContain('nbs-bench: log line') // build logs are not printed (as nix build without -L)
+  })
+})
+
+/** Runs the built CLI as `user` (its own groups), as a person logged in would. */
+function asUser(user: string, args: string[], env: Record<string, string>, cwd: string) {
+  return spawnSync('setpriv', [`--reuid=${user}`, `--regid=${user}`, '--init-groups', '--', process.execPath, CLI, ...args], {
+    cwd,
+    encoding: 'utf8',
+    env: { ...env, HOME: `/home/${user}`, USER: user, NO_COLOR: '1' },
+  })
+}
+
+needs('nix').describe('a log per build (issue 12, point 3)', () => {
+  it('the log is appended while the build runs: a tail -f of last-build.log sees lines before the build ends', async () => {
+    const s = sandbox({ nh: false })
+    const { child, builders } = await startSlowBuild(s, 'build')
+    const live = readFileSync(join(s.logs, 'last-build.log'), 'utf8') // through the symlink, as tail -f opens it
+    expect(live).toMatch(/^@nix \{"action":"start".*nixos-system-slow/m)
+    expect(child.exitCode).toBeNull()
+    child.kill('SIGTERM')
+    await child
+    expect(await stillRunning(builders)).toEqual([])
+    expect(readFileSync(s.last().buildLogPath, 'utf8').startsWith(live)).toBe(true) // the same file, grown
+  })
+
+  it('a SIGKILLed nbs leaves its log; the next build records it as interrupted, pointing at that log', async () => {
+    const s = sandbox({ nh: false })
+    const { child, builders } = await startSlowBuild(s, 'switch')
+    const log = join(s.logs, 'builds', readlinkSync(join(s.logs, 'last-build.log')).replace(/^builds\//, ''))
+    child.kill('SIGKILL')
+    await child
+    for (const pid of builders) process.kill(pid, 'SIGKILL') // the tool lives on without nbs: end it
+    expect(existsSync(log)).toBe(true)
+    const r = await s.build(['os', 'build', '--flake', freshFlake('good'), '--host', 'demo'])
+    expect(r.exitCode).toBe(0)
+    expect(r.stderr).toMatch(/nbs: the os switch started at \S+ was killed with nbs; recorded it as interrupted \(log: .*\)/)
+    const [newest, killed] = s.hist()
+    expect(newest).toMatchObject({ action: 'build', success: true })
+    expect(killed).toMatchObject({ action: 'switch', success: false, interrupted: true, buildLogPath: log })
+    expect(killed!.errors).toMatch(/was killed before the build finished/)
+    expect(readFileSync(log, 'utf8')).toMatch(/nixos-system-slow/)
+    expect(newest!.buildLogPath).not.toBe(log) // each record its own log
+    expect(readlinkSync(join(s.logs, 'last-build.log'))).toBe(`builds/${basename(newest!.buildLogPath)}`)
+  })
+})
+
+needs('nix').describe('records other users read (issue 12, point 2)', () => {
+  it('after a root build, a user reads history and status; the log only as a member of the group', async () => {
+    const group = `nbsg${Math.random().toString(36).slice(2, 7)}`
+    const run = (file: string, args: string[]) => expect(spawnSync(file, args, { encoding: 'utf8' }).status).toBe(0)
+    run('groupadd', [group])
+    const [member, other] = [`nbsm${Math.random().toString(36).slice(2, 7)}`, `nbso${Math.random().toString(36).slice(2, 7)}`]
+    run('useradd', ['-m', '-G', group, member])
+    run('useradd', ['-m', other])
+    try {
+      const s = sandbox({ nh: false })
+      for (const d of [tmp, s.dir, s.cwd]) spawnSync('chmod', ['o+rx', d]) // the users reach the sandbox, as /var/log
+      const system = join(s.dir, 'var-log/nixos-builds')
+      const env = { ...s.env, NBS_LOG_DIR: system, NBS_LOG_GROUP: group }
+      const r = await nbs(['build', '--root', s.root, 'os', 'build', '--flake', freshFlake('build-fail'), '--host', 'demo'], { cwd: s.cwd, env })
+      expect(r.exitCode).toBe(1)
+      // root made the system folder 2775 root:GROUP, the log 0640 in that group, the records 0644
+      expect(statSync(system).mode & 0o7777).toBe(0o2775)
+      const rec = JSON.parse(readFileSync(join(system, 'last-build.json'), 'utf8')) as BuildRecord
+      expect(statSync(rec.buildLogPath).mode & 0o777).toBe(0o640)
+      const userEnv = { PATH: env.PATH!, NBS_LOG_DIR: system, NBS_LOG_GROUP: group }
+      for (const user of [member, other]) {
+        const h = asUser(user, ['history', '--json'], userEnv, s.cwd)
+        expect(h.status).toBe(0)
+        expect(JSON.parse(h.stdout)).toMatchObject([{ target: 'os', action: 'build', success: false, buildLogPath: rec.buildLogPath }])
+        const st = asUser(user, ['status', '--json', '--root', s.root, '--host', 'demo'], userEnv, s.cwd)
+        expect(JSON.parse(st.stdout).lastBuild).toMatchObject({ target: 'os', success: false })
+      }
+      const cat = (user: string) => spawnSync('setpriv', [`--reuid=${user}`, `--regid=${user}`, '--init-groups', '--', 'cat', rec.buildLogPath], { encoding: 'utf8' })
+      expect(cat(member).status).toBe(0)
+      expect(cat(member).stdout).toMatch(/nixos-system-demo-build-fail/)
+      expect(cat(other).stderr).toMatch(/Permission denied/)
+      // a user's os build where it cannot write: its own folder, and it says so; its history merges both
+      const own = asUser(other, ['build', '--root', s.root, 'os', 'dry-build', '--flake', freshFlake('good'), '--host', 'demo'], { ...userEnv, NBS_DOUBLE_ROOT: s.root, NBS_LOCK_DIR: join(s.dir, 'user-lock/nbs'), NIX_CONFIG: s.env.NIX_CONFIG ?? '' }, s.cwd)
+      expect(own.stderr).toContain(`nbs: NBS_LOG_DIR ${system} is not writable by ${other} (permission denied); this build's records go to /home/${other}/.local/state/nbs/builds; fix: make ${system} group ${group}, mode 2775, and join group ${group}`)
+      const merged = JSON.parse(asUser(other, ['history', '--json'], userEnv, s.cwd).stdout) as BuildRecord[]
+      expect(merged.map((m) => `${m.user}:${m.action}`)).toEqual([`${other}:dry-build`, 'root:build'])
+      // a folder closed to others (as an older nbs made it): permission denied with the fix, the readable records still shown
+      spawnSync('chmod', ['0750', system])
+      spawnSync('chgrp', ['root', system])
+      const closed = asUser(other, ['history', '--json'], userEnv, s.cwd)
+      expect(closed.status).toBe(0)
+      expect(closed.stderr).toContain(`${join(system, 'build-history.json')}: permission denied: run as root or join group ${group}`)
+      expect(closed.stderr).not.toMatch(/corrupt/)
+      expect((JSON.parse(closed.stdout) as BuildRecord[]).map((m) => m.user)).toEqual([other])
+    } finally {
+      for (const u of [member, other]) spawnSync('userdel', ['-r', u])
+      spawnSync('groupdel', [group])
+    }
   })
 })

@@ -31,7 +31,8 @@ function machine() {
   for (const d of [m.root, m.logs, m.cwd, join(m.root, 'etc')]) mkdirSync(d, { recursive: true })
   writeFileSync(join(m.root, 'etc/NIXOS'), '')
   writeFileSync(join(m.root, 'etc/hostname'), 'demo\n') // the root is the machine the host `demo` describes
-  const env = { ...NIX_ENV, PATH, NBS_LOG_DIR: m.logs, NBS_DOUBLE_ROOT: m.root }
+  // the user's own records folder too: status and history read both
+  const env = { ...NIX_ENV, PATH, NBS_LOG_DIR: m.logs, XDG_STATE_HOME: join(dir, 'state'), NBS_DOUBLE_ROOT: m.root }
   const useFlake = (name: string) => {
     rmSync(m.flake, { recursive: true, force: true })
     cpSync(join(REPO_ROOT, 'test/fixtures/build-flakes', name), m.flake, { recursive: true })
@@ -58,6 +59,7 @@ const normalize = (text: string, m: { root: string; flake: string; logs: string 
   text
     .replaceAll(m.root, '<root>')
     .replaceAll(m.logs, '<logs>')
+    .replace(/builds\/\d{8}T\d{6}Z-/g, 'builds/<time>-')
     .replaceAll(m.flake, '<flake>')
     .replace(/\/nix\/store\/[0-9a-z]{32}-/g, '/nix/store/<hash>-')
     .replace(/\b[0-9a-f]{7,40}\b/g, '<rev>')
@@ -173,7 +175,7 @@ needs('nix').describe('nbs status', () => {
         ✗ Last build failed: os switch, <when>, exit 1
           builder for '/nix/store/<hash>-nixos-system-demo-build-fail.drv' failed with exit code 3
           build /nix/store/<hash>-nixos-system-demo-build-fail.drv
-          log: <logs>/last-build.log
+          log: <logs>/builds/<time>-os-switch.log
 
       Boot Status:
         systemd state not read (no running systemd as PID 1 for this root)
@@ -210,6 +212,38 @@ needs('nix').describe('nbs status', () => {
     expect(JSON.parse(broken.stdout).reasons[0]).toMatch(/^os switch failed at .* \(exit 1\), after the running system was activated$/)
     await new Promise((done) => setTimeout(done, 1100))
     n.activate() // a fix deployed with plain nixos-rebuild switch relinks /run/current-system
+    expect((await n.status('--json')).exitCode).toBe(0)
+  })
+
+  it('records of both folders count: a newer failed home build (user folder) neither hides a failed os build (system folder) nor is one', async () => {
+    const n = machine()
+    n.useFlake('good')
+    expect((await n.build('switch')).exitCode).toBe(0)
+    n.activate()
+    const ok = JSON.parse((await n.status('--json')).stdout)
+    const record = JSON.parse(readFileSync(join(n.logs, 'last-build.json'), 'utf8'))
+    const later = (s: number) => new Date(Date.now() + s * 1000).toISOString()
+    const userLogs = join(n.env.XDG_STATE_HOME, 'nbs/builds')
+    mkdirSync(userLogs, { recursive: true })
+    // a failed home build after the activation, in the user's folder: the newest record, but no build error
+    const home = { ...record, target: 'home', action: 'switch', tool: 'home-manager', success: false, exitCode: 1, buildStart: later(1), buildEnd: later(2), preGeneration: { ...record.preGeneration, currentSystem: ok.generation.currentSystem } }
+    writeFileSync(join(userLogs, 'build-history.json'), JSON.stringify([home]))
+    const homeOnly = await n.status('--json')
+    expect(JSON.parse(homeOnly.stdout)).toMatchObject({ lastBuild: { target: 'home', success: false }, failedBuild: null })
+    expect(homeOnly.exitCode).toBe(0)
+    // a failed os build of this machine (system folder), older than the home build but newer than the activation: exit 2
+    const os = { ...home, target: 'os', tool: 'nixos-rebuild', buildStart: later(0), buildEnd: later(0.5) }
+    writeFileSync(join(n.logs, 'build-history.json'), JSON.stringify([os, record]))
+    const broken = await n.status('--json')
+    expect(broken.exitCode).toBe(2)
+    expect(JSON.parse(broken.stdout)).toMatchObject({ lastBuild: { target: 'home' }, failedBuild: { action: 'switch', exitCode: 1 } })
+    const history = JSON.parse((await nbs(['history', '--json'], { cwd: n.cwd, env: n.env })).stdout) as Array<{ target: string; buildStart: string }>
+    expect(history.map((r) => r.target)).toEqual(['home', 'os', 'os']) // merged, newest first
+    const table = (await nbs(['history'], { cwd: n.cwd, env: n.env })).stdout
+    expect(table).toMatch(/home switch\s+home-manager/)
+    expect(table).toMatch(/os switch\s+nixos-rebuild/)
+    await new Promise((done) => setTimeout(done, 3100))
+    n.activate() // activated after both: cleared
     expect((await n.status('--json')).exitCode).toBe(0)
   })
 
@@ -390,10 +424,10 @@ describe('build records a reader may not read', () => {
         return spawnSync(asNobody[0]!, asNobody.slice(1), { cwd: dir, encoding: 'utf8', env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir, NBS_LOG_DIR: logs, NO_COLOR: '1' } })
       }
       const refused = run('history')
-      expect(refused.stderr + refused.stdout).toContain(`${join(logs, 'build-history.json')}: permission denied; run as root, or as a member of the group that owns ${logs}`)
+      expect(refused.stderr + refused.stdout).toContain(`${join(logs, 'build-history.json')}: permission denied: run as root or join group wheel`)
       expect(refused.stderr + refused.stdout).not.toMatch(/corrupt/)
       // what nbs writes itself, any user reads
-      const { writeBuildRecord } = await import('../../src/build/store.js')
+      const { writeBuildRecord } = await import('../../src/records/store.js')
       rmSync(join(logs, 'build-history.json'))
       const gen = (n: number) => ({ generation: `g${n}`, generationRaw: String(n), commit: null, homeManagerGeneration: null, currentSystem: null, profilePath: null })
       const record = {

@@ -8,7 +8,7 @@ import { createJiti } from 'jiti'
 const dir = process.argv[2]
 if (!dir) throw new Error('usage: record-writer.mjs DIR')
 const jiti = createJiti(import.meta.url, { fsCache: false })
-const { writeBuildRecord, readHistory, readLastBuild } = await jiti.import('../../src/build/store.ts')
+const { writeBuildRecord, readHistory, readLastBuild } = await jiti.import('../../src/records/store.ts')
 
 /** A record big enough (a ~2 KB log tail) that a 100-record history takes many write(2)s. */
 export function makeRecord(seq) {

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { createDisplay, drvName, formatSummary, messageText, statusLine } from '../../../src/build/display.js'
-import type { BuildRecord } from '../../../src/build/record.js'
+import type { BuildRecord } from '../../../src/records/schema.js'
 import type { BuildProgress } from '../../../src/nix/build-log.js'
 
 const DRV = '/nix/store/k4670x0hpqh34hak8jwhjgffkjj64jml-hello-2.12.drv'

@@ -1,7 +1,7 @@
 /** `nbs history`: the records as a table, newest first, and the --failed / --limit filters. */
 import pc from 'picocolors'
 import { singleLine } from '../reporters/sanitize.js'
-import type { BuildRecord } from './record.js'
+import type { BuildRecord } from './schema.js'
 
 /** --failed keeps every build that did not succeed (interrupted ones too); --limit applies after it. */
 export function filterHistory(records: BuildRecord[], opts: { limit?: number; failed?: boolean }): BuildRecord[] {

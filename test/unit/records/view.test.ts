@@ -1,7 +1,7 @@
 import { stripVTControlCharacters } from 'node:util'
 import { describe, expect, it } from 'vitest'
-import { filterHistory, formatHistory, formatSeconds, formatWhen } from '../../../src/build/history-view.js'
-import type { BuildRecord, GenerationSnapshot } from '../../../src/build/record.js'
+import { filterHistory, formatHistory, formatSeconds, formatWhen } from '../../../src/records/view.js'
+import type { BuildRecord, GenerationSnapshot } from '../../../src/records/schema.js'
 
 const now = new Date('2025-11-14T16:00:00Z')
 const snap = (g: string | null, hm: string | null = null): GenerationSnapshot => ({

@@ -1,15 +1,17 @@
 /**
- * `nbs history`: the recorded builds from the directory `nbs build` writes to, as the table or as
- * the JSON records. Read-only: a corrupt history is reported, and moved aside by the next build.
+ * `nbs history`: the recorded builds of both folders (the system one and the user's own), merged by
+ * time, as the table or as the JSON records. Read-only: a corrupt history is reported, and moved
+ * aside by the next build.
  */
-import { findLogDir } from '../status/last-build.js'
-import { filterHistory, formatHistory } from './history-view.js'
-import { readHistory } from './store.js'
-import type { BuildRecord } from './record.js'
+import { readAllRecords } from './last-build.js'
+import { filterHistory, formatHistory } from './view.js'
+import type { BuildRecord } from './schema.js'
 
 export interface HistoryOptions {
   /** the config's logDir (NBS_LOG_DIR in `env` overrides it) */
   logDir?: string
+  /** the admins' group, named in the fix for a refused read */
+  logGroup?: string
   env?: NodeJS.ProcessEnv
   json?: boolean
   limit?: number
@@ -21,7 +23,8 @@ export interface HistoryOptions {
 }
 
 export interface HistoryResult {
-  dir: string
+  /** the folders read */
+  dirs: string[]
   records: BuildRecord[]
   /** what to print on stdout */
   output: string
@@ -29,11 +32,10 @@ export interface HistoryResult {
 }
 
 export async function showHistory(opts: HistoryOptions = {}): Promise<HistoryResult> {
-  const dir = findLogDir({ configured: opts.logDir, env: opts.env ?? process.env })
-  const { records, warnings } = await readHistory(dir)
+  const { dirs, records, warnings } = await readAllRecords({ configured: opts.logDir, logGroup: opts.logGroup, env: opts.env ?? process.env })
   const kept = filterHistory(records, { limit: opts.limit, failed: opts.failed })
   const output = opts.json
     ? `${JSON.stringify(kept, null, 2)}\n`
     : formatHistory(kept, { color: opts.color, width: opts.width, now: opts.now })
-  return { dir, records: kept, output, warnings }
+  return { dirs, records: kept, output, warnings }
 }

@@ -6,9 +6,9 @@ import { fileURLToPath } from 'node:url'
 import { execa } from 'execa'
 import { afterAll, describe, expect, it } from 'vitest'
 import type { Exec } from '../../../src/checks/types.js'
-import { resolveLogDir } from '../../../src/build/log-dir.js'
-import { buildRecordSchema, readNixVersion, snapshotGeneration, type BuildRecord } from '../../../src/build/record.js'
-import { HISTORY_LIMIT, openBuildLog, readHistory, readLastBuild, readLastBuildResult, writeBuildRecord } from '../../../src/build/store.js'
+import { resolveLogDir } from '../../../src/records/paths.js'
+import { buildRecordSchema, type BuildRecord } from '../../../src/records/schema.js'
+import { HISTORY_LIMIT, readHistory, readLastBuild, readLastBuildResult, writeBuildRecord } from '../../../src/records/store.js'
 
 const work = mkdtempSync(join(tmpdir(), 'nbs-store-'))
 afterAll(() => rmSync(work, { recursive: true, force: true }))
@@ -141,43 +141,17 @@ describe('writeBuildRecord / readHistory', () => {
   })
 })
 
-describe('openBuildLog', () => {
-  it('keeps the previous log whole until close, buffers, and renames into place 0640', async () => {
-    const dir = freshDir()
-    writeFileSync(join(dir, 'last-build.log'), 'previous build\n')
-    const log = await openBuildLog(dir)
-    expect(log.path).toBe(join(dir, 'last-build.log'))
-    for (let i = 0; i < 1000; i++) log.write(`line ${i}\n`)
-    log.write(new TextEncoder().encode('bytes\n'))
-    expect(readFileSync(join(dir, 'last-build.log'), 'utf8')).toBe('previous build\n')
-    const temp = readdirSync(dir).find((f) => f.endsWith('.tmp'))!
-    expect(statSync(join(dir, temp)).size).toBe(0) // under 64 KiB: nothing written yet
-    await log.close()
-    const text = readFileSync(join(dir, 'last-build.log'), 'utf8')
-    expect(text.startsWith('line 0\nline 1\n')).toBe(true)
-    expect(text.endsWith('line 999\nbytes\n')).toBe(true)
-    expect(mode(join(dir, 'last-build.log'))).toBe(0o640)
-    expect(readdirSync(dir)).toEqual(['last-build.log'])
-  })
-
-  it('flushes large output in blocks while the build runs', async () => {
-    const dir = freshDir()
-    const log = await openBuildLog(dir)
-    log.write('x'.repeat(200 * 1024))
-    await new Promise((r) => setTimeout(r, 50))
-    const temp = readdirSync(dir).find((f) => f.endsWith('.tmp'))!
-    expect(statSync(join(dir, temp)).size).toBe(200 * 1024)
-    await log.close()
-    expect(statSync(join(dir, 'last-build.log')).size).toBe(200 * 1024)
-  })
-})
-
 describe('resolveLogDir', () => {
   it('NBS_LOG_DIR overrides the config; the directory is created 0755 whatever the umask (the records are for every user)', async () => {
     const env = { NBS_LOG_DIR: join(work, 'env/a/b'), HOME: work }
     const old = process.umask(0o077)
     try {
-      expect(await resolveLogDir({ configured: join(work, 'cfg'), env })).toEqual({ dir: env.NBS_LOG_DIR })
+      // as root, without the admins' group here: 0755 root, and it says so
+      expect(await resolveLogDir({ configured: join(work, 'cfg'), env: { ...env, NBS_LOG_GROUP: 'nbs-no-such-group' } })).toEqual({
+        dir: env.NBS_LOG_DIR,
+        group: { name: 'nbs-no-such-group', gid: null },
+        notice: `created ${env.NBS_LOG_DIR} 0755 root: group nbs-no-such-group does not exist here, so only root can write build records there (set logGroup, or NBS_LOG_GROUP, to the admins' group)`,
+      })
     } finally {
       process.umask(old)
     }
@@ -193,12 +167,14 @@ describe('resolveLogDir', () => {
     const env = { XDG_STATE_HOME: join(work, 'state'), HOME: work }
     const r = await resolveLogDir({ configured: join(blocker, 'logs'), env })
     expect(r.dir).toBe(join(work, 'state/nbs/builds'))
-    expect(r.notice).toBe(`logDir ${join(blocker, 'logs')} is not writable (a parent is not a directory); build records go to ${r.dir}`)
+    expect(r.notice).toBe(
+      `logDir ${join(blocker, 'logs')} is not writable by root (a parent is not a directory); this build's records go to ${r.dir}; fix: make ${join(blocker, 'logs')} group wheel, mode 2775, and join group wheel`,
+    )
     expect(mode(r.dir)).toBe(0o755)
     // a relative XDG_STATE_HOME is invalid (XDG spec): ~/.local/state instead
     const r2 = await resolveLogDir({ env: { NBS_LOG_DIR: blocker, XDG_STATE_HOME: 'rel', HOME: work } })
     expect(r2.dir).toBe(join(work, '.local/state/nbs/builds'))
-    expect(r2.notice).toContain(`NBS_LOG_DIR ${blocker} is not writable (exists and is not a directory)`)
+    expect(r2.notice).toContain(`NBS_LOG_DIR ${blocker} is not writable by root (exists and is not a directory)`)
   })
 
   it('falls back from a read-only bind mount, which root cannot write either', async (ctx) => {
@@ -209,7 +185,7 @@ describe('resolveLogDir', () => {
     try {
       await execa('mount', ['-o', 'remount,bind,ro', ro], { reject: false })
       const r = await resolveLogDir({ configured: ro, env: { XDG_STATE_HOME: join(work, 'state2'), HOME: work } })
-      expect(r).toEqual({ dir: join(work, 'state2/nbs/builds'), notice: expect.stringContaining('(read-only file system)') })
+      expect(r).toMatchObject({ dir: join(work, 'state2/nbs/builds'), notice: expect.stringContaining('(read-only file system)') })
     } finally {
       await execa('umount', [ro], { reject: false })
     }
@@ -221,41 +197,5 @@ describe('resolveLogDir', () => {
     await expect(resolveLogDir({ configured: join(blocker, 'x'), env: { XDG_STATE_HOME: blocker, HOME: work } })).rejects.toThrow(
       /cannot write build records to .*b-file\/x \(a parent is not a directory\) nor to .*b-file\/nbs\/builds/,
     )
-  })
-})
-
-describe('snapshotGeneration', () => {
-  it('reads the system profile, /run/current-system, Home Manager and the commit', async () => {
-    const root = join(work, 'root')
-    const profiles = join(root, 'nix/var/nix/profiles')
-    mkdirSync(profiles, { recursive: true })
-    mkdirSync(join(root, 'run'))
-    mkdirSync(join(root, 'home/alice/.local/state/nix/profiles'), { recursive: true })
-    for (const p of ['41aaaa-nixos-system', '42aaaa-nixos-system', '11bbbb-home-manager-generation', '12bbbb-home-manager-generation']) {
-      mkdirSync(join(root, 'nix/store', p), { recursive: true })
-    }
-    for (const g of [41, 42]) symlinkSync(`/nix/store/${g}aaaa-nixos-system`, join(profiles, `system-${g}-link`))
-    symlinkSync('system-42-link', join(profiles, 'system'))
-    symlinkSync('/nix/store/41aaaa-nixos-system', join(root, 'run/current-system'))
-    const hm = join(root, 'home/alice/.local/state/nix/profiles')
-    for (const g of [11, 12]) symlinkSync(`/nix/store/${g}bbbb-home-manager-generation`, join(hm, `home-manager-${g}-link`))
-    symlinkSync('home-manager-11-link', join(hm, 'home-manager')) // rolled back: the active one counts
-    const exec: Exec = async () => ({ exitCode: 128, stdout: { text: '' }, stderr: { text: 'fatal: not a git repository' } }) as never
-    const os = await snapshotGeneration({ root, exec, target: 'os', user: 'alice', flake: '/nowhere' })
-    expect(os).toEqual({
-      generation: 'g42', generationRaw: '42', commit: null, homeManagerGeneration: 'hm11',
-      currentSystem: '/nix/store/41aaaa-nixos-system', profilePath: '/nix/store/42aaaa-nixos-system', commitDirty: null,
-    })
-    const home = await snapshotGeneration({ root, exec, target: 'home', user: 'alice' })
-    expect(home.profilePath).toBe('/nix/store/11bbbb-home-manager-generation')
-    const empty = await snapshotGeneration({ root: join(work, 'nothing'), exec, target: 'os', user: 'bob' })
-    expect(empty).toMatchObject({ generation: null, homeManagerGeneration: null, currentSystem: null, profilePath: null })
-  })
-
-  it('reads the Nix version', async () => {
-    const fake = (text: string, exitCode = 0): Exec => async () => ({ exitCode, stdout: { text }, stderr: { text: '' } }) as never
-    expect(await readNixVersion(fake('nix (Nix) 2.24.10\n'))).toBe('2.24.10')
-    expect(await readNixVersion(fake('nix (Lix, like Nix) 2.91.1\n'))).toBe('2.91.1')
-    expect(await readNixVersion(fake('', 127))).toBeNull()
   })
 })

@@ -5,22 +5,24 @@
  * recognised by pid plus boot id and process start time: /var/log survives reboots, and a pid
  * from the last boot may belong to an unrelated process now.
  */
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { chmod, link, open, readFile, rm, stat, unlink } from 'node:fs/promises'
-import { join } from 'node:path'
+import { chmod, link, mkdir, open, readFile, rm, stat, unlink } from 'node:fs/promises'
+import { dirname, join, resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { NbsError } from '../errors.js'
 import { tempPathFor } from '../fs/atomic-write.js'
 
 export const BUILD_LOCK = 'build.lock'
+/** The system-wide lock folder for `os` builds: /run/lock is 1777 on Debian and NixOS, and emptied at boot. */
+export const DEFAULT_LOCK_DIR = '/run/lock/nbs'
 
 export interface Lock {
   path: string
   release(): Promise<void>
 }
 
-interface Owner {
+export interface Owner {
   pid: number
   boot?: string
   start?: string
@@ -43,6 +45,11 @@ function startTime(pid: number): string | undefined {
   } catch {
     return undefined
   }
+}
+
+/** This process as a lock or in-progress marker names it: pid, boot id, start time. */
+export function selfOwner(): Owner {
+  return { pid: process.pid, boot: bootId, start: startTime(process.pid) }
 }
 
 function parseOwner(text: string): Owner | null {
@@ -137,7 +144,7 @@ async function removeStale(path: string, staleText: string): Promise<void> {
  */
 export async function acquireLock(
   path: string,
-  opts: { waitMs?: number; held?: (pid: number | null) => Error } = {},
+  opts: { waitMs?: number; held?: (pid: number | null) => Error; mode?: number } = {},
 ): Promise<Lock> {
   const token = randomBytes(8).toString('hex')
   const content = `${process.pid}\nboot=${bootId ?? ''} start=${startTime(process.pid) ?? ''} token=${token}\n`
@@ -155,7 +162,7 @@ export async function acquireLock(
     }
     await sleep(Math.min(50, 5 * (attempt + 1)))
   }
-  await chmod(path, 0o640).catch(() => {})
+  await chmod(path, opts.mode ?? 0o640).catch(() => {})
   // A takeover guard whose owner was killed after removing the stale lock would otherwise stay forever.
   const guard = await readOwner(`${path}.takeover`).catch(() => null)
   if (guard?.owner && !ownerAlive(guard.owner)) await rm(`${path}.takeover`, { force: true })
@@ -172,10 +179,40 @@ export async function acquireLock(
   }
 }
 
-/** The lock every `nbs build` takes in its log directory: a second concurrent build is refused. */
-export function acquireBuildLock(dir: string): Promise<Lock> {
-  const lockPath = join(dir, BUILD_LOCK)
+/**
+ * Where the build lock of `target` lives. `os`: system-wide under /run (NBS_LOCK_DIR overrides), one
+ * per system root the build reads (a build into a mounted image does not hold the machine's); when
+ * /run/lock is missing, the records folder's `build.lock`, as before. `home`: the user's own
+ * records folder, so each user has one.
+ */
+export async function buildLockPath(opts: { target: 'os' | 'home'; logDir: string; env?: NodeJS.ProcessEnv; root?: string }): Promise<string> {
+  const fallback = join(opts.logDir, BUILD_LOCK)
+  if (opts.target === 'home') return fallback
+  const env = opts.env ?? process.env
+  const dir = env.NBS_LOCK_DIR ? resolve(env.NBS_LOCK_DIR) : DEFAULT_LOCK_DIR
+  const root = resolve(opts.root ?? '/')
+  const name = root === '/' ? 'os-build.lock' : `os-build-${createHash('sha256').update(root).digest('hex').slice(0, 12)}.lock`
+  // the parent must exist already (/run/lock): nbs never makes /run's layout up
+  if (!(await stat(dirname(dir)).then((s) => s.isDirectory(), () => false))) return fallback
+  try {
+    const made = await mkdir(dir, { recursive: false }).then(() => true, (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EEXIST') return false
+      throw e
+    })
+    // like /run/lock itself: every user may take the lock, only its owner may remove it
+    if (made) await chmod(dir, 0o1777)
+    return join(dir, name)
+  } catch {
+    return fallback
+  }
+}
+
+/** The lock every `nbs build` takes (buildLockPath): a second concurrent build is refused. */
+export async function acquireBuildLock(opts: { target: 'os' | 'home'; logDir: string; env?: NodeJS.ProcessEnv; root?: string }): Promise<Lock> {
+  const lockPath = await buildLockPath(opts)
   return acquireLock(lockPath, {
+    // readable by every user: another user's build must be able to name the holder
+    mode: 0o644,
     held: (pid) =>
       new NbsError(`another nbs build is running (pid ${pid ?? 'unknown'}); wait for it or remove ${lockPath} if it is gone`, 3),
   })

@@ -3,20 +3,20 @@
  * fsync), so a reader, or a build killed mid-write, sees the old file or the new one, never half.
  * Writers are serialised by a short-lived lock of their own, independent of the build lock.
  */
-import { open, readdir, readFile, rename, rm } from 'node:fs/promises'
-import { dirname, join, posix } from 'node:path'
+import { statSync } from 'node:fs'
+import { readdir, readFile, rename, rm } from 'node:fs/promises'
+import { basename, dirname, join, posix } from 'node:path'
 import type { Machine, MachineError } from '../machine/types.js'
-import { atomicWrite, commitTempFile, TEMP_NAME, tempPathFor } from '../fs/atomic-write.js'
-import { buildRecordSchema, type BuildRecord } from './record.js'
+import { atomicWrite, TEMP_NAME } from '../fs/atomic-write.js'
+import { buildRecordSchema, type BuildRecord } from './schema.js'
+import { DEFAULT_LOG_GROUP, groupName } from './groups.js'
 import { acquireLock } from './lock.js'
+import { LOG_NAME, LOGS_DIR } from './log.js'
 
 export const HISTORY_LIMIT = 100
 export const LAST_BUILD_JSON = 'last-build.json'
-export const LAST_BUILD_LOG = 'last-build.log'
 export const HISTORY_JSON = 'build-history.json'
 const HISTORY_LOCK = 'build-history.lock'
-/** Build logs may quote secrets a build printed: owner and group only. */
-const FILE_MODE = 0o640
 /** The JSON records hold no secrets, and users run `nbs status`/`nbs history` on root's builds. */
 const RECORD_MODE = 0o644
 
@@ -43,21 +43,51 @@ async function sweepTemps(dir: string): Promise<void> {
 /** `problem`: the content is not a clean array of records; `unreadable`: the file could not be read at all. */
 type RawHistory = { entries: unknown[]; valid: BuildRecord[]; problem?: string; unreadable?: string }
 
-/** A read refused or failed, said as what it is (never "corrupt"), with the fix for a refusal. */
-export function unreadableReason(file: string, e: unknown): string {
+/**
+ * A read refused or failed, said as what it is (never "corrupt"), with the fix for a refusal: the
+ * group that owns the file (or its folder), else the admins' group `group`.
+ */
+export function unreadableReason(file: string, e: unknown, group = DEFAULT_LOG_GROUP): string {
   const code = (e as NodeJS.ErrnoException).code
-  if (code === 'EACCES' || code === 'EPERM') return `${file}: permission denied; run as root, or as a member of the group that owns ${dirname(file)}`
+  if (code === 'EACCES' || code === 'EPERM') return `${file}: permission denied: run as root or join group ${owningGroup(file) ?? group}`
   return `${file}: cannot read it (${code ?? (e as Error).message})`
 }
 
+/** The non-root group of `file`, else of its folder: the one whose members may read it. */
+function owningGroup(file: string): string | null {
+  for (const p of [file, dirname(file)]) {
+    try {
+      const gid = statSync(p).gid
+      if (gid !== 0) return groupName(gid)
+    } catch {
+      // the next
+    }
+  }
+  return null
+}
+
+/**
+ * Deletes the logs in `DIR/builds` no kept record names, except those of builds still running (a
+ * `.running` marker beside them): the logs rotate with the history.
+ */
+async function rotateLogs(dir: string, kept: readonly unknown[]): Promise<void> {
+  const named = new Set(kept.map((r) => basename(String((r as { buildLogPath?: unknown }).buildLogPath ?? ''))))
+  const logs = join(dir, LOGS_DIR)
+  const names = await readdir(logs).catch(() => [] as string[])
+  const running = (log: string) => names.some((n) => n.startsWith(`${log}.running`))
+  for (const name of names) {
+    if (LOG_NAME.test(name) && !named.has(name) && !running(name)) await rm(join(logs, name), { force: true })
+  }
+}
+
 /** The history as stored; `problem` says why it is not a clean array of records. */
-async function loadHistory(file: string): Promise<RawHistory> {
+async function loadHistory(file: string, group?: string): Promise<RawHistory> {
   let text: string
   try {
     text = await readFile(file, 'utf8')
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { entries: [], valid: [] }
-    return { entries: [], valid: [], unreadable: unreadableReason(file, e) }
+    return { entries: [], valid: [], unreadable: unreadableReason(file, e, group) }
   }
   return parseHistory(text)
 }
@@ -109,7 +139,9 @@ export async function writeBuildRecord(dir: string, record: BuildRecord): Promis
       const kept = history.entries.length ? `, kept its ${history.entries.length} valid records` : ''
       warnings.push(`${file} was corrupt (${history.problem}); moved it to ${aside}${kept} and started a new history`)
     }
-    await writeJson(file, [record, ...history.entries].slice(0, HISTORY_LIMIT))
+    const kept = [record, ...history.entries].slice(0, HISTORY_LIMIT)
+    await writeJson(file, kept)
+    await rotateLogs(dir, kept)
   } finally {
     await lock.release()
   }
@@ -117,14 +149,14 @@ export async function writeBuildRecord(dir: string, record: BuildRecord): Promis
 }
 
 /** `last-build.json`, or null when there is none yet; `warning` says why an existing one was not read. */
-export async function readLastBuildResult(dir: string): Promise<{ record: BuildRecord | null; warning?: string }> {
+export async function readLastBuildResult(dir: string, group?: string): Promise<{ record: BuildRecord | null; warning?: string }> {
   const file = join(dir, LAST_BUILD_JSON)
   let text: string
   try {
     text = await readFile(file, 'utf8')
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code
-    return code === 'ENOENT' ? { record: null } : { record: null, warning: unreadableReason(file, e) }
+    return code === 'ENOENT' ? { record: null } : { record: null, warning: unreadableReason(file, e, group) }
   }
   try {
     const parsed = buildRecordSchema.safeParse(JSON.parse(text))
@@ -140,7 +172,6 @@ export async function readLastBuild(dir: string): Promise<BuildRecord | null> {
   return (await readLastBuildResult(dir)).record
 }
 
-/** The history, newest first. Read-only: a corrupt file is reported here and moved aside by the next build. */
 /**
  * The records another machine keeps (a fleet host's own `nbs build` runs), read through its
  * Machine: missing is no records, a refused read a warning.
@@ -157,60 +188,10 @@ export async function readHistoryOn(machine: Machine, dir: string): Promise<{ re
   }
 }
 
-export async function readHistory(dir: string): Promise<{ records: BuildRecord[]; warnings: string[] }> {
+/** The history, newest first. Read-only: a corrupt file is reported here and moved aside by the next build. */
+export async function readHistory(dir: string, group?: string): Promise<{ records: BuildRecord[]; warnings: string[] }> {
   const file = join(dir, HISTORY_JSON)
-  const history = await loadHistory(file)
+  const history = await loadHistory(file, group)
   const warnings = history.unreadable ? [history.unreadable] : history.problem ? [`${file} is corrupt (${history.problem}); the next build moves it aside`] : []
   return { records: history.valid, warnings }
-}
-
-export interface BuildLog {
-  /** the final path, `DIR/last-build.log` (what the record's buildLogPath names) */
-  path: string
-  write(chunk: string | Uint8Array): void
-  close(): Promise<void>
-}
-
-const FLUSH_BYTES = 64 * 1024
-
-/**
- * The build's log. It is written to a temp file and renamed over `last-build.log` on close, so the
- * previous log stays whole until the new one is. Writes are buffered and flushed in 64 KiB blocks.
- */
-export async function openBuildLog(dir: string): Promise<BuildLog> {
-  const path = join(dir, LAST_BUILD_LOG)
-  const tmp = tempPathFor(path)
-  const handle = await open(tmp, 'wx', FILE_MODE)
-  await handle.chmod(FILE_MODE)
-  let buffer: Buffer[] = []
-  let size = 0
-  let pending: Promise<unknown> = Promise.resolve()
-  let failure: unknown
-  let closed = false
-  const flush = () => {
-    if (!size) return
-    const data = Buffer.concat(buffer, size)
-    buffer = []
-    size = 0
-    pending = pending.then(() => handle.write(data)).catch((e: unknown) => void (failure ??= e))
-  }
-  return {
-    path,
-    write(chunk) {
-      if (closed) return
-      const b = typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
-      buffer.push(typeof chunk === 'string' ? b : Buffer.from(b)) // copy: the caller may reuse its array
-      size += b.length
-      if (size >= FLUSH_BYTES) flush()
-    },
-    async close() {
-      if (closed) return
-      closed = true
-      flush()
-      await pending
-      await commitTempFile(handle, tmp, path, {}, async () => {
-        if (failure) throw failure
-      })
-    },
-  }
 }

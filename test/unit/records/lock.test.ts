@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, describe, expect, it } from 'vitest'
-import { acquireBuildLock, acquireLock } from '../../../src/build/lock.js'
+import { acquireBuildLock, acquireLock, buildLockPath } from '../../../src/records/lock.js'
 import { NbsError } from '../../../src/errors.js'
 
 const work = mkdtempSync(join(tmpdir(), 'nbs-lock-'))
@@ -28,9 +28,9 @@ function lockChild(dir: string, startAt = 0): { child: ChildProcess; said: Promi
   const script = `
     import { createJiti } from 'jiti'
     const jiti = createJiti(${JSON.stringify(join(REPO, 'x.mjs'))}, { fsCache: false })
-    const { acquireBuildLock } = await jiti.import(${JSON.stringify(join(REPO, 'src/build/lock.ts'))})
+    const { acquireBuildLock } = await jiti.import(${JSON.stringify(join(REPO, 'src/records/lock.ts'))})
     while (Date.now() < ${startAt}) {}
-    try { await acquireBuildLock(${JSON.stringify(dir)}); console.log('won') } catch (e) { console.log('lost: ' + e.message) }
+    try { await acquireBuildLock({ target: 'home', logDir: ${JSON.stringify(dir)} }); console.log('won') } catch (e) { console.log('lost: ' + e.message) }
     setInterval(() => {}, 1000)`
   const child = spawn(process.execPath, ['--input-type=module', '-e', script], { cwd: REPO, stdio: ['ignore', 'pipe', 'inherit'] })
   children.push(child)
@@ -45,8 +45,8 @@ describe('acquireBuildLock', () => {
     expect(await said).toBe('won')
     const lockPath = join(dir, 'build.lock')
     expect(readFileSync(lockPath, 'utf8').split('\n')[0]).toBe(String(child.pid))
-    expect(statSync(lockPath).mode & 0o777).toBe(0o640)
-    const err = await acquireBuildLock(dir).catch((e: unknown) => e)
+    expect(statSync(lockPath).mode & 0o777).toBe(0o644) // every user may read who holds it
+    const err = await acquireBuildLock({ target: 'home', logDir: dir }).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(NbsError)
     expect((err as NbsError).exitCode).toBe(3)
     expect((err as Error).message).toBe(
@@ -56,7 +56,7 @@ describe('acquireBuildLock', () => {
     const exited = new Promise((r) => child.on('exit', r))
     child.kill('SIGKILL')
     await exited
-    const lock = await acquireBuildLock(dir)
+    const lock = await acquireBuildLock({ target: 'home', logDir: dir })
     expect(readFileSync(lockPath, 'utf8').split('\n')[0]).toBe(String(process.pid))
     await lock.release()
     expect(() => statSync(lockPath)).toThrow()
@@ -64,11 +64,11 @@ describe('acquireBuildLock', () => {
 
   it('refuses a second holder in the same process too, and is free again after release', async () => {
     const dir = freshDir()
-    const lock = await acquireBuildLock(dir)
-    await expect(acquireBuildLock(dir)).rejects.toThrow(`(pid ${process.pid})`)
+    const lock = await acquireBuildLock({ target: 'home', logDir: dir })
+    await expect(acquireBuildLock({ target: 'home', logDir: dir })).rejects.toThrow(`(pid ${process.pid})`)
     await lock.release()
     await lock.release() // idempotent
-    await (await acquireBuildLock(dir)).release()
+    await (await acquireBuildLock({ target: 'home', logDir: dir })).release()
   })
 
   it('takes over a lock left by a dead pid, from another boot, or from a reused pid', async () => {
@@ -76,7 +76,7 @@ describe('acquireBuildLock', () => {
     const lockPath = join(dir, 'build.lock')
     for (const stale of [`${deadPid()}\n`, '1\nboot=not-this-boot start=1 token=x\n', `${process.pid}\nboot= start=1 token=x\n`]) {
       writeFileSync(lockPath, stale)
-      const lock = await acquireBuildLock(dir)
+      const lock = await acquireBuildLock({ target: 'home', logDir: dir })
       expect(readFileSync(lockPath, 'utf8')).toMatch(new RegExp(`^${process.pid}\\nboot=\\S* start=\\d+ token=[0-9a-f]{16}\\n$`))
       await lock.release()
     }
@@ -86,9 +86,9 @@ describe('acquireBuildLock', () => {
     const dir = freshDir()
     const lockPath = join(dir, 'build.lock')
     writeFileSync(lockPath, '')
-    await expect(acquireBuildLock(dir)).rejects.toThrow('(pid unknown)')
+    await expect(acquireBuildLock({ target: 'home', logDir: dir })).rejects.toThrow('(pid unknown)')
     utimesSync(lockPath, new Date(Date.now() - 60_000), new Date(Date.now() - 60_000))
-    await (await acquireBuildLock(dir)).release()
+    await (await acquireBuildLock({ target: 'home', logDir: dir })).release()
   })
 
   it('lets exactly one of several racing processes take over the same stale lock', async () => {
@@ -105,7 +105,7 @@ describe('acquireBuildLock', () => {
   it('release leaves a lock that someone else took over alone', async () => {
     const dir = freshDir()
     const lockPath = join(dir, 'build.lock')
-    const lock = await acquireBuildLock(dir)
+    const lock = await acquireBuildLock({ target: 'home', logDir: dir })
     writeFileSync(lockPath, '1\nboot= start= token=someone-else\n')
     await lock.release()
     expect(readFileSync(lockPath, 'utf8')).toContain('someone-else')
@@ -121,5 +121,29 @@ describe('acquireLock with waitMs', () => {
     const second = await acquireLock(path, { waitMs: 5000 })
     expect(Date.now() - t).toBeGreaterThanOrEqual(90)
     await second.release()
+  })
+})
+
+describe('buildLockPath: os builds lock system-wide under /run, home builds per user', () => {
+  it('os: NBS_LOCK_DIR (default /run/lock/nbs), made 1777 like /run/lock; one lock per system root', async () => {
+    const base = freshDir()
+    const env = { NBS_LOCK_DIR: join(base, 'nbs') }
+    const logDir = freshDir()
+    const path = await buildLockPath({ target: 'os', logDir, env })
+    expect(path).toBe(join(base, 'nbs/os-build.lock'))
+    expect(statSync(join(base, 'nbs')).mode & 0o7777).toBe(0o1777)
+    // two records folders, one machine: the same lock
+    expect(await buildLockPath({ target: 'os', logDir: freshDir(), env })).toBe(path)
+    const image = await buildLockPath({ target: 'os', logDir, env, root: '/mnt/image' })
+    expect(image).toMatch(/\/os-build-[0-9a-f]{12}\.lock$/)
+    const lock = await acquireBuildLock({ target: 'os', logDir, env })
+    await expect(acquireBuildLock({ target: 'os', logDir: freshDir(), env })).rejects.toThrow(`another nbs build is running (pid ${process.pid})`)
+    await lock.release()
+  })
+
+  it('os without /run/lock: the records folder\'s build.lock; home: the user\'s records folder', async () => {
+    const logDir = freshDir()
+    expect(await buildLockPath({ target: 'os', logDir, env: { NBS_LOCK_DIR: join(work, 'no-such-run/lock/nbs') } })).toBe(join(logDir, 'build.lock'))
+    expect(await buildLockPath({ target: 'home', logDir, env: {} })).toBe(join(logDir, 'build.lock'))
   })
 })

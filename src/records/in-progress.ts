@@ -1,0 +1,85 @@
+/**
+ * A build that is running leaves `builds/<log>.running` next to its log: who runs it (pid, boot id,
+ * start time, as the lock) and the record so far. A finished build removes it; when nbs is killed
+ * (SIGKILL, OOM, power loss) it stays, and the next build turns it into an `interrupted` record
+ * pointing at the log the killed one left.
+ */
+import { readdir, readFile, rename, rm, stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import { atomicWrite } from '../fs/atomic-write.js'
+import { ownerAlive, selfOwner, type Owner } from './lock.js'
+import { LOGS_DIR } from './log.js'
+import { buildRecordSchema, type BuildRecord, type GenerationSnapshot } from './schema.js'
+import { writeBuildRecord } from './store.js'
+
+const SUFFIX = '.running'
+
+/** What a build knows of its record when it starts. */
+export type StartedBuild = Pick<
+  BuildRecord,
+  'buildStart' | 'target' | 'action' | 'tool' | 'flakePath' | 'hostname' | 'user' | 'command' | 'preGeneration' | 'buildLogPath'
+>
+
+export interface InProgress {
+  /** the build finished and its record is written: the marker goes */
+  remove(): Promise<void>
+}
+
+/** Writes the marker of the build whose log is `started.buildLogPath`. */
+export async function markInProgress(started: StartedBuild): Promise<InProgress> {
+  const path = `${started.buildLogPath}${SUFFIX}`
+  await atomicWrite(path, `${JSON.stringify({ owner: selfOwner(), build: started })}\n`, 0o644, { exactMode: true })
+  return { remove: () => rm(path, { force: true }) }
+}
+
+const EMPTY: GenerationSnapshot = { generation: null, generationRaw: null, commit: null, homeManagerGeneration: null, currentSystem: null, profilePath: null }
+
+/** The record of a build whose nbs was killed: when its log last grew is when it ended. */
+async function interruptedRecord(started: StartedBuild, owner: Owner): Promise<BuildRecord> {
+  const end = await stat(started.buildLogPath).then((s) => s.mtime, () => new Date(started.buildStart))
+  const message = `nbs (pid ${owner.pid}) was killed before the build finished (SIGKILL, out of memory or power loss); its output is in ${started.buildLogPath}`
+  return {
+    ...started,
+    buildEnd: end.toISOString(),
+    buildDuration: Math.max(0, Math.round((end.getTime() - Date.parse(started.buildStart)) / 10) / 100),
+    exitCode: -1,
+    success: false,
+    postGeneration: EMPTY,
+    errors: message,
+    errorDetails: [{ message, kind: 'interrupted' }],
+    nixVersion: null,
+    interrupted: true,
+    recordVersion: 1,
+  }
+}
+
+/**
+ * Records every build in `dir` whose nbs is gone as interrupted. A marker is claimed by renaming it
+ * first, so two builds starting at once never record the same one twice. Returns notices.
+ */
+export async function recordInterrupted(dir: string): Promise<string[]> {
+  const logs = join(dir, LOGS_DIR)
+  const notices: string[] = []
+  for (const name of await readdir(logs).catch(() => [] as string[])) {
+    if (!name.endsWith(SUFFIX)) continue
+    const path = join(logs, name)
+    let parsed: { owner: Owner; build: StartedBuild }
+    try {
+      parsed = JSON.parse(await readFile(path, 'utf8'))
+    } catch {
+      continue // being written, or not ours
+    }
+    if (!parsed?.owner?.pid || ownerAlive(parsed.owner)) continue
+    const claimed = `${path}.claimed-${process.pid}`
+    if (!(await rename(path, claimed).then(() => true, () => false))) continue
+    try {
+      const record = await interruptedRecord(parsed.build, parsed.owner)
+      if (!buildRecordSchema.safeParse(record).success) continue
+      const { warnings } = await writeBuildRecord(dir, record)
+      notices.push(`the ${record.target} ${record.action} started at ${record.buildStart} was killed with nbs; recorded it as interrupted (log: ${record.buildLogPath})`, ...warnings)
+    } finally {
+      await rm(claimed, { force: true })
+    }
+  }
+  return notices
+}

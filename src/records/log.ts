@@ -1,0 +1,108 @@
+/**
+ * One log per build: `builds/<time>-<target>-<action>.log` in the records folder, opened at the
+ * start and appended with synchronous writes while the build runs (`tail -f` follows it, a killed
+ * nbs leaves what it had, memory stays flat whatever the build prints). `last-build.log` is a
+ * symlink to the newest, so the seed's path keeps working.
+ */
+import { closeSync, fchmodSync, fchownSync, fsyncSync, openSync, writeSync } from 'node:fs'
+import { chmod, mkdir, rename, rm, stat, symlink } from 'node:fs/promises'
+import { basename, join } from 'node:path'
+import { tempPathFor } from '../fs/atomic-write.js'
+
+export const LAST_BUILD_LOG = 'last-build.log'
+export const LOGS_DIR = 'builds'
+/** Build logs may quote secrets a build printed: owner and group only. */
+export const LOG_MODE = 0o640
+/** `20261130T083000Z-os-switch.log` (with `-2`, `-3` … when two start in the same second). */
+export const LOG_NAME = /^\d{8}T\d{6}Z-[a-z]+-[a-z-]+(?:-\d+)?\.log$/
+
+export interface BuildLog {
+  /** the build's own log (what its record's buildLogPath names) */
+  path: string
+  write(chunk: string | Uint8Array): void
+  /** fsync and close; rejects with the first write error, if any */
+  close(): Promise<void>
+}
+
+/** `20261130T083000Z`: sortable, no colons. */
+export function logStamp(d: Date): string {
+  return d.toISOString().replace(/\.\d+Z$/, 'Z').replace(/[-:]/g, '')
+}
+
+/** `DIR/builds`, made with the records folder's own mode (setgid and group carry over). */
+export async function logsDir(dir: string): Promise<string> {
+  const logs = join(dir, LOGS_DIR)
+  const made = await mkdir(logs).then(() => true, (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EEXIST') return false
+    throw e
+  })
+  if (made) await chmod(logs, (await stat(dir)).mode & 0o7777).catch(() => {})
+  return logs
+}
+
+/** Points `DIR/last-build.log` at `log` atomically: a symlink under a temp name, renamed over. */
+export async function linkLastLog(dir: string, log: string): Promise<void> {
+  const link = join(dir, LAST_BUILD_LOG)
+  const tmp = tempPathFor(link)
+  await symlink(join(LOGS_DIR, basename(log)), tmp)
+  try {
+    await rename(tmp, link)
+  } catch (e) {
+    await rm(tmp, { force: true })
+    throw e
+  }
+}
+
+/**
+ * Creates this build's log (0640, group `gid` when given and allowed) and links last-build.log to
+ * it. Writes are write(2) calls as the bytes arrive: nothing is held in memory, and a reader sees
+ * every line the moment the tool printed it.
+ */
+export async function openBuildLog(dir: string, opts: { target: string; action: string; start: Date; gid?: number | null }): Promise<BuildLog> {
+  const logs = await logsDir(dir)
+  const base = `${logStamp(opts.start)}-${opts.target}-${opts.action}`
+  let fd = -1
+  let path = ''
+  for (let n = 1; fd < 0; n++) {
+    path = join(logs, `${base}${n === 1 ? '' : `-${n}`}.log`)
+    try {
+      fd = openSync(path, 'wx', LOG_MODE)
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || n >= 1000) throw e
+    }
+  }
+  fchmodSync(fd, LOG_MODE) // umask-proof
+  if (opts.gid !== undefined && opts.gid !== null) {
+    try {
+      fchownSync(fd, -1, opts.gid) // root, or a member; a setgid folder has set it already
+    } catch {
+      // not ours to give: the folder's group stays
+    }
+  }
+  await linkLastLog(dir, path)
+  let failure: unknown
+  let closed = false
+  return {
+    path,
+    write(chunk) {
+      if (closed || failure) return
+      const b = typeof chunk === 'string' ? Buffer.from(chunk) : chunk
+      try {
+        for (let off = 0; off < b.byteLength; ) off += writeSync(fd, b, off, b.byteLength - off)
+      } catch (e) {
+        failure = e // a full disk stops the log, never the build
+      }
+    },
+    async close() {
+      if (closed) return
+      closed = true
+      try {
+        fsyncSync(fd)
+      } catch (e) {
+        failure ??= e
+      }
+      closeSync(fd)
+      if (failure) throw failure
+    },
+  }
+}
