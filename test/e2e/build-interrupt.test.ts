@@ -55,7 +55,7 @@ async function waitFor(what: string, cond: () => boolean | Promise<boolean>, ms 
 }
 
 /** `nbs build os <action>` in its own process group (a terminal's foreground job), with the stand-in's hooks. */
-function start(tool: 'nh' | 'nixos-rebuild', action: string, host: string, stcSeconds = 0) {
+function start(tool: 'nh' | 'nixos-rebuild', action: string, host: string, stcSeconds = 0, extraEnv: Record<string, string> = {}) {
   const dir = join(tmp, `case-${++seq}`)
   const [logs, root, cwd] = ['logs', 'root', 'cwd'].map((d) => join(dir, d)) as [string, string, string]
   for (const d of [logs, root, cwd]) mkdirSync(d, { recursive: true })
@@ -68,6 +68,7 @@ function start(tool: 'nh' | 'nixos-rebuild', action: string, host: string, stcSe
     NBS_DOUBLE_ROOT: root,
     NBS_STC_MARKER: marker,
     ...(stcSeconds ? { NBS_STC_SECONDS: String(stcSeconds) } : {}),
+    ...extraEnv,
   }
   const child = execa(process.execPath, [CLI, 'build', 'os', action, '--flake', freshFlake('good'), '--host', host, '--root', root], {
     cwd,
@@ -164,9 +165,9 @@ needs('nix').describe('Ctrl-C and SIGTERM during activation never reach it', () 
 })
 
 needs('nix').describe('Ctrl-C before activation stops the build', () => {
-  async function slow(tool: 'nh' | 'nixos-rebuild') {
+  async function slow(tool: 'nh' | 'nixos-rebuild', extraEnv: Record<string, string> = {}) {
     const before = new Set(await pidsMatching('sleep 120'))
-    const b = start(tool, 'switch', 'slow')
+    const b = start(tool, 'switch', 'slow', 0, extraEnv)
     let builders: number[] = []
     await waitFor('the builder to start', async () => (builders = (await pidsMatching('sleep 120')).filter((p) => !before.has(p))).length > 0)
     return { ...b, builders }
@@ -189,11 +190,14 @@ needs('nix').describe('Ctrl-C before activation stops the build', () => {
   })
 
   it('a second Ctrl-C before activation stops it at once', async () => {
-    const b = await slow('nixos-rebuild')
+    // a tool that takes a minute to stop after nbs's SIGTERM: only the second Ctrl-C ends it soon
+    const b = await slow('nixos-rebuild', { NBS_DOUBLE_SLOW_STOP: '60' })
+    const t0 = Date.now()
     b.ctrlC()
-    await sleep(20) // two keypresses: signals sent back to back are merged into one by the kernel
+    await waitFor('the first interrupt to be acknowledged', () => /Ctrl-C again to stop it now/.test(b.err()))
     b.ctrlC()
     const r = await b.child
+    expect(Date.now() - t0).toBeLessThan(30_000) // not the tool's minute, nor a 10 s kill grace twice over
     expect(b.err()).toMatch(/nbs: stopping the build now/)
     expect(r.exitCode).toBe(130)
     expect(b.last()).toMatchObject({ interrupted: true, signal: 'SIGINT' })
