@@ -9,6 +9,7 @@ import { formatSummary } from './build/display.js'
 import { showHistory } from './records/history.js'
 import { parseAction, parseTarget, parseTool } from './build/tool.js'
 import { runBuild } from './build/wrapper.js'
+import { signalExitCode, type Interrupt } from './build/run-tool.js'
 import { loadConfig, resolveSettings } from './config/load.js'
 import { parseFlakeRef } from './nix/flake.js'
 import { formatCheckList, listChecks } from './list-checks.js'
@@ -152,15 +153,22 @@ export async function main(argv: string[]): Promise<void> {
       // While the tool runs, runTool decides what each interrupt does (stop the build before
       // activation, never touch an activation). Around it (lock, snapshots, record) the first
       // interrupt stops the probes and the second leaves at once.
+      // Once the tool has started, no signal makes nbs leave before the record is written: it may
+      // be the record of a switch that completed. A hangup (the ssh session dropped) is a SIGTERM
+      // whose terminal is gone: writes to it fail, and must not take the record with them.
       const interrupts = new EventEmitter()
       let signals = 0
-      const onSignal = (sig: 'SIGINT' | 'SIGTERM') => {
+      let toolStarted = false
+      interrupts.on('newListener', () => (toolStarted = true))
+      const onSignal = (sig: Interrupt) => {
         signals++
+        if (sig === 'SIGHUP') for (const s of [process.stdout, process.stderr]) s.on('error', () => {})
         if (!controller.signal.aborted) controller.abort(sig)
         if (interrupts.listenerCount('signal') > 0) return void interrupts.emit('signal', sig)
-        if (signals > 1) process.exit(sig === 'SIGINT' ? 130 : 143)
+        if (!toolStarted && signals > 1) process.exit(signalExitCode(sig))
+        if (toolStarted && signals > 1) process.stderr.write('nbs: the build has ended; writing its record first\n')
       }
-      process.on('SIGINT', onSignal).on('SIGTERM', onSignal)
+      process.on('SIGINT', onSignal).on('SIGTERM', onSignal).on('SIGHUP', onSignal)
       const color = pc.isColorSupported && (process.stderr.isTTY === true || !!process.env.FORCE_COLOR)
       const { record, exitCode, notices } = await runBuild({
         target,
@@ -177,11 +185,13 @@ export async function main(argv: string[]): Promise<void> {
         json: o.json === true,
         signal: controller.signal,
         interrupts,
-      }).finally(() => process.off('SIGINT', onSignal).off('SIGTERM', onSignal))
+      }).finally(() => process.off('SIGINT', onSignal).off('SIGTERM', onSignal).off('SIGHUP', onSignal))
       for (const n of notices) process.stderr.write(`nbs: ${n}\n`)
       process.stderr.write(formatSummary(record, { color }))
       if (o.json) process.stdout.write(`${JSON.stringify(record, null, 2)}\n`)
-      process.exitCode = record.interrupted ? (record.signal === 'SIGINT' ? 130 : 143) : exitCode
+      // an interrupt that stopped the build exits as the signal does; one during an activation nbs
+      // waited for changed nothing: the tool's own code
+      process.exitCode = record.interrupted && record.activation === undefined ? signalExitCode(record.signal) : exitCode
     })
 
   cli

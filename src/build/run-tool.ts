@@ -58,15 +58,24 @@ export interface ToolRunOptions {
   root?: string
 }
 
-export type Interrupt = 'SIGINT' | 'SIGTERM'
+export type Interrupt = 'SIGINT' | 'SIGTERM' | 'SIGHUP'
+const asInterrupt = (reason: unknown): Interrupt => (reason === 'SIGINT' || reason === 'SIGHUP' ? reason : 'SIGTERM')
+/** How nbs exits when an interrupt stopped the build: 128 + the signal's number, as a shell reports it. */
+export function signalExitCode(sig: string | undefined): number {
+  return sig === 'SIGINT' ? 130 : sig === 'SIGHUP' ? 129 : 143
+}
 /** An EventEmitter emitting `'signal'` with the signal's name. */
 export interface InterruptSource {
   on(event: 'signal', fn: (sig: Interrupt) => void): unknown
   off(event: 'signal', fn: (sig: Interrupt) => void): unknown
 }
 
-/** `sh` sets SIGINT ignored and becomes the tool: the disposition is inherited across exec. */
-const IGNORE_SIGINT = 'trap "" INT; exec "$0" "$@"'
+/**
+ * `sh` sets SIGINT and SIGHUP ignored and becomes the tool: the dispositions are inherited across
+ * exec, so the terminal's Ctrl-C, and the hangup of an ssh session that dropped, never reach an
+ * activation; nbs decides what each interrupt does.
+ */
+const IGNORE_SIGINT = 'trap "" INT HUP; exec "$0" "$@"'
 const SH = existsSync('/bin/sh') ? '/bin/sh' : 'sh'
 /** a partial plain line (a prompt?) held this long for nom before nom is stopped and it is shown */
 const PROMPT_MS = 150
@@ -105,8 +114,8 @@ export async function runTool(o: ToolRunOptions, cmd: ToolCommand, env: NodeJS.P
   const { io } = o
   if (o.signal?.aborted) {
     // interrupted before the tool started (lock, snapshot): it is not started at all
-    const sig = o.signal.reason === 'SIGINT' ? 'SIGINT' : 'SIGTERM'
-    return { exitCode: sig === 'SIGINT' ? 130 : 143, interrupted: true, signal: sig, errors: [], activation: [] }
+    const sig = asInterrupt(o.signal.reason)
+    return { exitCode: signalExitCode(sig), interrupted: true, signal: sig, errors: [], activation: [] }
   }
   const hasNom = () => findOnPath('nom', env) !== null
   const useNom = o.nom ?? nomWanted(env) ?? io.stderr.isTTY === true
@@ -205,6 +214,8 @@ export async function runTool(o: ToolRunOptions, cmd: ToolCommand, env: NodeJS.P
   let tag: string | undefined
   let interruptedBy: Interrupt | undefined
   let interrupts = 0
+  /** the tool has exited: what is left is waiting for -ng's unit and recording */
+  let toolDone = false
   const started = new Date()
   const look = () => {
     if (pid === undefined || activating) return
@@ -217,13 +228,17 @@ export async function runTool(o: ToolRunOptions, cmd: ToolCommand, env: NodeJS.P
     interruptedBy ??= sig
     look()
     const what = sig === 'SIGINT' ? 'interrupt' : sig
+    if (toolDone) {
+      if (interrupts === 1 || sig === 'SIGINT') say(`nbs: ${what} — the build has ended; recording it (nbs never stops an activation)`)
+      return
+    }
     if (activating) {
       if (interrupts === 1 || sig === 'SIGINT') say(`nbs: ${what} — activation is running; waiting for it to finish (nbs never stops an activation)`)
       return
     }
     if (pid === undefined) return
     if (interrupts === 1) {
-      say(sig === 'SIGINT' ? 'nbs: interrupt — waiting for the build to stop; Ctrl-C again to stop it now' : 'nbs: SIGTERM — stopping the build')
+      say(sig === 'SIGINT' ? 'nbs: interrupt — waiting for the build to stop; Ctrl-C again to stop it now' : `nbs: ${sig} — stopping the build`)
       signal(pid, 'SIGTERM')
       return
     }
@@ -232,14 +247,14 @@ export async function runTool(o: ToolRunOptions, cmd: ToolCommand, env: NodeJS.P
     const pids = new Set([pid, ...descendantsOf(pid), ...(tag ? pidsWithEnv(PROCESS_TAG_ENV, tag) : [])])
     for (const p of pids) if (p !== process.pid && !isActivation(p)) signal(p, 'SIGKILL')
   }
-  const onAbort = () => onInterrupt(o.signal?.reason === 'SIGINT' ? 'SIGINT' : 'SIGTERM')
+  const onAbort = () => onInterrupt(asInterrupt(o.signal?.reason))
   if (o.interrupts) o.interrupts.on('signal', onInterrupt)
   else o.signal?.addEventListener('abort', onAbort, { once: true })
   if (nom) watch = setInterval(look, NOM_WATCH_MS)
 
   const result = await runProcess(SH, ['-c', IGNORE_SIGINT, cmd.file, ...cmd.args], {
     cwd: o.cwd,
-    env: { ...cmd.env, ...env }, // the user's own NH_* settings win
+    env: toolEnv(cmd.env, env),
     stdin: 'inherit', // sudo may ask for a password
     detached: false, // stay in the terminal's foreground group: Ctrl-C and /dev/tty work as without nbs
     capture: false, // the log file has it all; memory stays flat
@@ -261,6 +276,7 @@ export async function runTool(o: ToolRunOptions, cmd: ToolCommand, env: NodeJS.P
       errSplit.push(c)
     },
   })
+  toolDone = true
   clearInterval(watch)
   clearTimeout(promptTimer)
   outSplit.end()
@@ -358,4 +374,22 @@ function startNom(o: ToolRunOptions, env: NodeJS.ProcessEnv) {
       clearTimeout(timer)
     },
   }
+}
+
+/**
+ * The tool's environment: the user's own NH_* settings win over nbs's defaults, said the way nh
+ * parses them. nh reads booleans with clap, which accepts only `true`/`false` (`1` is a parse error
+ * on nh 4.3.0 and for NH_BYPASS_ROOT_CHECK in every nh), so a `1`/`yes`/`on` left in someone's
+ * environment is passed as `true`; a bypass nbs needs (under sudo) is never turned off by it.
+ */
+export function toolEnv(defaults: Record<string, string>, env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = { ...defaults, ...env }
+  for (const name of ['NH_SHOW_ACTIVATION_LOGS', 'NH_BYPASS_ROOT_CHECK']) {
+    const v = env[name]?.trim().toLowerCase()
+    if (v === undefined || !(name in defaults)) continue
+    if (['1', 'true', 'yes', 'on'].includes(v)) out[name] = 'true'
+    else if (['0', 'false', 'no', 'off'].includes(v)) out[name] = name === 'NH_BYPASS_ROOT_CHECK' ? defaults[name] : 'false'
+    else out[name] = defaults[name]
+  }
+  return out
 }

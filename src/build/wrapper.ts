@@ -73,7 +73,8 @@ export async function runBuild(o: RunBuildOptions): Promise<BuildOutcome> {
     // a build whose nbs was killed left its log and marker: its record comes first
     notices.push(...(await recordInterrupted(dir).catch((e: Error) => [`could not record an interrupted build in ${dir}: ${e.message}`])))
     const user = defaultUser(env) ?? 'unknown'
-    const flakePath = parseFlakeRef(o.flake).flake
+    const { flake: flakePath, host: fragment } = parseFlakeRef(o.flake)
+    const built = o.target === 'os' ? o.host : fragment
     // the after-snapshot runs also when interrupted: it says what an activation left behind
     const snap = (e: Exec = exec) => snapshotGeneration({ root: o.root, exec: e, flake: flakePath, target: o.target, user })
     const nixVersion = readNixVersion(exec) // in parallel with the build: it costs a process start
@@ -81,7 +82,7 @@ export async function runBuild(o: RunBuildOptions): Promise<BuildOutcome> {
     const start = new Date()
     const log = await openBuildLog(dir, { target: o.target, action: o.action, start, gid: group.gid })
     const command = formatCommand(cmd.file, cmd.args)
-    const started = { buildStart: start.toISOString(), target: o.target, action: o.action, tool, flakePath, hostname: hostname(), user, command, preGeneration, buildLogPath: log.path }
+    const started = { buildStart: start.toISOString(), target: o.target, action: o.action, tool, flakePath, hostname: hostname(), ...(built ? { host: built } : {}), user, command, preGeneration, buildLogPath: log.path }
     const marker = await markInProgress(started)
     const run = await runTool(o, cmd, env, log.write)
     const end = new Date()
@@ -101,8 +102,10 @@ export async function runBuild(o: RunBuildOptions): Promise<BuildOutcome> {
       tool,
       flakePath,
       exitCode,
-      success: exitCode === 0 && !run.interrupted,
+      // an interrupt during activation changed nothing (nbs waited): the build's result is the tool's
+      success: exitCode === 0 && (run.activationOutcome ? run.activationOutcome === 'completed' : !run.interrupted),
       hostname: started.hostname,
+      ...(built ? { host: built } : {}),
       user,
       command,
       preGeneration,

@@ -49,6 +49,8 @@ export interface BuildRecord {
   exitCode: number
   success: boolean
   hostname: string
+  /** what was built: the nixosConfigurations name (os) or the home configuration (home), when known */
+  host?: string
   user: string
   command: string
   preGeneration: GenerationSnapshot
@@ -105,6 +107,7 @@ export const buildRecordSchema = z.looseObject({
   exitCode: z.number().int(),
   success: z.boolean(),
   hostname: z.string(),
+  host: z.string().optional(),
   user: z.string(),
   command: z.string(),
   preGeneration: generationSnapshotSchema,

@@ -70,7 +70,7 @@ export function formatHistory(records: BuildRecord[], opts: { now?: Date; color?
     return {
       cells: [
         formatWhen(r.buildStart, now),
-        singleLine(`${r.target} ${r.action}`),
+        singleLine(`${r.target} ${r.action}${r.host && r.host !== r.hostname ? ` ${r.host}` : ''}`),
         singleLine(r.tool),
         formatSeconds(r.buildDuration),
         `${result}${code}`,

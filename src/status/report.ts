@@ -148,13 +148,21 @@ const settle = <T>(p: Promise<T>, notes: string[], what: string): Promise<T | nu
  * from the system that runs here (a build under `--root`); an admin machine's own builds never
  * count against a mounted image.
  */
-function failedBuildSinceActivation(records: readonly BuildRecord[], machine: Machine, hostname: string | null, gen: CurrentGeneration): BuildRecord | null {
+function failedBuildSinceActivation(records: readonly BuildRecord[], machine: Machine, hostname: string | null, host: string, gen: CurrentGeneration): BuildRecord | null {
   const running = gen.current?.path
-  const ours = (r: BuildRecord) => (machine.live && r.hostname === hostname) || (running !== undefined && r.preGeneration.currentSystem === running)
-  const newest = records.find((r) => r.target === 'os' && ours(r))
-  if (!newest || newest.success || newest.interrupted) return null
+  // a CI runner building another host's configuration (`--host web1`) built it for web1
+  const forThisHost = (r: BuildRecord) => r.host === undefined || r.host === host
+  const ours = (r: BuildRecord) => forThisHost(r) && ((machine.live && r.hostname === hostname) || (running !== undefined && r.preGeneration.currentSystem === running))
+  // a build stopped by an interrupt has no result (one interrupted during activation does)
+  const decided = (r: BuildRecord) => !r.interrupted || r.activation !== undefined
+  const newest = records.find((r) => r.target === 'os' && ours(r) && decided(r))
+  if (!newest || newest.success) return null
   const activated = gen.activatedAt === null ? 0 : Date.parse(gen.activatedAt)
-  return Date.parse(newest.buildEnd) > activated ? newest : null
+  if (Date.parse(newest.buildEnd) <= activated) return null
+  // a generation added since (a plain `nixos-rebuild boot` after a failed `nbs build os boot`) clears it too
+  const after = Number(newest.postGeneration.generationRaw)
+  if (gen.profile && Number.isInteger(after) && gen.profile.number > after) return null
+  return newest
 }
 
 /** The newest record of the builds a remote host ran itself, from its default log directory. */
@@ -195,7 +203,7 @@ export async function createStatusReport(opts: StatusOptions): Promise<StatusRep
   if ('error' in commit && commit.error.includes('safe.directory')) notes.push(`flake checkout: ${commit.error}`)
   const [reboot, failedBuild] = await Promise.all([
     rebootNeeded({ machine, profile: opts.profile, ...(gen.bootedSystem?.specialisation ? { bootedSpecialisation: gen.bootedSystem.specialisation } : {}) }),
-    failedBuildSinceActivation(last.records, machine, hostname, gen),
+    failedBuildSinceActivation(last.records, machine, hostname, opts.host, gen),
   ])
 
   // only a host that is this machine can be compared with what this machine runs
