@@ -268,11 +268,4 @@ needs('nspawn').describe('nbs build interrupted during activation: real systemd-
     expect(r.rec.activationUnit).toBeUndefined()
   }, 150_000)
 })
-    expect(r.marks).toEqual(['started switch', 'completed switch'])
-    expect(r.out).toContain('warning: the following units failed: nbs-demo.service') // through --pipe
-    expect(r.out).toMatch(/Command '\[.*systemd-run.*switch-to-configuration', 'switch'\]' returned non-zero exit status 4\./)
-    expect(r.exitCode).toBe(4)
-    expect(r.rec).toMatchObject({ interrupted: false, success: false, exitCode: 4, activation: 'failed' })
-    expect(r.rec.activationUnit).toBeUndefined()
-  }, 150_000)
 })
