@@ -268,4 +268,3 @@ needs('nspawn').describe('nbs build interrupted during activation: real systemd-
     expect(r.rec.activationUnit).toBeUndefined()
   }, 150_000)
 })
-})
