@@ -70,9 +70,12 @@ async function activationUnits(exec: Exec): Promise<Map<string, string>> {
   return units
 }
 
-/** How a finished (and, with --collect, unloaded) unit ended, from systemd's own journal lines. */
+/**
+ * How a finished (and, with --collect, unloaded) unit ended, from systemd's own journal lines since
+ * `since`, to the millisecond: a unit that ended earlier in the same second is another build's.
+ */
 async function journalResult(exec: Exec, unit: string, since: Date): Promise<ActivationOutcome> {
-  const r = await exec('journalctl', ['--no-pager', '-q', '-o', 'cat', '-u', unit, '--since', `@${Math.floor(since.getTime() / 1000)}`])
+  const r = await exec('journalctl', ['--no-pager', '-q', '-o', 'cat', '-u', unit, '--since', `@${(since.getTime() / 1000).toFixed(3)}`])
   if (r.exitCode !== 0) return 'unknown'
   const text = r.stdout.text
   const last = Math.max(text.lastIndexOf('Deactivated successfully'), text.lastIndexOf('Succeeded.'))

@@ -289,8 +289,9 @@ export async function runTool(o: ToolRunOptions, cmd: ToolCommand, env: NodeJS.P
 
   let activationUnit: string | undefined
   let unitOutcome: ActivationOutcome | undefined
-  if (interruptedBy) {
+  if (interruptedBy && cmd.tool === 'nixos-rebuild') {
     // nixos-rebuild-ng's activation runs on in its own unit: the after-snapshot must see its end
+    // (only its builds: nh's activation is its child, and another build's unit is not this one's)
     const waited = await waitForActivationUnit(probeExec({ timeoutMs: 30_000 }), {
       since: started,
       ...(o.root ? { root: o.root } : {}),

@@ -14,9 +14,9 @@ import { runProcess, type ProcessResult } from '../../src/runner/process.js'
 /** Outside /tmp on purpose: the root is reused across test files and runs. */
 export const CACHE_DIR = process.env.NBS_TEST_CACHE ?? '/var/cache/nbs-test'
 /** Bump when the units, packages or files below change, so an old cached root is not reused. */
-export const ROOT_DIR = join(CACHE_DIR, 'bookworm-root-v2')
-/** What debootstrap installs beyond minbase: systemd as init, and an sshd for the machine checks over SSH. */
-const PACKAGES = ['systemd', 'systemd-sysv', 'dbus', 'openssh-server']
+export const ROOT_DIR = join(CACHE_DIR, 'bookworm-root-v3')
+/** What debootstrap installs beyond minbase: systemd as init, an sshd for the machine checks over SSH, and real sudo for the activation tests (build-ng-unit). */
+const PACKAGES = ['systemd', 'systemd-sysv', 'dbus', 'openssh-server', 'sudo']
 /** Held (it names the holder's pid) while a test's container runs: one at a time, across files and worktrees. */
 export const BOOT_LOCK = join(CACHE_DIR, 'boot.lock')
 /** The container's host name (its /etc/hostname), not this machine's. */
