@@ -6,6 +6,7 @@
  * warnings, what Nix prints without -v) are printed, with the failed build's log tail that Nix
  * leaves out in JSON mode. It knows the terminal only through a sink.
  */
+import { basename, dirname, join } from 'node:path'
 import pc from 'picocolors'
 import type { BuildLogEvent, BuildProgress } from '../nix/build-log.js'
 import { formatSeconds, generationChange } from '../records/view.js'
@@ -196,14 +197,21 @@ export function formatSummary(r: BuildRecord, opts: { color?: boolean } = {}): s
   const took = formatSeconds(r.buildDuration)
   const gen = generationChange(r)
   const lines: string[] = []
-  if (r.interrupted) lines.push(c.yellow(`nbs: build interrupted by ${r.signal ?? 'a signal'} after ${took}`))
-  else if (r.success) lines.push(c.green(`nbs: build succeeded in ${took}`) + (gen !== '-' ? ` (${gen})` : ''))
+  if (r.interrupted && r.activation === undefined) lines.push(c.yellow(`nbs: build interrupted by ${r.signal ?? 'a signal'} after ${took}`))
+  else if (r.interrupted) {
+    // nbs waited: the activation decided the result, and the interrupt is only told
+    const ended = r.success ? c.green(`nbs: build succeeded in ${took}`) + (gen !== '-' ? ` (${gen})` : '') : c.red(`nbs: build failed with exit code ${r.exitCode} after ${took}`)
+    lines.push(`${ended} (${r.signal ?? 'a signal'} during activation: nbs waited for it)`)
+  } else if (r.success) lines.push(c.green(`nbs: build succeeded in ${took}`) + (gen !== '-' ? ` (${gen})` : ''))
   else lines.push(c.red(`nbs: build failed with exit code ${r.exitCode} after ${took}`))
   const first = r.success ? undefined : r.errorDetails[0]
   if (first) {
     const at = first.file ? ` at ${first.file}${first.line ? `:${first.line}${first.column ? `:${first.column}` : ''}` : ''}` : ''
     lines.push(`nbs: ${first.message}${at}`)
   }
-  lines.push(c.dim(`nbs: record in ${r.buildLogPath.replace(/last-build\.log$/, 'last-build.json')}, output in ${r.buildLogPath}`))
+  // the log is builds/<time>-….log; the record sits beside last-build.log in the folder above
+  const folder = dirname(r.buildLogPath)
+  const record = join(basename(folder) === 'builds' ? dirname(folder) : folder, 'last-build.json')
+  lines.push(c.dim(`nbs: record in ${record}, output in ${r.buildLogPath}`))
   return `${lines.join('\n')}\n`
 }

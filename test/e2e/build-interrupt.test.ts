@@ -109,8 +109,10 @@ needs('nix').describe('Ctrl-C and SIGTERM during activation never reach it', () 
     expect(b.err()).toMatch(/nbs: interrupt — activation is running; waiting for it to finish/)
     expect(b.err()).not.toMatch(/stopping the build now/)
     const rec = b.last()
-    expect(rec).toMatchObject({ interrupted: true, signal: 'SIGINT', activation: 'completed', success: false })
-    expect(r.exitCode).toBe(130)
+    // nbs waited: the switch completed, so the result is the tool's, and the interrupt is only told
+    expect(rec).toMatchObject({ interrupted: true, signal: 'SIGINT', activation: 'completed', success: true, exitCode: 0 })
+    expect(r.exitCode).toBe(0)
+    expect(b.err()).toMatch(/nbs: build succeeded in .*\(SIGINT during activation: nbs waited for it\)/)
   })
 
   it('units fail during an interrupted activation: recorded as failed, not as killed', async () => {
@@ -130,8 +132,34 @@ needs('nix').describe('Ctrl-C and SIGTERM during activation never reach it', () 
     const r = await b.child
     expect(b.marks().map((m) => m.replace(/ \d+$/, ''))).toEqual(['started test', 'completed test'])
     expect(b.err()).toMatch(/nbs: SIGTERM — activation is running; waiting for it to finish/)
-    expect(b.last()).toMatchObject({ interrupted: true, signal: 'SIGTERM', activation: 'completed' })
-    expect(r.exitCode).toBe(143)
+    expect(b.last()).toMatchObject({ interrupted: true, signal: 'SIGTERM', activation: 'completed', success: true })
+    expect(r.exitCode).toBe(0)
+  })
+
+  it('a dropped ssh session (SIGHUP to the whole group) during activation: it completes, nbs records it', async () => {
+    const b = start('nh', 'test', 'demo', 2)
+    await waitFor('activation to start', () => b.marks().some((m) => m.startsWith('started')))
+    process.kill(-b.child.pid!, 'SIGHUP')
+    const r = await b.child
+    expect(b.marks().map((m) => m.replace(/ \d+$/, ''))).toEqual(['started test', 'completed test'])
+    expect(b.last()).toMatchObject({ interrupted: true, signal: 'SIGHUP', activation: 'completed', success: true })
+    expect(r.exitCode).toBe(0)
+  })
+
+  it('Ctrl-C held down through the activation and the recording after it: the record is still written', async () => {
+    const b = start('nixos-rebuild', 'test', 'demo', 1)
+    await waitFor('activation to start', () => b.marks().some((m) => m.startsWith('started')))
+    const held = setInterval(() => {
+      try {
+        b.ctrlC()
+      } catch {
+        // the group is gone
+      }
+    }, 25)
+    const r = await b.child.finally(() => clearInterval(held))
+    expect(b.marks().map((m) => m.replace(/ \d+$/, ''))).toEqual(['started test', 'completed test'])
+    expect(b.last()).toMatchObject({ interrupted: true, signal: 'SIGINT', activation: 'completed', success: true })
+    expect(r.exitCode).toBe(0)
   })
 
   it('through a real pty: ^C typed during activation does not reach it', async () => {
@@ -155,7 +183,7 @@ needs('nix').describe('Ctrl-C and SIGTERM during activation never reach it', () 
     p.stdin!.write('\u0003')
     await sleep(500)
     p.stdin!.write('\u0003')
-    await waitFor('nbs to finish', () => /nbs: build interrupted/.test(out), 60_000)
+    await waitFor('nbs to finish', () => /nbs: build succeeded/.test(out), 60_000)
     p.stdin!.end()
     await p
     expect(readFileSync(marker, 'utf8').trim().split('\n').map((m) => m.replace(/ \d+$/, ''))).toEqual(['started test', 'completed test', 'started boot', 'completed boot'])

@@ -496,7 +496,7 @@ needs('nix').describe('records and history', () => {
     const table = await s.history(['--limit', '2'])
     expect(table.exitCode).toBe(0)
     expect(table.stdout.split('\n')[0]).toMatch(/^WHEN\s+BUILD\s+TOOL\s+DURATION\s+RESULT\s+GENERATION\s+FIRST ERROR$/)
-    expect(table.stdout).toMatch(/os build\s+nixos-rebuild\s+\d+s\s+failed \(1\)\s+-\s+builder for '\/nix\/store\//)
+    expect(table.stdout).toMatch(/os build demo\s+nixos-rebuild\s+\d+s\s+failed \(1\)\s+-\s+builder for '\/nix\/store\//)
   })
 
   it('a corrupt history file is moved aside with a warning, never fatal', async () => {

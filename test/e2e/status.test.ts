@@ -240,11 +240,40 @@ needs('nix').describe('nbs status', () => {
     const history = JSON.parse((await nbs(['history', '--json'], { cwd: n.cwd, env: n.env })).stdout) as Array<{ target: string; buildStart: string }>
     expect(history.map((r) => r.target)).toEqual(['home', 'os', 'os']) // merged, newest first
     const table = (await nbs(['history'], { cwd: n.cwd, env: n.env })).stdout
-    expect(table).toMatch(/home switch\s+home-manager/)
-    expect(table).toMatch(/os switch\s+nixos-rebuild/)
+    expect(table).toMatch(/home switch( \S+)?\s+home-manager/)
+    expect(table).toMatch(/os switch( \S+)?\s+nixos-rebuild/)
     await new Promise((done) => setTimeout(done, 3100))
     n.activate() // activated after both: cleared
     expect((await n.status('--json')).exitCode).toBe(0)
+  })
+
+  it("only this host's configuration counts: another host's failed build (a CI runner) is no build error, an interrupted retry hides no failure, a generation added since clears it", async () => {
+    const n = machine()
+    n.useFlake('good')
+    expect((await n.build('switch')).exitCode).toBe(0)
+    n.activate()
+    const running = JSON.parse((await n.status('--json')).stdout).generation.currentSystem
+    const record = JSON.parse(readFileSync(join(n.logs, 'last-build.json'), 'utf8'))
+    expect(record.host).toBe('demo') // the configuration built is recorded
+    const later = (s: number) => new Date(Date.now() + s * 1000).toISOString()
+    // `nbs build os build --host web1` on this machine failed: web1's problem, not this machine's
+    const other = { ...record, action: 'build', host: 'web1', success: false, exitCode: 1, buildStart: later(0), buildEnd: later(0.5), preGeneration: { ...record.preGeneration, currentSystem: running } }
+    writeFileSync(join(n.logs, 'build-history.json'), JSON.stringify([other, record]))
+    const foreign = await n.status('--json')
+    expect(JSON.parse(foreign.stdout)).toMatchObject({ failedBuild: null })
+    expect(foreign.exitCode).toBe(0)
+    expect((await nbs(['history'], { cwd: n.cwd, env: n.env })).stdout).toMatch(/os build web1\s+nixos-rebuild/)
+    // this host's failed build, then a retry stopped by Ctrl-C (no result): still broken
+    const own = { ...other, host: 'demo' }
+    const stopped = { ...own, interrupted: true, signal: 'SIGINT', exitCode: 130, activation: undefined, buildStart: later(1), buildEnd: later(1.5) }
+    writeFileSync(join(n.logs, 'build-history.json'), JSON.stringify([stopped, own, record]))
+    const broken = await n.status('--json')
+    expect(broken.exitCode).toBe(2)
+    expect(JSON.parse(broken.stdout)).toMatchObject({ failedBuild: { buildEnd: own.buildEnd, exitCode: 1 } }) // the failure, not the retry
+    // a plain `nixos-rebuild boot` after it added a newer generation: no longer a build error
+    const gen = Number(record.postGeneration.generationRaw)
+    writeFileSync(join(n.logs, 'build-history.json'), JSON.stringify([stopped, { ...own, postGeneration: { ...own.postGeneration, generationRaw: String(gen - 1) } }, record]))
+    expect((await n.status('--json')).exitCode).not.toBe(2)
   })
 
   it('counts journal errors read from the root, and shows the top ones', async () => {

@@ -22,3 +22,16 @@ describe('activation detection', () => {
     expect(nomWanted({})).toBeUndefined()
   })
 })
+
+describe('the environment nh gets', () => {
+  it("says a user's NH_* booleans the way nh parses them (clap takes only true/false), and never drops a bypass nbs needs", async () => {
+    const { toolEnv } = await import('../../../src/build/run-tool.js')
+    // nh 4.3.0 exits 2 on NH_SHOW_ACTIVATION_LOGS=1; every nh on NH_BYPASS_ROOT_CHECK=1
+    expect(toolEnv({ NH_SHOW_ACTIVATION_LOGS: 'true' }, { NH_SHOW_ACTIVATION_LOGS: '1' }).NH_SHOW_ACTIVATION_LOGS).toBe('true')
+    expect(toolEnv({ NH_SHOW_ACTIVATION_LOGS: 'true' }, { NH_SHOW_ACTIVATION_LOGS: 'no' }).NH_SHOW_ACTIVATION_LOGS).toBe('false')
+    expect(toolEnv({ NH_BYPASS_ROOT_CHECK: 'true' }, { NH_BYPASS_ROOT_CHECK: '1' }).NH_BYPASS_ROOT_CHECK).toBe('true')
+    expect(toolEnv({ NH_BYPASS_ROOT_CHECK: 'true' }, { NH_BYPASS_ROOT_CHECK: '0' }).NH_BYPASS_ROOT_CHECK).toBe('true')
+    // what nbs does not set is the user's business, as typed
+    expect(toolEnv({}, { NH_SHOW_ACTIVATION_LOGS: '1', NH_FLAKE: '/cfg' })).toMatchObject({ NH_SHOW_ACTIVATION_LOGS: '1', NH_FLAKE: '/cfg' })
+  })
+})

@@ -168,6 +168,14 @@ describe('formatSummary', () => {
     expect(formatSummary(record({}))).toBe(
       'nbs: build succeeded in 1m15s (g42 → g43)\nnbs: record in /var/log/nixos-builds/last-build.json, output in /var/log/nixos-builds/last-build.log\n',
     )
+    // a log of its own per build (builds/…): the record is in the folder above
+    expect(formatSummary(record({ buildLogPath: '/var/log/nixos-builds/builds/20261130T083000Z-os-switch.log' }))).toContain(
+      'record in /var/log/nixos-builds/last-build.json, output in /var/log/nixos-builds/builds/20261130T083000Z-os-switch.log',
+    )
+    // an interrupt during an activation nbs waited for: the result is the activation's
+    expect(formatSummary(record({ interrupted: true, signal: 'SIGINT', activation: 'completed' }))).toMatch(
+      /^nbs: build succeeded in 1m15s \(g42 → g43\) \(SIGINT during activation: nbs waited for it\)\n/,
+    )
     const failed = formatSummary(
       record({ success: false, exitCode: 1, errorDetails: [{ message: "undefined variable 'foo'", kind: 'eval', file: '/x/flake.nix', line: 9, column: 16 }] }),
     )
