@@ -68,14 +68,45 @@ function body(r: CheckResult, limits: Limits): string {
   return cappedText(parts.filter((p) => p !== '').join('\n'), limits.body)
 }
 
-function outcome(r: CheckResult, report: RunReport, limits: Limits): string {
-  if (r.status === 'passed') return ''
+type Tag = 'failure' | 'error' | 'skipped'
+
+interface Outcome {
+  /** the element the testcase holds; none for a passed case (and a tolerated warning) */
+  tag?: Tag
+  xml: string
+}
+
+/**
+ * What a testcase holds. A failed or errored warning the run tolerates (no `--fail-on warning`) is a
+ * passed testcase: every JUnit consumer counts a `<failure>` as a red run, and nbs exits 0. It stays
+ * visible in the suite's `<system-out>` and the run's `nbs.warnings` property (see `warningLog`).
+ */
+function outcome(r: CheckResult, report: RunReport, limits: Limits): Outcome {
+  if (r.status === 'passed') return { xml: '' }
   const message = attr(oneLineMessage(r.message, limits.attr), limits.attr)
-  if (r.status === 'skipped') return `<skipped message="${message || 'skipped'}"/>`
-  // A warning that does not fail the run is still shown, but typed so it is recognisable.
-  const type = failsRun(r, report.failOn) ? (r.kind ?? 'CheckFailed') : 'Warning'
+  if (r.status === 'skipped') return { tag: 'skipped', xml: `<skipped message="${message || 'skipped'}"/>` }
+  if (!failsRun(r, report.failOn)) return { xml: '' }
   const tag = r.status === 'failed' ? 'failure' : 'error'
-  return `<${tag} type="${type}" message="${message || `check ${r.status}`}">${body(r, limits)}</${tag}>`
+  return { tag, xml: `<${tag} type="${r.kind ?? 'CheckFailed'}" message="${message || `check ${r.status}`}">${body(r, limits)}</${tag}>` }
+}
+
+/** A failed check of severity warning that the verdict does not count (nbs exits 0 for it). */
+const toleratedWarning = (r: CheckResult, report: RunReport): boolean =>
+  (r.status === 'failed' || r.status === 'errored') && !failsRun(r, report.failOn)
+
+/**
+ * The suite's `<system-out>` text: one line per tolerated warning (its case name, status and
+ * message), then its message, details and output indented. Neither XSD allows `<system-out>` in an
+ * Ant `<testcase>`, so the suite is where a warning stays visible without failing the suite.
+ */
+function warningLog(entries: { name: string; check: CheckResult }[], limits: Limits): string {
+  return entries
+    .map(({ name, check }) => {
+      const head = `warning ${check.status} (not counted: --fail-on warning would fail the run): ${name}: ${attr(oneLineMessage(check.message, limits.attr), limits.attr) || `check ${check.status}`}`
+      const more = body(check, limits)
+      return more === '' ? head : `${head}\n${more.replace(/^/gm, '  ')}`
+    })
+    .join('\n')
 }
 
 /** Unique `name` per classname: GitLab keeps only the first of duplicates, mikepenz merges them. */
@@ -126,45 +157,69 @@ function suites(report: RunReport): Suite[] {
   })
 }
 
+interface Case {
+  /** escaped */
+  name: string
+  time: string
+  outcome: Outcome
+  /** set for a tolerated warning: it goes into the suite's system-out */
+  warning?: CheckResult
+}
+
+/** Exit code 130/143 for an interrupted run: one errored case, so no consumer calls the run passed. */
+function interruptedCase(report: RunReport): Case {
+  const signal = report.interrupted?.signal ?? 'SIGINT'
+  const notRun = report.phases.flatMap((p) => p.checks).filter((c) => c.status === 'skipped' && c.message === 'interrupted').length
+  const message = `nbs was stopped by ${signal} before every check had finished (${notRun} not run); it exits ${signal === 'SIGTERM' ? 143 : 130}`
+  return { name: `run interrupted by ${signal}`, time: '0.000', outcome: { tag: 'error', xml: `<error type="Interrupted" message="${xmlEscape(message)}">${xmlEscape(message)}</error>` } }
+}
+
 function render(report: RunReport, limits: Limits): string {
-  const props = [['nbs.version', report.tool.version], ['nbs.status', report.status]]
+  const warnings = report.phases.reduce((t, p) => t + p.checks.filter((c) => c.severity === 'warning' && (c.status === 'failed' || c.status === 'errored')).length, 0)
+  const props = [['nbs.version', report.tool.version], ['nbs.status', report.status], ['nbs.fail-on', report.failOn], ['nbs.warnings', String(warnings)]]
   if (report.flake) props.push(['nbs.flake', report.flake])
   if (report.status === 'interrupted') {
     props.push(['nbs.interrupted', 'true'], ['nbs.signal', report.interrupted?.signal ?? 'SIGINT'])
   }
   const property = ([k, v]: string[]) => `      <property name="${k}" value="${attr(v ?? '', 4096)}"/>`
-  let list = suites(report)
-  const placeholder = list.length === 0
-  if (placeholder) list = [{ name: 'nbs', classname: 'nbs', hostname: displayName(report.host, 'localhost'), checks: [], props: [] }]
   const seen = new Set<string>()
-  const out = ['<?xml version="1.0" encoding="UTF-8"?>', '<testsuites>']
-  list.forEach((suite, id) => {
+  const list = suites(report).map((suite) => {
     const classname = attr(suite.classname)
-    const cases = suite.checks.map((r) => {
+    const cases = suite.checks.map((r): Case => {
       const title = displayName(r.title, '')
       const label = title === '' || title === displayName(r.id) ? displayName(r.id) : `${displayName(r.id)}: ${title}`
       const name = uniqueName(seen, classname, attr(label, limits.attr))
-      const inner = outcome(r, report, limits)
-      const open = `      <testcase classname="${classname}" name="${name}" time="${seconds(r.durationMs)}"`
-      return inner === '' ? `${open}/>` : `${open}>\n        ${inner}\n      </testcase>`
+      return { name, time: seconds(r.durationMs), outcome: outcome(r, report, limits), ...(toleratedWarning(r, report) ? { warning: r } : {}) }
     })
-    if (placeholder) {
-      cases.push(`      <testcase classname="${classname}" name="no checks selected" time="0.000">`
-        + `\n        <skipped message="no checks selected"/>\n      </testcase>`)
-    }
-    const count = (s: CheckResult['status']) => suite.checks.filter((c) => c.status === s).length
+    return { ...suite, classname, cases }
+  })
+  // a run-level suite: the interrupt, or a placeholder so that no report is an empty document
+  const run = { name: 'nbs', classname: 'nbs', hostname: displayName(report.host, 'localhost'), checks: [], props: [], cases: [] as Case[] }
+  if (report.status === 'interrupted') run.cases.push(interruptedCase(report))
+  else if (list.length === 0) run.cases.push({ name: 'no checks selected', time: '0.000', outcome: { tag: 'skipped', xml: '<skipped message="no checks selected"/>' } })
+  if (run.cases.length) list.push(run)
+
+  const out = ['<?xml version="1.0" encoding="UTF-8"?>', '<testsuites>']
+  list.forEach((suite, id) => {
+    const cases = suite.cases.map(({ name, time, outcome: o }) => {
+      const open = `      <testcase classname="${suite.classname}" name="${name}" time="${time}"`
+      return o.xml === '' ? `${open}/>` : `${open}>\n        ${o.xml}\n      </testcase>`
+    })
+    // counts come from the elements written, so they can never disagree with the cases
+    const count = (tag: Tag) => suite.cases.filter((c) => c.outcome.tag === tag).length
     const time = suite.checks.reduce((t, c) => t + (Number.isFinite(c.durationMs) ? Math.max(0, c.durationMs) : 0), 0)
     const started = suite.checks.find((c) => c.startedAt)?.startedAt
+    const log = warningLog(suite.cases.flatMap((c) => (c.warning ? [{ name: c.name, check: c.warning }] : [])), limits)
     out.push(
       `  <testsuite package="nbs" id="${id}" name="${attr(suite.name)}" hostname="${attr(suite.hostname)}"` +
         ` timestamp="${timestamp(started, report.startedAt)}" tests="${cases.length}"` +
-        ` failures="${count('failed')}" errors="${count('errored')}"` +
-        ` skipped="${count('skipped') + (placeholder ? 1 : 0)}" time="${seconds(time)}">`,
+        ` failures="${count('failure')}" errors="${count('error')}"` +
+        ` skipped="${count('skipped')}" time="${seconds(time)}">`,
       '    <properties>',
       ...[...props, ...suite.props].map(property),
       '    </properties>',
       ...cases,
-      '    <system-out></system-out>',
+      `    <system-out>${log}</system-out>`,
       '    <system-err></system-err>',
       '  </testsuite>',
     )

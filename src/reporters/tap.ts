@@ -23,18 +23,28 @@ const MAX_DEPTH = 8
 /** A trailing `{` makes tap-parser read a node-tap buffered subtest: use a fullwidth brace. */
 const neutralizeBrace = (s: string): string => s.replace(/\{$/, '\uFF5B')
 
-/** Only `\\` and `\#` are TAP escapes; escaping every `#` keeps it from starting a directive. */
-export const tapEscape = (s: string): string => s.replace(/\\/g, '\\\\').replace(/#/g, '\\#')
+/**
+ * No `#` ever reaches a description or a directive reason: it becomes `＃` (U+FF03, FULLWIDTH NUMBER
+ * SIGN), which reads the same. The TAP14 escape `\#` is not enough: Python's tappy ignores it and
+ * reads the directive after the first `#` anywhere on the line, so a title holding ` # SKIP ` or
+ * ` # TODO ` changed its verdict (report-formats.md, "Measured consumer behaviour").
+ */
+export const HASH_REPLACEMENT = '\uFF03'
+const noHash = (s: string): string => s.replaceAll('#', HASH_REPLACEMENT)
+
+/** `\\` stays the TAP escape for a backslash (tap-parser reads it back); `#` is replaced, see above. */
+export const tapEscape = (s: string): string => noHash(s).replace(/\\/g, '\\\\')
 
 /**
- * The unescaped test point description: what tap-parser reports as the result's name. A fleet run
+ * The unescaped test point description: what tap-parser reports as the result's name, with every
+ * `#` already replaced (see `HASH_REPLACEMENT`). A fleet run
  * puts the host first (`web1 failed-units - no systemd unit has failed`): one point per host and check.
  */
 export function checkLabel(r: Pick<CheckResult, 'id' | 'title'> & { host?: string }, fleet = false): string {
   const id = displayName(r.id)
   const title = singleLine(r.title ?? '').trim()
   const label = title === '' || title === id ? id : `${id} - ${title}`
-  return neutralizeBrace(truncateMiddle(fleet ? `${hostName(r.host)} ${label}` : label, NAME_CAP))
+  return neutralizeBrace(noHash(truncateMiddle(fleet ? `${hostName(r.host)} ${label}` : label, NAME_CAP)))
 }
 
 /** A reason after `# SKIP` / `# TODO`, made single-line and escaped. */
@@ -157,9 +167,22 @@ function testPoint(r: CheckResult, n: number, phase: string, failOn: Severity, f
   return [`not ok ${n} - ${desc}${todo}`, ...diagnostics(r, phase, fleet)]
 }
 
-const header = (version: 13 | 14, total: number) => [`TAP version ${version}`, total === 0 ? '1..0 # SKIP no checks selected' : `1..${total}`]
-// A comment, not `Bail out!`: the results so far are valid and the plan still matches.
-const footer = (report: RunReport) => (report.status === 'interrupted' ? [`# interrupted by ${report.interrupted?.signal ?? 'SIGINT'}`] : [])
+/** Version and plan; with no checks the plan waits for the end (see `ending`). */
+const header = (version: 13 | 14, total: number) => [`TAP version ${version}`, ...(total === 0 ? [] : [`1..${total}`])]
+
+/**
+ * After the last point. An interrupted run exits 130/143, so its TAP must not read as passed when
+ * every point so far is `ok`: `Bail out!` after the last point (the plan still matches, every result
+ * stays readable) makes prove, tap-parser and tappy all call the run failed. With no checks the plan
+ * comes last: `1..0 # SKIP` normally, but tap-parser and tappy stop reading at a skip-all plan, so an
+ * interrupted empty run is one failed point instead.
+ */
+function ending(report: Pick<RunReport, 'status' | 'interrupted'>, total: number): string[] {
+  const signal = report.interrupted?.signal ?? 'SIGINT'
+  if (report.status !== 'interrupted') return total === 0 ? ['1..0 # SKIP no checks selected'] : []
+  if (total === 0) return [`not ok 1 - run interrupted by ${signal} before any check ran`, '1..1', `# interrupted by ${signal}`]
+  return [`# interrupted by ${signal}`, `Bail out! interrupted by ${signal}`]
+}
 const text = (lines: string[]) => (lines.length ? `${lines.join('\n')}\n` : '')
 
 /**
@@ -170,7 +193,7 @@ export function renderTap(report: RunReport, opts: TapOptions): string {
   const checks = resultsInOrder(report)
   const lines = header(opts.version, checks.length)
   checks.forEach(({ check, phase }, i) => lines.push(...testPoint(check, i + 1, phase, report.failOn, report.fleet)))
-  return text([...lines, ...footer(report)])
+  return text([...lines, ...ending(report, checks.length)])
 }
 
 /**
@@ -181,12 +204,14 @@ const streamingTap =
   (version: 13 | 14): ReporterFactory =>
   ({ sink }) => {
     let n = 0
+    let total = 0
     let failOn: Severity = 'error'
     let fleet = false
     return {
       onRunStart(run) {
         failOn = run.failOn
         fleet = run.fleet
+        total = run.total
         sink.write(text(header(version, run.total)))
       },
       onCheckEnd(result) {
@@ -194,7 +219,7 @@ const streamingTap =
         sink.write(text(testPoint(result, ++n, result.phase, failOn, fleet)))
       },
       onRunEnd(report) {
-        sink.write(text(footer(report)))
+        sink.write(text(ending(report, total)))
       },
     }
   }

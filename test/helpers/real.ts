@@ -33,6 +33,14 @@ const executable = (file: string) => {
 const onPath = (file: string) => spawnSync(file, ['-?'], { stdio: 'ignore' }).error === undefined
 const isRoot = () => process.getuid?.() === 0
 
+/**
+ * The Python that has Debian's python3-tap (tappy): /usr/bin/python3 first, since a python3 earlier
+ * on PATH (pyenv, a venv) does not see Debian's dist-packages. Undefined when none has it.
+ */
+export function tappyPython(): string | undefined {
+  return ['/usr/bin/python3', 'python3'].find((py) => runs(py, ['-c', 'import tap.loader, tap.parser, yaml, more_itertools']))
+}
+
 export const COMPONENTS = {
   nix: { probe: hasNix, fix: 'install Debian\'s Nix: apt-get install nix-bin' },
   git: { probe: () => runs('git', ['--version']), fix: 'apt-get install git' },
@@ -48,6 +56,8 @@ export const COMPONENTS = {
     fix: 'apt-get install openssh-server openssh-client (the tests start their own sshd; no service needed)',
   },
   fish: { probe: () => executable('/usr/bin/fish'), fix: 'apt-get install fish' },
+  // Python's TAP consumer, run through its own loader and unittest runner (what its `tappy` CLI does)
+  tappy: { probe: () => tappyPython() !== undefined, fix: 'apt-get install python3-tap python3-yaml python3-more-itertools' },
   // the client side only: the container's own root brings its sshd
   'ssh-client': { probe: () => runs('ssh', ['-V']) && onPath('ssh-keygen'), fix: 'apt-get install openssh-client' },
 } satisfies Record<string, Component>

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import type { RunReport } from '../../../src/report/types.js'
+import { failsRun } from '../../../src/report/summary.js'
 import { JUNIT_MAX_BYTES, junitReporter, renderJunit } from '../../../src/reporters/junit.js'
 import { FORBIDDEN_C0, XSDS, tempFile, xmllintValidate, xpath } from '../../helpers/consumers.js'
 import { check, fixtures, fleetFixture, report, type FixtureName } from '../../helpers/report-fixtures.js'
@@ -23,16 +24,19 @@ describe('renderJunit with xmllint and both XSDs', () => {
     it(`${name}: valid under Ant and Jenkins xUnit XSDs, counters match the testcases`, () => {
       const file = files[name]
       expectValid(file)
-      const checks = fixtures[name].phases.flatMap((p) => p.checks)
+      const r = fixtures[name]
+      const checks = r.phases.flatMap((p) => p.checks)
       const n = checks.length
-      const by = (s: string) => checks.filter((c) => c.status === s).length
-      expect(count(file, '//testcase')).toBe(Math.max(1, n))
+      // a failed warning the run tolerates is a passed testcase: nbs exits 0 for it
+      const by = (s: string) => checks.filter((c) => c.status === s && (s === 'skipped' || failsRun(c, r.failOn))).length
+      const interrupted = r.status === 'interrupted' ? 1 : 0
+      expect(count(file, '//testcase')).toBe(n + (interrupted || n === 0 ? 1 : 0))
       expect(count(file, '//testcase/failure')).toBe(by('failed'))
-      expect(count(file, '//testcase/error')).toBe(by('errored'))
-      expect(count(file, '//testcase/skipped')).toBe(n === 0 ? 1 : by('skipped'))
+      expect(count(file, '//testcase/error')).toBe(by('errored') + interrupted)
+      expect(count(file, '//testcase/skipped')).toBe(n === 0 && !interrupted ? 1 : by('skipped'))
       expect(sum(file, 'tests')).toBe(count(file, '//testcase'))
-      expect(sum(file, 'failures')).toBe(by('failed'))
-      expect(sum(file, 'errors')).toBe(by('errored'))
+      expect(sum(file, 'failures')).toBe(count(file, '//testcase/failure'))
+      expect(sum(file, 'errors')).toBe(count(file, '//testcase/error'))
       expect(sum(file, 'skipped')).toBe(count(file, '//testcase/skipped'))
       expect(count(file, '/testsuites/@*')).toBe(0)
     })
@@ -69,9 +73,43 @@ describe('renderJunit content', () => {
     expect(xpath(files.errored, 'string(//error/@type)')).toBe('Timeout')
   })
 
-  it('types a tolerated warning failure as Warning', () => {
-    expect(xpath(files.warning, 'string(//failure/@type)')).toBe('Warning')
-    expect(xpath(files.warningFailOnWarning, 'string(//failure/@type)')).toBe('CheckFailed')
+  it('a tolerated failed warning is a passed testcase, shown in the suite\'s system-out and the properties', () => {
+    const f = files.warning
+    expect(count(f, '//failure|//error')).toBe(0)
+    expect(count(f, '//testcase[not(*)][@name="deadnix: Title of deadnix"]')).toBe(1)
+    expect(xpath(f, 'string(//testsuite/@failures)')).toBe('0')
+    expect(xpath(f, 'string(//property[@name="nbs.warnings"]/@value)')).toBe('1')
+    expect(xpath(f, 'string(//property[@name="nbs.fail-on"]/@value)')).toBe('error')
+    expect(xpath(f, 'string(//testsuite/system-out)')).toBe(
+      'warning failed (not counted: --fail-on warning would fail the run): deadnix: Title of deadnix: 3 unused bindings\n  3 unused bindings')
+    // an errored warning too: no <error>, one line in system-out
+    const errored = tempFile(renderJunit(report({ lint: [check({ id: 'w', severity: 'warning', status: 'errored', kind: 'Timeout', message: 'timed out' })] })), 'xml')
+    expectValid(errored)
+    expect(count(errored, '//failure|//error')).toBe(0)
+    expect(xpath(errored, 'string(//testsuite/system-out)')).toMatch(/^warning errored \(not counted: .*\): w: Title of w: timed out\n  timed out\n  kind: Timeout$/)
+  })
+
+  it('with --fail-on warning a failed warning is a <failure> typed by its kind, as any failure', () => {
+    const f = files.warningFailOnWarning
+    expect(xpath(f, 'string(//failure/@type)')).toBe('CheckFailed')
+    expect(xpath(f, 'string(//testsuite/@failures)')).toBe('1')
+    expect(xpath(f, 'string(//testsuite/system-out)')).toBe('')
+    expect(xpath(f, 'string(//property[@name="nbs.fail-on"]/@value)')).toBe('warning')
+  })
+
+  it('an interrupted run holds one errored case, so no consumer reads it as passed (nbs exits 130/143)', () => {
+    const allPassed = report({ eval: [check({ id: 'flake-eval' })], build: [check({ id: 'toplevel', status: 'skipped', message: 'interrupted' })] }, { interrupted: 'SIGTERM' })
+    const f = tempFile(renderJunit(allPassed), 'xml')
+    expectValid(f)
+    expect(xpath(f, 'string(//testsuite[last()]/@name)')).toBe('nbs')
+    expect(xpath(f, 'string(//testsuite[last()]/@errors)')).toBe('1')
+    expect(xpath(f, 'string(//testcase[error]/@name)')).toBe('run interrupted by SIGTERM')
+    expect(xpath(f, 'string(//error/@type)')).toBe('Interrupted')
+    expect(xpath(f, 'string(//error)')).toBe('nbs was stopped by SIGTERM before every check had finished (1 not run); it exits 143')
+    // without checks: the interrupt replaces the placeholder
+    const empty = tempFile(renderJunit(report({}, { interrupted: 'SIGINT' })), 'xml')
+    expectValid(empty)
+    expect(xpath(empty, '//testcase/@name')).toBe(' name="run interrupted by SIGINT"')
   })
 
   it('marks an interrupted run and emits a placeholder for zero checks', () => {

@@ -134,10 +134,29 @@ describe('renderTap output shape', () => {
     expect(renderTap(fixtures.emptyPhases, { version: 14 })).toBe('TAP version 14\n1..0 # SKIP no checks selected\n')
   })
 
-  it('notes an interruption as a comment, never as Bail out!', () => {
-    const tap = renderTap(fixtures.interrupted, { version: 13 })
-    expect(tap).toContain('\n# interrupted by SIGINT\n')
-    expect(tap).not.toMatch(/bail out/i)
+  it('ends an interrupted run with Bail out! after the last point, so no harness calls it passed', async () => {
+    // every point ok: only the bail-out says the run did not finish (nbs exits 130)
+    const r = report({ eval: [check({ id: 'flake-eval' })], build: [check({ id: 'toplevel', status: 'skipped', message: 'interrupted' })] }, { interrupted: 'SIGINT' })
+    const tap = renderTap(r, { version: 13 })
+    expect(tap.endsWith('ok 2 - toplevel - Title of toplevel # SKIP interrupted\n# interrupted by SIGINT\nBail out! interrupted by SIGINT\n')).toBe(true)
+    const [p] = proveParse([tap])
+    expect([p!.parse_errors, p!.tests_run, p!.failed]).toEqual([[], 2, 0])
+    expect(proveRun(tap).status).not.toBe(0)
+    const { final } = await tapParse(tap)
+    expect([final.ok, final.bailout, final.count]).toEqual([false, 'interrupted by SIGINT', 2])
+  })
+
+  it('an interrupted run without checks is one failed point with the plan last', async () => {
+    const r = report({}, { interrupted: 'SIGTERM' })
+    expect(renderTap(r, { version: 13 })).toBe('TAP version 13\nnot ok 1 - run interrupted by SIGTERM before any check ran\n1..1\n# interrupted by SIGTERM\n')
+    const chunks: string[] = []
+    const rep = tapReporter({ sink: { isTTY: false, color: false, columns: 80, write: (c) => void chunks.push(c) } })
+    void rep.onRunStart?.(runStartOf(r))
+    void rep.onRunEnd?.(r)
+    expect(chunks.join('')).toBe(renderTap(r, { version: 13 }))
+    const [p] = proveParse([chunks.join('')])
+    expect([p!.parse_errors, p!.failed]).toEqual([[], 1])
+    expect((await tapParse(chunks.join(''))).final.ok).toBe(false)
   })
 
   it('keeps YAML in the YAMLish/YAML 1.2 subset', () => {
@@ -150,16 +169,19 @@ describe('renderTap output shape', () => {
     for (const l of block) expect(l).toMatch(line)
   })
 
-  it('escapes # and \\ and neutralises a trailing {', async () => {
+  it('shows # as ＃ (no TAP consumer reads a directive in it), escapes \\ and neutralises a trailing {', async () => {
     const r = report({ eval: [check({ id: 'a#b', title: 'c\\d # TODO {', status: 'failed', message: 'x#y' })] })
     const tap = renderTap(r, { version: 13 })
-    expect(tap).toContain('not ok 1 - a\\#b - c\\\\d \\# TODO \uFF5B\n')
+    expect(tap).toContain('not ok 1 - a\uFF03b - c\\\\d \uFF03 TODO \uFF5B\n')
     const [p] = proveParse([tap])
     expect(p!.parse_errors).toEqual([])
     expect(p!.failed).toBe(1)
     expect(p!.todo).toBe(0)
     const { results } = await tapParse(tap, true)
-    expect(results[0]).toMatchObject({ name: 'a#b - c\\d # TODO \uFF5B', ok: false, todo: false })
+    expect(results[0]).toMatchObject({ name: 'a\uFF03b - c\\d \uFF03 TODO \uFF5B', ok: false, todo: false })
+    // a reason keeps no # either
+    const skipped = renderTap(report({ x: [check({ id: 's', status: 'skipped', message: 'see #12 # TODO' })] }), { version: 13 })
+    expect(skipped).toContain('ok 1 - s - Title of s # SKIP see \uFF0312 \uFF03 TODO\n')
   })
 
   it('falls back to one JSON string for details YAMLish cannot express', async () => {
