@@ -31,7 +31,8 @@ export function nhCommand(i: ToolInput, info: NhInfo): ToolCommand {
   if (atLeast(v, [4, 3, 0])) env.NH_SHOW_ACTIVATION_LOGS = 'true'
   const select = os ? ['--hostname', i.host] : i.config ? ['--configuration', i.config] : []
   // nh would draw with nom itself; nbs needs the raw stream, and feeds nom itself
-  const args = [...global, i.target, i.action, i.flake, ...select, '--no-nom', '--', ...NIX_LOG_ARGS, ...i.extra]
+  const { own, nix } = os ? liftOwnFlags(i.extra) : { own: [], nix: i.extra }
+  const args = [...global, i.target, i.action, i.flake, ...select, ...own, '--no-nom', '--', ...NIX_LOG_ARGS, ...nix]
   const notices: string[] = []
   const activating = os && (i.action === 'switch' || i.action === 'test')
   if (activating && atLeast(v, [4, 1, 0]) && !atLeast(v, [4, 2, 0])) {
@@ -46,4 +47,21 @@ export function nhCommand(i: ToolInput, info: NhInfo): ToolCommand {
     exitsZeroOnActivationFailure: os && isActivating(i.action) && !atLeast(v, [4, 2, 0]),
     notices,
   }
+}
+
+/**
+ * What nh itself takes among the arguments after `--`: `--specialisation NAME` and
+ * `--no-specialisation` are nh's and nixos-rebuild's flags, which Nix would reject ("unrecognised
+ * flag"), so `nbs build os test -- --specialisation web` means the same with either tool.
+ */
+function liftOwnFlags(extra: readonly string[]): { own: string[]; nix: string[] } {
+  const own: string[] = []
+  const nix: string[] = []
+  for (let k = 0; k < extra.length; k++) {
+    const a = extra[k]!
+    if (a === '--no-specialisation' || a.startsWith('--specialisation=')) own.push(a)
+    else if (a === '--specialisation' && k + 1 < extra.length) own.push(a, extra[++k]!)
+    else nix.push(a)
+  }
+  return { own, nix }
 }

@@ -91,6 +91,13 @@ describe('nh', () => {
     expect((await plan({ action: 'build', answers: nhVersion('3.6.0') }).p).exitsZeroOnActivationFailure).toBe(false)
   })
 
+  it("a specialisation after -- is nh's own flag (Nix would reject it), the rest still reaches Nix", async () => {
+    const c = await plan({ action: 'test', extra: ['--specialisation', 'web', '--show-trace'] }).p
+    const dashdash = c.args.indexOf('--')
+    expect(c.args.slice(0, dashdash)).toEqual(expect.arrayContaining(['--specialisation', 'web']))
+    expect(c.args.slice(dashdash + 1)).toEqual([...LOG, '--show-trace'])
+  })
+
   it('extra args after -- reach Nix through nh, whatever they are', async () => {
     const c = await plan({ extra: ['--show-trace', '--anything-nix-knows'] }).p
     expect(c.args.slice(-4)).toEqual([...LOG, '--show-trace', '--anything-nix-knows'])
