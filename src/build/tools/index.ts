@@ -27,7 +27,9 @@ export function chooseTool(target: BuildTarget, opts: { forced?: BuildTool; has:
 /** Who runs this process. */
 export function currentPrivilege(env: NodeJS.ProcessEnv = process.env): Privilege {
   const root = process.geteuid?.() === 0
-  return { root, ...(root && env.SUDO_USER ? { sudoUser: env.SUDO_USER } : {}) }
+  // doas says who called it in DOAS_USER, as sudo does in SUDO_USER
+  const caller = env.SUDO_USER || env.DOAS_USER
+  return { root, ...(root && caller ? { sudoUser: caller } : {}) }
 }
 
 export interface PlanOptions {
