@@ -103,8 +103,18 @@ function processAlive(pid: number, start: string | undefined, boot: string | und
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false
   }
+  if (zombie(pid)) return false // dead, not yet reaped by its new parent
   const now = start ? startTime(pid) : undefined
   return !(now && start !== now)
+}
+
+function zombie(pid: number): boolean {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    return s.slice(s.lastIndexOf(')') + 2, s.lastIndexOf(')') + 3) === 'Z'
+  } catch {
+    return false
+  }
 }
 
 /** `running`: nbs itself runs; `child`: nbs is gone but the tool it started still runs; `dead`. */

@@ -186,6 +186,10 @@ export async function resolveLogDir(opts: {
   return {
     dir: c.fallback,
     group,
-    notice: `${label}${c.primary} is not writable by ${whoAmI(env)} (${why}); this build's records go to ${c.fallback}; fix: ${fallbackFix(c.primary, name, group.gid, await stat(c.primary).catch(() => null))}`,
+    notice: `${label}${c.primary} is not writable by ${whoAmI(env)} (${why}); this build's records go to ${c.fallback}; fix: ${
+      why === REASONS.EACCES || why === REASONS.EPERM
+        ? fallbackFix(c.primary, name, group.gid, await stat(c.primary).catch(() => null))
+        : `make ${c.primary} a folder nbs can write, or set ${label ? label.trim() : 'logDir'} to one`
+    }`,
   }
 }
