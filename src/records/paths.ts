@@ -90,7 +90,8 @@ export const REPAIRED_MODES = [0o750, 0o755]
 async function repairSystemDir(dir: string, group: { name: string; gid: number }): Promise<string | null> {
   const st = await stat(dir)
   const mode = st.mode & 0o7777
-  if (st.uid !== 0 || st.gid !== 0 || !REPAIRED_MODES.includes(mode)) return null
+  // setgid alone does not make it deliberate: chmod 0750 keeps a folder's setgid bit
+  if (st.uid !== 0 || st.gid !== 0 || !REPAIRED_MODES.includes(mode & ~0o2000)) return null
   const fixDir = async (d: string) => {
     await chown(d, 0, group.gid)
     await chmod(d, SYSTEM_DIR_MODE) // after chown, which clears setgid

@@ -652,7 +652,8 @@ needs('nix').describe('a killed nbs whose tool runs on (admin review)', () => {
   it('the next build refuses while the tool runs (exit 3, naming both pids), then records the old one interrupted and runs', async () => {
     const s = sandbox({ nh: false })
     const { child, builders } = await startSlowBuild(s, 'build')
-    const lockFile = join(s.dir, 'run-lock/nbs/os-build.lock')
+    // one lock per system root: os-build-<hash of --root>.lock
+    const lockFile = join(s.dir, 'run-lock/nbs', readdirSync(join(s.dir, 'run-lock/nbs')).find((n) => /^os-build.*\.lock$/.test(n))!)
     await waitFor('the tool pid in the lock', () => /child=\d+/.test(readFileSync(lockFile, 'utf8')))
     const tool = Number(/child=(\d+)/.exec(readFileSync(lockFile, 'utf8'))![1])
     const marker = readdirSync(join(s.logs, 'builds')).find((n) => n.endsWith('.running'))!
@@ -718,8 +719,8 @@ needs('nix').describe('records other users read (issue 12, point 2)', () => {
       const merged = JSON.parse(asUser(other, ['history', '--json'], userEnv, s.cwd).stdout) as BuildRecord[]
       expect(merged.map((m) => `${m.user}:${m.action}`)).toEqual([`${other}:dry-build`, 'root:build'])
       // a folder closed to others (as an older nbs made it): permission denied with the fix, the readable records still shown
-      spawnSync('chmod', ['0750', system])
-      spawnSync('chgrp', ['root', system])
+      chownSync(system, 0, 0)
+      chmodSync(system, 0o750)
       const closed = asUser(other, ['history', '--json'], userEnv, s.cwd)
       expect(closed.status).toBe(0)
       // group root: joining a group fixes nothing, so the fix is the folder's group and mode
@@ -739,7 +740,7 @@ needs('nix').describe('records other users read (issue 12, point 2)', () => {
       expect(readable.stderr).not.toContain('permission denied')
       expect((JSON.parse(readable.stdout) as BuildRecord[]).filter((m) => m.user === 'root')).toHaveLength(3)
       // a member refused by a folder the group may not read: no "join group", the mode is the fix
-      spawnSync('chmod', ['0700', system])
+      chmodSync(system, 0o700)
       const member0700 = asUser(member, ['history', '--json'], userEnv, s.cwd)
       expect(member0700.stderr).toContain(`permission denied: you are in group ${group} already, but ${system} does not let the group read it; fix: sudo chmod 2775 ${system}`)
       const kept = await nbs(['build', '--root', s.root, 'os', 'dry-build', '--flake', freshFlake('good'), '--host', 'demo'], { cwd: s.cwd, env })
