@@ -56,6 +56,8 @@ export interface ToolRunOptions {
   interrupts?: InterruptSource
   /** filesystem root (default /): where /run/systemd/system tells whether systemd runs */
   root?: string
+  /** called with the tool's pid once it is started (the lock and marker name it) */
+  onToolStart?: (pid: number) => void
 }
 
 export type Interrupt = 'SIGINT' | 'SIGTERM' | 'SIGHUP'
@@ -261,6 +263,7 @@ export async function runTool(o: ToolRunOptions, cmd: ToolCommand, env: NodeJS.P
     onSpawn: (c) => {
       pid = c.pid
       tag = c.tag
+      o.onToolStart?.(c.pid)
       if (interrupts > 0 && !activating) signal(c.pid, 'SIGTERM') // interrupted while it started
     },
     // the tool is gone but something holds its output: an activation it started is waited for;

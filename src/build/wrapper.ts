@@ -81,10 +81,13 @@ export async function runBuild(o: RunBuildOptions): Promise<BuildOutcome> {
     const preGeneration = await snap()
     const start = new Date()
     const log = await openBuildLog(dir, { target: o.target, action: o.action, start, gid: group.gid })
+    if (log.notice) notices.push(log.notice)
     const command = formatCommand(cmd.file, cmd.args)
     const started = { buildStart: start.toISOString(), target: o.target, action: o.action, tool, flakePath, hostname: hostname(), ...(built ? { host: built } : {}), user, command, preGeneration, buildLogPath: log.path }
     const marker = await markInProgress(started)
-    const run = await runTool(o, cmd, env, log.write)
+    if (marker.notice) notices.push(marker.notice)
+    const onToolStart = (pid: number) => void Promise.all([lock.setChild(pid), marker.setChild(pid)])
+    const run = await runTool({ ...o, onToolStart }, cmd, env, log.write)
     const end = new Date()
     // the log's fsync overlaps the snapshot's reads
     const closing = log.close().catch((e: Error) => void notices.push(`could not write ${log.path}: ${e.message}`))

@@ -1,6 +1,7 @@
 import { open } from 'node:fs/promises'
 import type { BuildErrorDetail, BuildRecord } from '../records/schema.js'
 import { readNixVersion } from '../build/snapshot.js'
+import { unreadableReason } from '../records/store.js'
 import { createStatusReport, type StatusOptions, type StatusReport } from '../status/report.js'
 import { parseNixLine, stripAnsi } from '../nix/internal-json.js'
 import { VERSION } from '../version.js'
@@ -16,6 +17,8 @@ export interface DebugBundle {
   errors: BuildErrorDetail[]
   /** the last lines of last-build.log */
   buildLogTail: string[]
+  /** why the last build's log is not in the bundle (permission denied: …, or it is gone) */
+  buildLogNote?: string
   failedUnits: { unit: string; description: string; journal: string[] }[]
   redactions: { total: number; kinds: Redaction[]; summary: string }
 }
@@ -23,13 +26,18 @@ export interface DebugBundle {
 const LOG_LINES = 200
 const TAIL_BYTES = 1 << 20
 
-/** The last `lines` lines of a file, reading at most its last MiB (build logs can be huge). */
+/** The last `lines` lines of a file, reading at most its last MiB (build logs can be huge); [] when it cannot be opened. */
 export async function tailFile(path: string, lines = LOG_LINES): Promise<string[]> {
+  return (await tailFileResult(path, lines)).lines
+}
+
+/** tailFile, and why the file could not be read (`unreadableReason`, naming the fix for a refusal). */
+export async function tailFileResult(path: string, lines = LOG_LINES, group?: string): Promise<{ lines: string[]; note?: string }> {
   let handle
   try {
     handle = await open(path, 'r')
-  } catch {
-    return []
+  } catch (e) {
+    return { lines: [], note: unreadableReason(path, e, group) }
   }
   try {
     const { size } = await handle.stat()
@@ -39,7 +47,7 @@ export async function tailFile(path: string, lines = LOG_LINES): Promise<string[
     const all = buf.toString('utf8').split('\n')
     if (start > 0) all.shift() // a partial first line
     if (all.at(-1) === '') all.pop()
-    return all.slice(-lines)
+    return { lines: all.slice(-lines) }
   } finally {
     await handle.close()
   }
@@ -69,6 +77,7 @@ export function readableLog(lines: readonly string[]): string[] {
 export async function collectDebugBundle(opts: StatusOptions & { logLines?: number }): Promise<DebugBundle> {
   const [status, nixVersion] = await Promise.all([createStatusReport(opts), readNixVersion(opts.exec)])
   const last = status.lastBuild
+  const tail = last ? await tailFileResult(last.buildLogPath, 20 * (opts.logLines ?? LOG_LINES), opts.logGroup) : { lines: [] }
   const raw = {
     generatedAt: new Date().toISOString(),
     nbsVersion: VERSION,
@@ -76,7 +85,8 @@ export async function collectDebugBundle(opts: StatusOptions & { logLines?: numb
     status,
     lastBuild: last,
     errors: last?.errorDetails ?? [],
-    buildLogTail: last ? readableLog(await tailFile(last.buildLogPath, 20 * (opts.logLines ?? LOG_LINES))).slice(-(opts.logLines ?? LOG_LINES)) : [],
+    buildLogTail: readableLog(tail.lines).slice(-(opts.logLines ?? LOG_LINES)),
+    ...(tail.note && { buildLogNote: tail.note }),
     failedUnits: status.failedUnitDetails,
   }
   const { value, redactions, total } = redactValue(raw)
@@ -121,6 +131,7 @@ export function renderDebugMarkdown(b: DebugBundle): string {
     }
   }
   if (b.buildLogTail.length) out.push('', `## Build log (last ${b.buildLogTail.length} lines)`, '', ...fence(b.buildLogTail))
+  else if (b.buildLogNote) out.push('', '## Build log', '', `Not included: ${b.buildLogNote}`)
   if (b.failedUnits.length) {
     out.push('', '## Failed units', '')
     for (const u of b.failedUnits) out.push(`### ${u.unit}: ${u.description}`, '', ...fence(u.journal.length ? u.journal : ['(no journal lines)']), '')

@@ -7,7 +7,7 @@
 import { readdir, readFile, rename, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { atomicWrite } from '../fs/atomic-write.js'
-import { ownerAlive, selfOwner, type Owner } from './lock.js'
+import { ownerAlive, selfOwner, withChild, type Owner } from './lock.js'
 import { LOGS_DIR } from './log.js'
 import { buildRecordSchema, type BuildRecord, type GenerationSnapshot } from './schema.js'
 import { writeBuildRecord } from './store.js'
@@ -23,13 +23,37 @@ export type StartedBuild = Pick<
 export interface InProgress {
   /** the build finished and its record is written: the marker goes */
   remove(): Promise<void>
+  /**
+   * Names the build tool nbs started (pid and start time) in the marker: while it runs, the build
+   * is not recorded as interrupted, even when nbs was killed. Best effort: never throws.
+   */
+  setChild(pid: number): Promise<void>
+  /** set when the marker could not be written (a full disk): the build runs on without it */
+  notice?: string
 }
 
-/** Writes the marker of the build whose log is `started.buildLogPath`. */
+/**
+ * Writes the marker of the build whose log is `started.buildLogPath`. Never throws: a marker that
+ * cannot be written (ENOSPC, EACCES) must not stop the build; `notice` says what is lost.
+ */
 export async function markInProgress(started: StartedBuild): Promise<InProgress> {
   const path = `${started.buildLogPath}${SUFFIX}`
-  await atomicWrite(path, `${JSON.stringify({ owner: selfOwner(), build: started })}\n`, 0o644, { exactMode: true })
-  return { remove: () => rm(path, { force: true }) }
+  const write = (owner: Owner) => atomicWrite(path, `${JSON.stringify({ owner, build: started })}\n`, 0o644, { exactMode: true })
+  const owner = selfOwner()
+  try {
+    await write(owner)
+  } catch (e) {
+    const why = (e as NodeJS.ErrnoException).code ?? (e as Error).message
+    return {
+      remove: async () => {},
+      setChild: async () => {},
+      notice: `could not write ${path} (${why}); if nbs is killed, this build will not be recorded as interrupted`,
+    }
+  }
+  return {
+    remove: () => rm(path, { force: true }),
+    setChild: (pid) => write(withChild(owner, pid)).catch(() => {}),
+  }
 }
 
 const EMPTY: GenerationSnapshot = { generation: null, generationRaw: null, commit: null, homeManagerGeneration: null, currentSystem: null, profilePath: null }
@@ -37,7 +61,8 @@ const EMPTY: GenerationSnapshot = { generation: null, generationRaw: null, commi
 /** The record of a build whose nbs was killed: when its log last grew is when it ended. */
 async function interruptedRecord(started: StartedBuild, owner: Owner): Promise<BuildRecord> {
   const end = await stat(started.buildLogPath).then((s) => s.mtime, () => new Date(started.buildStart))
-  const message = `nbs (pid ${owner.pid}) was killed before the build finished (SIGKILL, out of memory or power loss); its output is in ${started.buildLogPath}`
+  const tool = owner.child ? `; the tool it started (pid ${owner.child}) ran on without it` : ''
+  const message = `nbs (pid ${owner.pid}) was killed before the build finished (SIGKILL, out of memory or power loss)${tool}; its output is in ${started.buildLogPath}`
   return {
     ...started,
     buildEnd: end.toISOString(),
@@ -69,7 +94,7 @@ export async function recordInterrupted(dir: string): Promise<string[]> {
     } catch {
       continue // being written, or not ours
     }
-    if (!parsed?.owner?.pid || ownerAlive(parsed.owner)) continue
+    if (!parsed?.owner?.pid || ownerAlive(parsed.owner)) continue // nbs, or the tool it started, still runs
     const claimed = `${path}.claimed-${process.pid}`
     if (!(await rename(path, claimed).then(() => true, () => false))) continue
     try {

@@ -3,12 +3,21 @@
  * (written to a temp name, then hard-linked into place, which fails with EEXIST like O_EXCL), so
  * a reader never sees an empty lock. A lock whose owner is gone is taken over. The owner is
  * recognised by pid plus boot id and process start time: /var/log survives reboots, and a pid
- * from the last boot may belong to an unrelated process now.
+ * from the last boot may belong to an unrelated process now. Once the build tool runs, its pid
+ * is in the lock too (setChild): a tool that outlives a killed nbs still holds the lock.
+ *
+ * Taking over (Node has no flock): in a sticky folder such as /run/lock only a file's owner may
+ * unlink it, so another user's dead lock is taken over by rewriting its content in place (shared
+ * locks are created 0666 for that). Two takers are kept apart by a guard file named after the
+ * stale content (`<lock>.takeover-<hash>`, created with link(), EEXIST semantics): only the
+ * guard's creator compares the lock's content with what it judged stale and rewrites it. A guard
+ * whose creator died inside that step leads to the next guard, named after both, so no one ever
+ * has to delete another's guard; guards are swept by whoever holds the lock next.
  */
 import { createHash, randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { chmod, link, mkdir, open, readFile, rm, stat, unlink } from 'node:fs/promises'
-import { dirname, join, resolve } from 'node:path'
+import { chmod, link, mkdir, open, readdir, readFile, rm, stat, unlink } from 'node:fs/promises'
+import { basename, dirname, join, resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { NbsError } from '../errors.js'
 import { tempPathFor } from '../fs/atomic-write.js'
@@ -16,10 +25,17 @@ import { tempPathFor } from '../fs/atomic-write.js'
 export const BUILD_LOCK = 'build.lock'
 /** The system-wide lock folder for `os` builds: /run/lock is 1777 on Debian and NixOS, and emptied at boot. */
 export const DEFAULT_LOCK_DIR = '/run/lock/nbs'
+/** Locks in a shared (sticky) folder: every user may rewrite them, so any user can take over a dead one. */
+export const SHARED_LOCK_MODE = 0o666
 
 export interface Lock {
   path: string
   release(): Promise<void>
+  /**
+   * Names the build tool nbs started (pid and start time) in the lock: while it runs, the lock
+   * counts as held even when nbs itself was killed. Best effort: never throws.
+   */
+  setChild(pid: number): Promise<void>
 }
 
 export interface Owner {
@@ -27,6 +43,11 @@ export interface Owner {
   boot?: string
   start?: string
   token?: string
+  /** the build tool nbs started, once it runs */
+  child?: number
+  childStart?: string
+  /** a lock its holder released but could not delete (another user's file in a sticky folder) */
+  released?: boolean
 }
 
 const bootId = (() => {
@@ -38,7 +59,7 @@ const bootId = (() => {
 })()
 
 /** Field 22 of /proc/PID/stat: start time in clock ticks since boot; undefined off Linux. */
-function startTime(pid: number): string | undefined {
+export function startTime(pid: number): string | undefined {
   try {
     const s = readFileSync(`/proc/${pid}/stat`, 'utf8')
     return s.slice(s.lastIndexOf(')') + 2).split(' ')[19]
@@ -52,23 +73,61 @@ export function selfOwner(): Owner {
   return { pid: process.pid, boot: bootId, start: startTime(process.pid) }
 }
 
+/** `owner` with the build tool `pid` added (pid and start time, read now). */
+export function withChild(owner: Owner, pid: number): Owner {
+  return { ...owner, child: pid, childStart: startTime(pid) }
+}
+
+const RELEASED = 'released\n'
+
 function parseOwner(text: string): Owner | null {
+  if (text === RELEASED) return { pid: 0, released: true }
   const [first = '', second = ''] = text.split('\n')
   if (!/^\d+$/.test(first.trim())) return null
   const fields = Object.fromEntries(second.split(' ').map((kv) => kv.split('=', 2) as [string, string]))
-  return { pid: Number(first.trim()), boot: fields.boot, start: fields.start, token: fields.token }
+  const child = /^\d+$/.test(fields.child ?? '') ? Number(fields.child) : undefined
+  return { pid: Number(first.trim()), boot: fields.boot, start: fields.start, token: fields.token, ...(child && { child, childStart: fields.childstart }) }
 }
 
-/** Whether the lock's owner still runs. EPERM from kill(0) means it exists under another user. */
-export function ownerAlive(owner: Owner): boolean {
-  if (owner.boot && bootId && owner.boot !== bootId) return false
+function formatOwner(o: Owner): string {
+  const child = o.child ? ` child=${o.child} childstart=${o.childStart ?? ''}` : ''
+  return `${o.pid}\nboot=${o.boot ?? ''} start=${o.start ?? ''}${o.token ? ` token=${o.token}` : ''}${child}\n`
+}
+
+/** Whether process `pid` (started at `start` in boot `boot`) still runs. EPERM from kill(0): it runs under another user. */
+function processAlive(pid: number, start: string | undefined, boot: string | undefined): boolean {
+  if (pid <= 0) return false
+  if (boot && bootId && boot !== bootId) return false
   try {
-    process.kill(owner.pid, 0)
+    process.kill(pid, 0)
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false
   }
-  const now = owner.start ? startTime(owner.pid) : undefined
-  return !(now && owner.start !== now)
+  if (zombie(pid)) return false // dead, not yet reaped by its new parent
+  const now = start ? startTime(pid) : undefined
+  return !(now && start !== now)
+}
+
+function zombie(pid: number): boolean {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    return s.slice(s.lastIndexOf(')') + 2, s.lastIndexOf(')') + 3) === 'Z'
+  } catch {
+    return false
+  }
+}
+
+/** `running`: nbs itself runs; `child`: nbs is gone but the tool it started still runs; `dead`. */
+export function ownerState(owner: Owner): 'running' | 'child' | 'dead' {
+  if (owner.released) return 'dead'
+  if (processAlive(owner.pid, owner.start, owner.boot)) return 'running'
+  if (owner.child && processAlive(owner.child, owner.childStart, owner.boot)) return 'child'
+  return 'dead'
+}
+
+/** Whether the lock's (or marker's) owner, or the build tool it started, still runs. */
+export function ownerAlive(owner: Owner): boolean {
+  return ownerState(owner) !== 'dead'
 }
 
 async function readOwner(path: string): Promise<{ owner: Owner | null; text: string } | null> {
@@ -81,10 +140,10 @@ async function readOwner(path: string): Promise<{ owner: Owner | null; text: str
   }
 }
 
-/** Creates `path` holding `content`, or returns false when it exists. */
-async function createExclusive(path: string, content: string): Promise<boolean> {
+/** Creates `path` holding `content` with `mode` (umask-proof), or returns false when it exists. */
+async function createExclusive(path: string, content: string, mode = 0o640): Promise<boolean> {
   const tmp = tempPathFor(path)
-  await writeTemp(tmp, content)
+  await writeTemp(tmp, content, mode)
   try {
     await link(tmp, path)
     return true
@@ -93,12 +152,12 @@ async function createExclusive(path: string, content: string): Promise<boolean> 
     if (code === 'EEXIST') return false
     if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'ENOSYS') throw e
     // No hard links on this filesystem: O_EXCL, with the short empty window handled by readers.
-    const handle = await open(path, 'wx', 0o640).catch((e2: NodeJS.ErrnoException) => {
+    const handle = await open(path, 'wx', mode).catch((e2: NodeJS.ErrnoException) => {
       if (e2.code === 'EEXIST') return null
       throw e2
     })
     if (!handle) return false
-    await handle.chmod(0o640)
+    await handle.chmod(mode)
     await handle.writeFile(content)
     await handle.close()
     return true
@@ -107,74 +166,138 @@ async function createExclusive(path: string, content: string): Promise<boolean> 
   }
 }
 
-async function writeTemp(tmp: string, content: string): Promise<void> {
-  const handle = await open(tmp, 'wx', 0o640)
+async function writeTemp(tmp: string, content: string, mode: number): Promise<void> {
+  const handle = await open(tmp, 'wx', mode)
   try {
-    await handle.chmod(0o640) // umask-proof
+    await handle.chmod(mode) // umask-proof
     await handle.writeFile(content)
   } finally {
     await handle.close()
   }
 }
 
+const hash = (text: string) => createHash('sha256').update(text).digest('hex').slice(0, 16)
+const denied = (e: unknown) => ['EACCES', 'EPERM'].includes((e as NodeJS.ErrnoException).code ?? '')
+
+type Swap = 'taken' | 'removed' | 'busy' | 'impossible'
+
 /**
- * Removes the lock at `path` if it still holds `staleText`. A guard lock makes check-and-remove
- * one step: two processes taking over the same stale lock must not delete each other's new one.
+ * Replaces the lock's content `expected` with `content`, in place (compare-and-write under the
+ * caller's guard). Where the file cannot be written (another user's 0640/0644 lock) it is
+ * unlinked instead, which a non-sticky folder allows; `impossible` when neither is allowed.
  */
-async function removeStale(path: string, staleText: string): Promise<void> {
-  const guard = `${path}.takeover`
-  const me = `${process.pid}\nboot=${bootId ?? ''} start=${startTime(process.pid) ?? ''}\n`
-  if (!(await createExclusive(guard, me))) {
-    const g = await readOwner(guard)
-    // A guard left by a process that died inside this tiny critical section: clear it and retry.
-    if (g?.owner && !ownerAlive(g.owner)) await rm(guard, { force: true })
-    return
+async function swapContent(path: string, expected: string, content: string | null): Promise<Swap> {
+  let handle
+  try {
+    handle = await open(path, 'r+')
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return 'removed'
+    if (!denied(e)) throw e
+    if ((await readFile(path, 'utf8').catch(() => null)) !== expected) return 'busy'
+    try {
+      await unlink(path)
+      return 'removed'
+    } catch (e2) {
+      if ((e2 as NodeJS.ErrnoException).code === 'ENOENT') return 'removed'
+      if (denied(e2)) return 'impossible'
+      throw e2
+    }
   }
   try {
-    const now = await readOwner(path)
-    if (now?.text === staleText) await unlink(path).catch(() => {})
+    if ((await handle.readFile('utf8')) !== expected) return 'busy'
+    if (content === null) {
+      // a release: our own file is deleted; another user's (sticky folder) is marked released
+      if (await unlink(path).then(() => true, () => false)) return 'removed'
+      content = RELEASED
+    }
+    await handle.write(content, 0)
+    await handle.truncate(Buffer.byteLength(content))
+    // written through a name someone unlinked meanwhile? then it is not the lock
+    const [mine, now] = await Promise.all([handle.stat(), stat(path).catch(() => null)])
+    return now && now.ino === mine.ino && now.dev === mine.dev ? 'taken' : 'busy'
   } finally {
-    await rm(guard, { force: true })
+    await handle.close()
   }
 }
 
+/** Takes over the lock at `path` that held `staleText` (its owner is gone), guarded against other takers. */
+async function takeOver(path: string, staleText: string, content: string): Promise<Swap> {
+  let key = staleText
+  for (let depth = 0; depth < 16; depth++) {
+    const guard = `${path}.takeover-${hash(key)}`
+    if (await createExclusive(guard, formatOwner(selfOwner()), 0o644)) {
+      try {
+        return await swapContent(path, staleText, content)
+      } finally {
+        await rm(guard, { force: true })
+      }
+    }
+    const g = await readOwner(guard)
+    if (g === null || g.owner === null || ownerAlive(g.owner)) return 'busy' // another taker is at work
+    key += g.text // its taker died inside the guarded step: the next guard in the chain
+  }
+  return 'impossible'
+}
+
+/** Guards of earlier takeovers: they name contents the lock will never hold again, so the holder may delete them. */
+async function sweepGuards(path: string): Promise<void> {
+  const prefix = `${basename(path)}.takeover`
+  for (const name of await readdir(dirname(path)).catch(() => [] as string[])) {
+    if (name.startsWith(prefix)) await rm(join(dirname(path), name), { force: true }).catch(() => {})
+  }
+}
+
+function stuck(path: string, owner: Owner | null): NbsError {
+  return new NbsError(
+    `${path} was left by ${owner?.pid ? `pid ${owner.pid}` : 'a build'}, which no longer runs, and belongs to another user, so nbs cannot take it over; remove it: sudo rm ${path}`,
+    3,
+  )
+}
+
 /**
- * Takes the lock at `path`, waiting up to `waitMs` for a live owner. `held(pid)` builds the error
- * when it stays held. An unreadable (empty) lock older than 5 s is a crash before its pid was written.
+ * Takes the lock at `path`, waiting up to `waitMs` for a live owner. `held(owner)` builds the error
+ * when it stays held. An unreadable (empty) lock older than 5 s is a crash before its pid was
+ * written. `mode`: the lock file's mode (SHARED_LOCK_MODE in a folder every user shares).
  */
 export async function acquireLock(
   path: string,
-  opts: { waitMs?: number; held?: (pid: number | null) => Error; mode?: number } = {},
+  opts: { waitMs?: number; held?: (owner: Owner | null) => Error; mode?: number } = {},
 ): Promise<Lock> {
   const token = randomBytes(8).toString('hex')
-  const content = `${process.pid}\nboot=${bootId ?? ''} start=${startTime(process.pid) ?? ''} token=${token}\n`
+  const self: Owner = { ...selfOwner(), token }
+  let content = formatOwner(self)
   const deadline = Date.now() + (opts.waitMs ?? 0)
   for (let attempt = 0; ; attempt++) {
-    if (await createExclusive(path, content)) break
+    if (await createExclusive(path, content, opts.mode ?? 0o640)) break
     const current = await readOwner(path)
     if (current === null) continue // released meanwhile
     const { owner, text } = current
     const stale = owner ? !ownerAlive(owner) : Date.now() - (await stat(path).then((s) => s.mtimeMs, () => 0)) > 5000
-    if (stale && attempt >= 100) throw new NbsError(`cannot take over the stale lock ${path}; remove it by hand`)
-    if (stale) await removeStale(path, text)
-    else if (Date.now() >= deadline && !(owner === null && attempt < 20)) {
-      throw opts.held?.(owner?.pid ?? null) ?? new NbsError(`${path} is held by pid ${owner?.pid ?? 'unknown'}`)
+    if (stale) {
+      const r = await takeOver(path, text, content)
+      if (r === 'taken') break
+      if (r === 'impossible') throw stuck(path, owner)
+      if (r === 'removed') continue
+      if (attempt >= 200) throw stuck(path, owner)
+    } else if (Date.now() >= deadline && !(owner === null && attempt < 20)) {
+      throw opts.held?.(owner) ?? new NbsError(`${path} is held by pid ${owner?.pid ?? 'unknown'}`)
     }
     await sleep(Math.min(50, 5 * (attempt + 1)))
   }
-  await chmod(path, opts.mode ?? 0o640).catch(() => {})
-  // A takeover guard whose owner was killed after removing the stale lock would otherwise stay forever.
-  const guard = await readOwner(`${path}.takeover`).catch(() => null)
-  if (guard?.owner && !ownerAlive(guard.owner)) await rm(`${path}.takeover`, { force: true })
+  await sweepGuards(path)
   let released = false
   return {
     path,
+    async setChild(pid) {
+      if (released) return
+      const next = formatOwner(withChild(self, pid))
+      if ((await swapContent(path, content, next).catch(() => 'busy' as const)) === 'taken') content = next
+    },
     async release() {
       if (released) return
       released = true
       // Only our own: if someone took it over (we were presumed dead), leave theirs alone.
-      const now = await readOwner(path).catch(() => null)
-      if (now?.owner?.token === token) await unlink(path).catch(() => {})
+      await swapContent(path, content, null).catch(() => {})
     },
   }
 }
@@ -210,10 +333,22 @@ export async function buildLockPath(opts: { target: 'os' | 'home'; logDir: strin
 /** The lock every `nbs build` takes (buildLockPath): a second concurrent build is refused. */
 export async function acquireBuildLock(opts: { target: 'os' | 'home'; logDir: string; env?: NodeJS.ProcessEnv; root?: string }): Promise<Lock> {
   const lockPath = await buildLockPath(opts)
+  const shared = opts.target === 'os' && lockPath !== join(opts.logDir, BUILD_LOCK)
   return acquireLock(lockPath, {
-    // readable by every user: another user's build must be able to name the holder
-    mode: 0o644,
-    held: (pid) =>
-      new NbsError(`another nbs build is running (pid ${pid ?? 'unknown'}); wait for it or remove ${lockPath} if it is gone`, 3),
+    // readable by every user (another user's build names the holder); in the shared folder also
+    // writable, so any user can take over a dead build's lock (the sticky bit stops unlinking it)
+    mode: shared ? SHARED_LOCK_MODE : 0o644,
+    held: (owner) => heldError(lockPath, owner),
   })
+}
+
+/** Why a build is refused: another nbs runs, or a killed nbs's tool still does. */
+function heldError(lockPath: string, owner: Owner | null): NbsError {
+  if (owner && owner.child && ownerState(owner) === 'child') {
+    return new NbsError(
+      `a build started by pid ${owner.pid} (nbs killed) is still running: pid ${owner.child}; wait for it to end (nbs then records it as interrupted) or stop it: kill ${owner.child}`,
+      3,
+    )
+  }
+  return new NbsError(`another nbs build is running (pid ${owner?.pid ?? 'unknown'}); wait for it or remove ${lockPath} if it is gone`, 3)
 }

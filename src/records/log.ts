@@ -4,8 +4,8 @@
  * nbs leaves what it had, memory stays flat whatever the build prints). `last-build.log` is a
  * symlink to the newest, so the seed's path keeps working.
  */
-import { closeSync, fchmodSync, fchownSync, fsyncSync, openSync, writeSync } from 'node:fs'
-import { chmod, mkdir, rename, rm, stat, symlink } from 'node:fs/promises'
+import { closeSync, fchmodSync, fchownSync, fsyncSync, openSync, renameSync, rmSync, symlinkSync, writeSync } from 'node:fs'
+import { chmod, mkdir, stat } from 'node:fs/promises'
 import { basename, join } from 'node:path'
 import { tempPathFor } from '../fs/atomic-write.js'
 
@@ -19,9 +19,12 @@ export const LOG_NAME = /^\d{8}T\d{6}Z-[a-z]+-[a-z-]+(?:-\d+)?\.log$/
 export interface BuildLog {
   /** the build's own log (what its record's buildLogPath names) */
   path: string
+  /** appends; after the first error (a full disk) writes are dropped, never thrown */
   write(chunk: string | Uint8Array): void
   /** fsync and close; rejects with the first write error, if any */
   close(): Promise<void>
+  /** set when the log could not be created at all: writes go nowhere, and this says why */
+  notice?: string
 }
 
 /** `20261130T083000Z`: sortable, no colons. */
@@ -42,36 +45,54 @@ export async function logsDir(dir: string): Promise<string> {
 
 /** Points `DIR/last-build.log` at `log` atomically: a symlink under a temp name, renamed over. */
 export async function linkLastLog(dir: string, log: string): Promise<void> {
+  linkLastLogSync(dir, log)
+}
+
+function linkLastLogSync(dir: string, log: string): void {
   const link = join(dir, LAST_BUILD_LOG)
   const tmp = tempPathFor(link)
-  await symlink(join(LOGS_DIR, basename(log)), tmp)
+  symlinkSync(join(LOGS_DIR, basename(log)), tmp)
   try {
-    await rename(tmp, link)
+    renameSync(tmp, link)
   } catch (e) {
-    await rm(tmp, { force: true })
+    rmSync(tmp, { force: true })
     throw e
   }
 }
 
+const why = (e: unknown) => (e as NodeJS.ErrnoException).code ?? (e as Error).message
+
 /**
- * Creates this build's log (0640, group `gid` when given and allowed) and links last-build.log to
- * it. Writes are write(2) calls as the bytes arrive: nothing is held in memory, and a reader sees
- * every line the moment the tool printed it.
+ * Creates this build's log (0640, group `gid` when given and allowed). Writes are write(2) calls
+ * as the bytes arrive: nothing is held in memory, and a reader sees every line the moment the tool
+ * printed it. last-build.log is pointed at it once its first bytes are written (or at close, for
+ * a build that printed nothing): a log a full disk left empty never replaces the previous one.
+ * Never throws: when the log cannot be created, `notice` says so and writes go nowhere.
  */
 export async function openBuildLog(dir: string, opts: { target: string; action: string; start: Date; gid?: number | null }): Promise<BuildLog> {
-  const logs = await logsDir(dir)
   const base = `${logStamp(opts.start)}-${opts.target}-${opts.action}`
   let fd = -1
-  let path = ''
-  for (let n = 1; fd < 0; n++) {
-    path = join(logs, `${base}${n === 1 ? '' : `-${n}`}.log`)
-    try {
-      fd = openSync(path, 'wx', LOG_MODE)
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || n >= 1000) throw e
+  let path = join(dir, LOGS_DIR, `${base}.log`)
+  try {
+    const logs = await logsDir(dir)
+    for (let n = 1; fd < 0; n++) {
+      path = join(logs, `${base}${n === 1 ? '' : `-${n}`}.log`)
+      try {
+        fd = openSync(path, 'wx', LOG_MODE)
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || n >= 1000) throw e
+      }
+    }
+    fchmodSync(fd, LOG_MODE) // umask-proof
+  } catch (e) {
+    if (fd >= 0) closeSync(fd)
+    return {
+      path,
+      write() {},
+      async close() {},
+      notice: `could not create the build log ${path} (${why(e)}); this build runs without a log`,
     }
   }
-  fchmodSync(fd, LOG_MODE) // umask-proof
   if (opts.gid !== undefined && opts.gid !== null) {
     try {
       fchownSync(fd, -1, opts.gid) // root, or a member; a setgid folder has set it already
@@ -79,9 +100,18 @@ export async function openBuildLog(dir: string, opts: { target: string; action: 
       // not ours to give: the folder's group stays
     }
   }
-  await linkLastLog(dir, path)
   let failure: unknown
   let closed = false
+  let linked = false
+  let linkFailure: unknown
+  const link = () => {
+    linked = true
+    try {
+      linkLastLogSync(dir, path)
+    } catch (e) {
+      linkFailure = e // the log itself goes on
+    }
+  }
   return {
     path,
     write(chunk) {
@@ -91,7 +121,9 @@ export async function openBuildLog(dir: string, opts: { target: string; action: 
         for (let off = 0; off < b.byteLength; ) off += writeSync(fd, b, off, b.byteLength - off)
       } catch (e) {
         failure = e // a full disk stops the log, never the build
+        return
       }
+      if (!linked && b.byteLength > 0) link()
     },
     async close() {
       if (closed) return
@@ -102,7 +134,9 @@ export async function openBuildLog(dir: string, opts: { target: string; action: 
         failure ??= e
       }
       closeSync(fd)
-      if (failure) throw failure
+      if (!linked && !failure) link()
+      if (failure) throw new Error(`${why(failure)}; the log stopped there${linked ? '' : `, and ${LAST_BUILD_LOG} still names the previous build's log`}`)
+      if (linkFailure) throw new Error(`the log is complete, but ${join(dir, LAST_BUILD_LOG)} could not be pointed at it (${why(linkFailure)})`)
     },
   }
 }

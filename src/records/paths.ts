@@ -5,7 +5,7 @@
  * cannot be written by this user. Readers read both.
  */
 import { randomBytes } from 'node:crypto'
-import { chmod, chown, mkdir, rm, stat, writeFile } from 'node:fs/promises'
+import { chmod, chown, lstat, mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises'
 import { homedir, userInfo } from 'node:os'
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path'
 import { NbsError } from '../errors.js'
@@ -78,6 +78,57 @@ export async function prepareLogDir(dir: string, opts: { mode?: number; gid?: nu
   }
 }
 
+/** Modes of a root:root system folder nbs repairs: the seed's 0750 and the 0755 nbs makes when the group is missing. */
+export const REPAIRED_MODES = [0o750, 0o755]
+
+/**
+ * As root: a system folder left `root:root` 0750 (the seed) or 0755 (made when the group did not
+ * exist) becomes 2775 root:GROUP, with `builds/` likewise and its root:root files given to GROUP
+ * (JSON records 0644, as nbs writes them). A folder with another owner, another group or another
+ * mode was set by someone on purpose and is left alone. Returns what was done, or null.
+ */
+async function repairSystemDir(dir: string, group: { name: string; gid: number }): Promise<string | null> {
+  const st = await stat(dir)
+  const mode = st.mode & 0o7777
+  // setgid alone does not make it deliberate: chmod 0750 keeps a folder's setgid bit
+  if (st.uid !== 0 || st.gid !== 0 || !REPAIRED_MODES.includes(mode & ~0o2000)) return null
+  const fixDir = async (d: string) => {
+    await chown(d, 0, group.gid)
+    await chmod(d, SYSTEM_DIR_MODE) // after chown, which clears setgid
+  }
+  const fixFiles = async (d: string) => {
+    for (const name of await readdir(d).catch(() => [] as string[])) {
+      const p = join(d, name)
+      const f = await lstat(p).catch(() => null)
+      if (!f?.isFile() || f.uid !== 0 || f.gid !== 0) continue
+      await chown(p, 0, group.gid).catch(() => {})
+      if (name.endsWith('.json')) await chmod(p, 0o644).catch(() => {})
+    }
+  }
+  await fixDir(dir)
+  await fixFiles(dir)
+  const builds = join(dir, 'builds')
+  const b = await stat(builds).catch(() => null)
+  if (b?.isDirectory() && b.uid === 0 && b.gid === 0) {
+    await fixDir(builds)
+    await fixFiles(builds)
+  }
+  return `repaired ${dir}: it was ${mode.toString(8).padStart(4, '0')} root:root, which keeps group ${group.name} out; it is now 2775 root:${group.name} and its records belong to group ${group.name}`
+}
+
+/** The fix for a user refused the system folder: only the steps that apply. */
+function fallbackFix(dir: string, group: string, gid: number | null, st: { gid: number; mode: number } | null): string {
+  const steps: string[] = []
+  if (gid === null) return `create group ${group} (or set logGroup, or NBS_LOG_GROUP, to the admins' group)`
+  if (!st) steps.push(`sudo install -d -m 2775 -g ${group} ${dir}`)
+  else if (st.gid !== gid) steps.push(`sudo chgrp ${group} ${dir}`)
+  if (st && (st.mode & 0o7777) !== SYSTEM_DIR_MODE) steps.push(`sudo chmod 2775 ${dir}`)
+  const member = process.getgroups?.().includes(gid) ?? false
+  const join_ = member ? [] : [`join group ${group} (sudo usermod -aG ${group} $USER, then log in again)`]
+  if (!steps.length && !join_.length) return `${dir} is 2775 root:${group} and you are in group ${group}: check the folders above it, and that the file system is writable`
+  return [...(steps.length ? [steps.join(' && ')] : []), ...join_].join(', and ')
+}
+
 export interface ResolvedLogDir {
   /** where this build's records and log go */
   dir: string
@@ -121,11 +172,11 @@ export async function resolveLogDir(opts: {
   const why = await prepareLogDir(c.primary, root && !existed ? { mode: group.gid === null ? 0o755 : SYSTEM_DIR_MODE, gid: group.gid } : {})
   if (why === null) {
     const created = root && !existed && group.gid === null
-    return {
-      dir: c.primary,
-      group,
-      ...(created && { notice: `created ${c.primary} 0755 root: group ${name} does not exist here, so only root can write build records there (set logGroup, or NBS_LOG_GROUP, to the admins' group)` }),
-    }
+    const repaired = root && existed && group.gid !== null ? await repairSystemDir(c.primary, { name, gid: group.gid }).catch(() => null) : null
+    const notice = created
+      ? `created ${c.primary} 0755 root: group ${name} does not exist here, so only root can write build records there (set logGroup, or NBS_LOG_GROUP, to the admins' group)`
+      : repaired
+    return { dir: c.primary, group, ...(notice && { notice }) }
   }
   if (c.primary === c.fallback) throw new NbsError(`cannot write build records to ${c.primary}: ${why}`, 3)
   const whyFallback = await prepareLogDir(c.fallback)
@@ -136,6 +187,10 @@ export async function resolveLogDir(opts: {
   return {
     dir: c.fallback,
     group,
-    notice: `${label}${c.primary} is not writable by ${whoAmI(env)} (${why}); this build's records go to ${c.fallback}; fix: make ${c.primary} group ${name}, mode 2775, and join group ${name}`,
+    notice: `${label}${c.primary} is not writable by ${whoAmI(env)} (${why}); this build's records go to ${c.fallback}; fix: ${
+      why === REASONS.EACCES || why === REASONS.EPERM
+        ? fallbackFix(c.primary, name, group.gid, await stat(c.primary).catch(() => null))
+        : `make ${c.primary} a folder nbs can write, or set ${label ? label.trim() : 'logDir'} to one`
+    }`,
   }
 }

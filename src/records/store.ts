@@ -44,26 +44,38 @@ async function sweepTemps(dir: string): Promise<void> {
 type RawHistory = { entries: unknown[]; valid: BuildRecord[]; problem?: string; unreadable?: string }
 
 /**
- * A read refused or failed, said as what it is (never "corrupt"), with the fix for a refusal: the
- * group that owns the file (or its folder), else the admins' group `group`.
+ * A read refused or failed, said as what it is (never "corrupt"), with the fix for a refusal. The
+ * fix depends on who is refused by what: a reader outside the group that owns the file (or its
+ * folder) joins it; when that group is root (the seed's 0750 root:root) or the reader is in it
+ * already, joining fixes nothing, and the fix is the folder's (or file's) group and mode.
  */
 export function unreadableReason(file: string, e: unknown, group = DEFAULT_LOG_GROUP): string {
   const code = (e as NodeJS.ErrnoException).code
-  if (code === 'EACCES' || code === 'EPERM') return `${file}: permission denied: run as root or join group ${owningGroup(file) ?? group}`
+  if (code === 'EACCES' || code === 'EPERM') return `${file}: permission denied: ${refusalFix(file, group)}`
   return `${file}: cannot read it (${code ?? (e as Error).message})`
 }
 
-/** The non-root group of `file`, else of its folder: the one whose members may read it. */
-function owningGroup(file: string): string | null {
-  for (const p of [file, dirname(file)]) {
+/** What lets this reader read `file`: see unreadableReason. */
+function refusalFix(file: string, group: string): string {
+  const dir = dirname(file)
+  const st = (p: string) => {
     try {
-      const gid = statSync(p).gid
-      if (gid !== 0) return groupName(gid)
+      return statSync(p)
     } catch {
-      // the next
+      return null
     }
   }
-  return null
+  const d = st(dir)
+  const f = st(file)
+  const mine = new Set(process.getgroups?.() ?? [])
+  // the folder refuses when it cannot be searched: its stat of the file failed
+  const blocker = f === null ? { path: dir, s: d, mode: '2775' } : { path: file, s: f, mode: 'g+r' }
+  const gid = blocker.s?.gid
+  const owner = gid !== undefined && gid !== 0 ? groupName(gid) : null
+  if (owner && !mine.has(gid!)) return `run as root or join group ${owner}`
+  const target = owner ?? group
+  const chgrp = owner ? '' : `sudo chgrp ${target} ${blocker.path} && `
+  return `${owner ? `you are in group ${owner} already, but ${blocker.path} does not let the group read it` : `${blocker.path} belongs to group root`}; fix: ${chgrp}sudo chmod ${blocker.mode} ${blocker.path}${owner ? '' : ' (or run the next os build as root: nbs repairs a root:root 0750 folder)'}`
 }
 
 /**

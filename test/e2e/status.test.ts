@@ -453,7 +453,9 @@ describe('build records a reader may not read', () => {
         return spawnSync(asNobody[0]!, asNobody.slice(1), { cwd: dir, encoding: 'utf8', env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir, NBS_LOG_DIR: logs, NO_COLOR: '1' } })
       }
       const refused = run('history')
-      expect(refused.stderr + refused.stdout).toContain(`${join(logs, 'build-history.json')}: permission denied: run as root or join group wheel`)
+      // group root: joining a group would not help, so the fix is the file's group and mode
+      const file = join(logs, 'build-history.json')
+      expect(refused.stderr + refused.stdout).toContain(`${file}: permission denied: ${file} belongs to group root; fix: sudo chgrp wheel ${file} && sudo chmod g+r ${file}`)
       expect(refused.stderr + refused.stdout).not.toMatch(/corrupt/)
       // what nbs writes itself, any user reads
       const { writeBuildRecord } = await import('../../src/records/store.js')
