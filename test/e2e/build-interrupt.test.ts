@@ -10,14 +10,13 @@
  */
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
-import { spawnSync } from 'node:child_process'
+import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { execa } from 'execa'
 import { afterAll, describe, expect, it } from 'vitest'
 import type { BuildRecord } from '../../src/build/record.js'
 import { runBuild } from '../../src/build/wrapper.js'
-import { NIX_ENV } from '../helpers/nix.js'
+import { BUILD_BASE_PATH, NIX_ENV } from '../helpers/nix.js'
 import { CLI, pidsMatching, REPO_ROOT } from '../helpers/project.js'
 import { needs } from '../helpers/real.js'
 
@@ -26,8 +25,7 @@ const FIXTURES = join(REPO_ROOT, 'test/fixtures/build-flakes')
 const tmp = mkdtempSync(join(tmpdir(), 'nbs-build-int-'))
 afterAll(() => rmSync(tmp, { recursive: true, force: true }))
 
-const nixDir = dirname(spawnSync('sh', ['-c', 'command -v nix'], { encoding: 'utf8' }).stdout.trim() || '/usr/bin/nix')
-const basePath = [dirname(process.execPath), nixDir, '/usr/bin', '/bin'].join(':')
+const basePath = BUILD_BASE_PATH
 /** PATH with exactly one tool double (and no nom: output is piped anyway) */
 function toolBin(tool: 'nh' | 'nixos-rebuild'): string {
   const dir = join(tmp, `bin-${tool}`)

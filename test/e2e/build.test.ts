@@ -6,14 +6,14 @@
  */
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { basename, dirname, join } from 'node:path'
+import { basename, join } from 'node:path'
 import { spawnSync } from 'node:child_process'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { execa } from 'execa'
 import { afterAll, describe, expect, it } from 'vitest'
 import { runBuild } from '../../src/build/wrapper.js'
 import type { BuildRecord } from '../../src/records/schema.js'
-import { hasNix, NIX_ENV, NIX_SKIP_REASON } from '../helpers/nix.js'
+import { BUILD_BASE_PATH, hasNix, NIX_ENV, NIX_SKIP_REASON } from '../helpers/nix.js'
 import { CLI, nbs, pidsMatching, REPO_ROOT } from '../helpers/project.js'
 import { needs } from '../helpers/real.js'
 import { addUser } from '../helpers/sshd.js'
@@ -24,9 +24,7 @@ const FIXTURES = join(REPO_ROOT, 'test/fixtures/build-flakes')
 const tmp = mkdtempSync(join(tmpdir(), 'nbs-build-e2e-'))
 afterAll(() => rmSync(tmp, { recursive: true, force: true }))
 
-// PATH without whatever nh/nom a developer has installed: the doubles, node, nix, the basics.
-const nixDir = dirname(spawnSync('sh', ['-c', 'command -v nix'], { encoding: 'utf8' }).stdout.trim() || '/usr/bin/nix')
-const basePath = [dirname(process.execPath), nixDir, '/usr/bin', '/bin'].join(':')
+const basePath = BUILD_BASE_PATH
 const noNhBin = join(tmp, 'bin-no-nh')
 mkdirSync(noNhBin)
 for (const tool of ['nixos-rebuild', 'home-manager']) symlinkSync(join(DOUBLES, tool), join(noNhBin, tool))

@@ -4,6 +4,7 @@
  * repository would otherwise be copied through git, which only sees tracked files.
  */
 import { spawnSync } from 'node:child_process'
+import { dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 /** Environment for every Nix call in tests: flakes on, no binary caches. */
@@ -39,3 +40,12 @@ export function fixtureFlakeDir(name: string): string {
 export function fixtureFlake(name: string): string {
   return `path:${fixtureFlakeDir(name)}`
 }
+
+/**
+ * PATH for `nbs build` tests without whatever nh/nom a developer has installed: node, Nix and the
+ * basics; a test puts the folder of the doubles it wants in front.
+ */
+export const BUILD_BASE_PATH = (() => {
+  const nixDir = dirname(spawnSync('sh', ['-c', 'command -v nix'], { encoding: 'utf8' }).stdout.trim() || '/usr/bin/nix')
+  return [dirname(process.execPath), nixDir, '/usr/bin', '/bin'].join(':')
+})()

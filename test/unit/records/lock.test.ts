@@ -1,25 +1,18 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, describe, expect, it } from 'vitest'
 import { acquireBuildLock, acquireLock, buildLockPath } from '../../../src/records/lock.js'
 import { NbsError } from '../../../src/errors.js'
+import { scratch } from '../../helpers/scratch.js'
 
-const work = mkdtempSync(join(tmpdir(), 'nbs-lock-'))
+const { dir: work, fresh: freshDir } = scratch('nbs-lock-')
 const REPO = fileURLToPath(new URL('../../..', import.meta.url))
 const children: ChildProcess[] = []
 afterAll(() => {
   for (const c of children) c.kill('SIGKILL')
-  rmSync(work, { recursive: true, force: true })
 })
-let n = 0
-const freshDir = () => {
-  const d = join(work, `d${++n}`)
-  mkdirSync(d)
-  return d
-}
 /** A pid that no longer runs (a reaped child's). */
 const deadPid = () => spawnSync('true').pid
 

@@ -1,9 +1,8 @@
 /** The record store's own rules: the folders, the log per build, rotation, interrupted builds, merged reading. */
 import { spawnSync } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { afterAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { groupId } from '../../../src/records/groups.js'
 import { markInProgress, recordInterrupted } from '../../../src/records/in-progress.js'
 import { readAllRecords } from '../../../src/records/last-build.js'
@@ -11,15 +10,9 @@ import { LOG_NAME, openBuildLog } from '../../../src/records/log.js'
 import { resolveLogDir } from '../../../src/records/paths.js'
 import type { BuildRecord } from '../../../src/records/schema.js'
 import { HISTORY_LIMIT, readHistory, writeBuildRecord } from '../../../src/records/store.js'
+import { scratch } from '../../helpers/scratch.js'
 
-const work = mkdtempSync(join(tmpdir(), 'nbs-records-'))
-afterAll(() => rmSync(work, { recursive: true, force: true }))
-let n = 0
-const freshDir = () => {
-  const d = join(work, `d${++n}`)
-  mkdirSync(d)
-  return d
-}
+const { dir: work, fresh: freshDir } = scratch('nbs-records-')
 const snap = { generation: null, generationRaw: null, commit: null, homeManagerGeneration: null, currentSystem: null, profilePath: null }
 function record(seq: number, over: Partial<BuildRecord> = {}): BuildRecord {
   return {

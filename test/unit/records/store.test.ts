@@ -1,23 +1,16 @@
 import { spawn } from 'node:child_process'
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { execa } from 'execa'
-import { afterAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import type { Exec } from '../../../src/checks/types.js'
 import { resolveLogDir } from '../../../src/records/paths.js'
 import { buildRecordSchema, type BuildRecord } from '../../../src/records/schema.js'
 import { HISTORY_LIMIT, readHistory, readLastBuild, readLastBuildResult, writeBuildRecord } from '../../../src/records/store.js'
+import { scratch } from '../../helpers/scratch.js'
 
-const work = mkdtempSync(join(tmpdir(), 'nbs-store-'))
-afterAll(() => rmSync(work, { recursive: true, force: true }))
-let n = 0
-const freshDir = () => {
-  const d = join(work, `d${++n}`)
-  mkdirSync(d)
-  return d
-}
+const { dir: work, fresh: freshDir } = scratch('nbs-store-')
 const mode = (p: string) => statSync(p).mode & 0o777
 const WRITER = fileURLToPath(new URL('../../helpers/record-writer.mjs', import.meta.url))
 const REPO = fileURLToPath(new URL('../../..', import.meta.url))
