@@ -8,7 +8,7 @@
  * `started` alone). Without systemd as PID 1 the nixos-rebuild double activates as its own child,
  * as nh does; the transient-unit case (nixos-rebuild-ng) needs the booted container (not here).
  */
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -16,7 +16,7 @@ import { execa } from 'execa'
 import { afterAll, describe, expect, it } from 'vitest'
 import type { BuildRecord } from '../../src/build/record.js'
 import { runBuild } from '../../src/build/wrapper.js'
-import { BUILD_BASE_PATH, NIX_ENV } from '../helpers/nix.js'
+import { BUILD_BASE_PATH, freshBuildFlake, NIX_ENV } from '../helpers/nix.js'
 import { CLI, pidsMatching, REPO_ROOT } from '../helpers/project.js'
 import { needs } from '../helpers/real.js'
 
@@ -37,12 +37,8 @@ function toolBin(tool: 'nh' | 'nixos-rebuild'): string {
 }
 
 let seq = 0
-function freshFlake(name: string): string {
-  const dir = join(tmp, `${name}-${++seq}`)
-  cpSync(join(FIXTURES, name), dir, { recursive: true })
-  writeFileSync(join(dir, 'nonce'), `${process.pid}-${seq}-${Date.now()}`)
-  return `path:${dir}`
-}
+/** A fresh copy of a fixture flake (new nonce: every store path changes), as a `path:` ref. */
+const freshFlake = (name: string): string => freshBuildFlake(tmp, name)
 
 async function waitFor(what: string, cond: () => boolean | Promise<boolean>, ms = 60_000): Promise<void> {
   const end = Date.now() + ms

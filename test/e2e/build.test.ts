@@ -4,7 +4,7 @@
  * fixture flakes in test/fixtures/build-flakes. Each build gets a fresh copy of its flake (a new
  * nonce), so Nix really builds; records go to a temp NBS_LOG_DIR; generations to a temp root.
  */
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { basename, join } from 'node:path'
 import { spawnSync } from 'node:child_process'
@@ -13,14 +13,13 @@ import { execa } from 'execa'
 import { afterAll, describe, expect, it } from 'vitest'
 import { runBuild } from '../../src/build/wrapper.js'
 import type { BuildRecord } from '../../src/records/schema.js'
-import { BUILD_BASE_PATH, hasNix, NIX_ENV, NIX_SKIP_REASON } from '../helpers/nix.js'
+import { BUILD_BASE_PATH, freshBuildFlake, hasNix, NIX_ENV, NIX_SKIP_REASON } from '../helpers/nix.js'
 import { CLI, nbs, pidsMatching, REPO_ROOT } from '../helpers/project.js'
 import { needs } from '../helpers/real.js'
 import { addUser } from '../helpers/sshd.js'
 import { chmodSync, chownSync } from 'node:fs'
 
 const DOUBLES = join(REPO_ROOT, 'test/doubles')
-const FIXTURES = join(REPO_ROOT, 'test/fixtures/build-flakes')
 const tmp = mkdtempSync(join(tmpdir(), 'nbs-build-e2e-'))
 afterAll(() => rmSync(tmp, { recursive: true, force: true }))
 
@@ -31,12 +30,7 @@ for (const tool of ['nixos-rebuild', 'home-manager']) symlinkSync(join(DOUBLES, 
 
 let seq = 0
 /** A fresh copy of a fixture flake (new nonce: every store path changes), as a `path:` ref. */
-function freshFlake(name: string): string {
-  const dir = join(tmp, `${name}-${++seq}`)
-  cpSync(join(FIXTURES, name), dir, { recursive: true })
-  writeFileSync(join(dir, 'nonce'), `${process.pid}-${seq}-${Date.now()}`)
-  return `path:${dir}`
-}
+const freshFlake = (name: string): string => freshBuildFlake(tmp, name)
 
 /** A place for one test: its log dir, machine root and working directory. */
 function sandbox(opts: { nh?: boolean } = {}) {

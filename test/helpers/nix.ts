@@ -4,7 +4,8 @@
  * repository would otherwise be copied through git, which only sees tracked files.
  */
 import { spawnSync } from 'node:child_process'
-import { dirname } from 'node:path'
+import { cpSync, writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 /** Environment for every Nix call in tests: flakes on, no binary caches. */
@@ -49,3 +50,12 @@ export const BUILD_BASE_PATH = (() => {
   const nixDir = dirname(spawnSync('sh', ['-c', 'command -v nix'], { encoding: 'utf8' }).stdout.trim() || '/usr/bin/nix')
   return [dirname(process.execPath), nixDir, '/usr/bin', '/bin'].join(':')
 })()
+
+let flakeSeq = 0
+/** A fresh copy of a test/fixtures/build-flakes flake under `dir` (new nonce: every store path changes), as a `path:` ref. */
+export function freshBuildFlake(dir: string, name: string): string {
+  const copy = join(dir, `${name}-${process.pid}-${++flakeSeq}`)
+  cpSync(fileURLToPath(new URL(`../fixtures/build-flakes/${name}`, import.meta.url)), copy, { recursive: true })
+  writeFileSync(join(copy, 'nonce'), `${process.pid}-${flakeSeq}-${Date.now()}`)
+  return `path:${copy}`
+}
