@@ -7,10 +7,8 @@ import { constants } from 'node:os'
 import type { Writable } from 'node:stream'
 import { BuildLogParser } from '../nix/build-log.js'
 import type { NixError } from '../nix/errors.js'
-import { stripSyslogPriority } from '../nix/internal-json.js'
 import { runProcess } from '../runner/process.js'
 import { createDisplay, type BuildDisplay } from './display.js'
-import { StreamSplitter } from './stream.js'
 import { findOnPath, type ToolCommand } from './tool.js'
 
 export interface OutputStream {
@@ -35,6 +33,7 @@ export interface ToolRunOptions {
 
 /** nom is fed only while it keeps up; past this backlog build log lines are dropped for it. */
 const NOM_BACKLOG = 4 * 1024 * 1024
+const NL = Buffer.from('\n')
 /** plain lines that tell an activation failed (nixos-rebuild, switch-to-configuration, nh) */
 const ACTIVATION_FAILED = /the following units failed: (.+)$|^warning: error\(s\) occurred while switching|Activation script snippet '.*' failed/
 
@@ -64,20 +63,16 @@ export async function runTool(o: ToolRunOptions, cmd: ToolCommand, env: NodeJS.P
     display = createDisplay(sink, { progress: () => parser.progress, tail: (drv) => parser.tail(drv), color: io.color })
   }
   const activation: string[] = []
+  // one parser path: records are parsed straight from the chunks, the rest passed on at once
   const splitter = (out: OutputStream) =>
-    new StreamSplitter({
+    parser.stream({
       pass(bytes) {
         display?.beforeOutput()
         out.write(bytes)
         display?.afterOutput(bytes[bytes.length - 1] === 10)
       },
-      record(line) {
-        if (!parser.line(line)) return false
-        nom?.feed(stripSyslogPriority(line))
-        return true
-      },
+      ...(nom && { record: (bytes: Buffer) => nom.feed(bytes) }),
       text(line) {
-        parser.line(line)
         if (ACTIVATION_FAILED.test(line) && activation.length < 20) activation.push(line.trim())
       },
     })
@@ -130,12 +125,12 @@ function startNom(o: ToolRunOptions, env: NodeJS.ProcessEnv) {
     onStderr: (c) => void o.io.stderr.write(c),
   })
   return {
-    feed(line: string) {
+    feed(record: Buffer) {
       const s = stdin as Writable | null
       if (!s || s.destroyed) return
       // a slow display must never slow the build: drop log lines once nom falls behind
-      if (s.writableLength > NOM_BACKLOG && line.includes('"action":"result"')) return
-      s.write(`${line}\n`)
+      if (s.writableLength > NOM_BACKLOG && record.includes('"action":"result"')) return
+      s.write(Buffer.concat([record, NL]))
     },
     async finish() {
       ;(stdin as Writable | null)?.end()
