@@ -35,7 +35,7 @@ export interface ParsedStreamHandlers {
 
 const MAX_ERRORS = 500
 const MAX_BLOCK_LINES = 400 // plain error block: first and last 200 lines (≥ 2.13 puts the message last)
-const HOT = 8 // build ids compared in place before a Map lookup
+const HOT = 64 // ids of running builds, compared in place before a Map lookup (more than any max-jobs)
 
 const P_RESULT = '@nix {"action":"result","fields":['
 const P_STOP = '@nix {"action":"stop","id":'
@@ -348,7 +348,8 @@ export class BuildLogParser {
       this.tracker.phase(s.slice(idAt, idEnd), value ?? own(this.decode(s.slice(f + 1, i - 1))))
       return true
     }
-    // the build: one of the few running ones, compared in place (no slice, no hashing)
+    // the build: one of the running ones, compared in place (no slice, no hashing); a miss (a
+    // build's first line, or an activity under it) costs a slice and a Map lookup
     const len = idEnd - idAt
     let b: BuildState | undefined
     for (let k = 0; k < this.hotIds.length; k++) {
@@ -362,13 +363,13 @@ export class BuildLogParser {
       const id = own(s.slice(idAt, idEnd))
       b = this.tracker.buildOf(id)
       if (b) {
-        this.hotIds.unshift(id)
-        this.hotCodes.unshift(codes(id))
-        this.hotBuilds.unshift(b)
+        this.hotIds.push(id)
+        this.hotCodes.push(codes(id))
+        this.hotBuilds.push(b)
         if (this.hotIds.length > HOT) {
-          this.hotIds.pop()
-          this.hotCodes.pop()
-          this.hotBuilds.pop()
+          this.hotIds.shift()
+          this.hotCodes.shift()
+          this.hotBuilds.shift()
         }
       }
     }
