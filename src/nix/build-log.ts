@@ -230,8 +230,8 @@ export class BuildLogParser {
   }
 
   /** Sizes of the bounded state. */
-  get sizes(): { activities: number; running: number; recent: number; failedDrvs: number; errors: number } {
-    return { ...this.tracker.sizes, errors: this.errs.length }
+  get sizes(): { activities: number; running: number; recent: number; failedDrvs: number; errors: number; hotIds: number } {
+    return { ...this.tracker.sizes, errors: this.errs.length, hotIds: this.hotIds.length }
   }
 
   // ── fast paths: Nix's exact shapes; false falls back to parseNixLine ──

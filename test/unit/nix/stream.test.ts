@@ -114,4 +114,33 @@ describe('StreamSplitter', () => {
       { numRuns: 500 },
     )
   })
+
+  it('a plain line with no end (a progress bar drawing with CRs): passed on as it comes, at most 64 KiB kept for parsing', () => {
+    let passed = 0
+    const texts: string[] = []
+    const s = new StreamSplitter({ pass: (b) => void (passed += b.length), record: () => true, text: (l) => void texts.push(l) })
+    const piece = Buffer.from('\r[####      ] 40%'.repeat(4096))
+    for (let i = 0; i < 100; i++) {
+      s.push(piece)
+      expect(passed).toBe(piece.length * (i + 1))
+    }
+    s.push(Buffer.from('\n'))
+    s.end()
+    expect(texts).toHaveLength(1)
+    expect(texts[0]!.length).toBeLessThanOrEqual(64 * 1024)
+    expect(texts[0]!.length).toBeGreaterThan(60_000)
+  })
+
+  it('a "record" growing past 16 MiB without a newline is released as text, not held', () => {
+    let passed = 0
+    const records: string[] = []
+    const s = new StreamSplitter({ pass: (b) => void (passed += b.length), record: (str, a, z) => (records.push(str.slice(a, a + 20)), true), text: () => {} })
+    const mib = Buffer.alloc(1 << 20, 'x')
+    s.push(Buffer.from('@nix {"action":"msg","msg":"'))
+    for (let i = 0; i < 17; i++) s.push(mib)
+    expect(passed).toBeGreaterThan(16 << 20)
+    s.push(Buffer.from('"}\n@nix {"action":"stop","id":1}\n'))
+    s.end()
+    expect(records).toEqual(['@nix {"action":"stop'])
+  })
 })
