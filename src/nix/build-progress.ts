@@ -3,7 +3,7 @@
  * recently stopped builds with the last lines of each, and progress totals per activity type
  * summed the way Nix's own progress bar does (`progress-bar.cc`). Ids stay strings (> 2^53).
  */
-import type { MessageClass } from './internal-json.js'
+import { unpinned, type MessageClass } from './internal-json.js'
 
 export interface Counter {
   done: number
@@ -90,7 +90,7 @@ export class Ring {
     const n = Math.min(this.unsealed, this.capacity)
     for (let k = 1; k <= n; k++) {
       const i = (this.next - k + this.capacity) % this.capacity
-      this.buf[i] = (this.buf[i]! + ' ').slice(0, -1)
+      this.buf[i] = unpinned(this.buf[i]!)
     }
     this.unsealed = 0
   }

@@ -51,7 +51,16 @@ function exactNumber(json: string, key: string): string | undefined {
   const from = at + key.length
   let to = json.charCodeAt(from) === 45 /* - */ ? from + 1 : from
   for (let c = json.charCodeAt(to); c >= 48 && c <= 57; c = json.charCodeAt(++to));
-  return to > from ? json.slice(from, to) : undefined
+  return to > from ? unpinned(json.slice(from, to)) : undefined
+}
+
+/**
+ * A copy of a piece of a bigger string that does not keep the bigger one alive: V8 makes slices of
+ * 13 chars or more views into their parent, and the parent of a record is a 64 KiB chunk of the
+ * stream. Concatenating and slicing flattens into a string of the piece's own size.
+ */
+export function unpinned(s: string): string {
+  return s.length < 13 ? s : (s + ' ').slice(0, -1)
 }
 /**
  * The syslog priority `<N>` Nix's simple logger puts before every line it writes when

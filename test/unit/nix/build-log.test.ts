@@ -3,6 +3,8 @@
  * records, on real Nix 2.8 streams, and on 1M generated lines (bench/gen-nix-log.mjs).
  */
 import { spawnSync } from 'node:child_process'
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import { describe, expect, it } from 'vitest'
 // @ts-expect-error: a plain .mjs bench script without types
 import { nixLogLines } from '../../../bench/gen-nix-log.mjs'
@@ -574,5 +576,25 @@ describe('BuildLogParser: bounded memory', () => {
     expect(p.sizes.hotIds).toBeLessThanOrEqual(64)
     for (const i of [0, 63, 64, 137, 199]) expect(p.tail(drv(i))).toEqual(Array.from({ length: 25 }, (_, k) => `par-${i} line ${k + 25}`))
     expect(p.progress.running).toHaveLength(200)
+  })
+
+  it('what it keeps of a chunk (ids, phases, log lines) does not keep the whole 64 KiB chunk alive', () => {
+    setFlagsFromString('--expose-gc')
+    const gc = runInNewContext('gc') as () => void
+    const p = new BuildLogParser()
+    const pad = `${'x'.repeat(1000)}\n`.repeat(64) // plain text making each record's chunk 64 KiB
+    gc()
+    const before = process.memoryUsage().heapUsed
+    for (let i = 0; i < 2000; i++) {
+      const id = String(17752014662402062n + BigInt(i))
+      const drv = `/nix/store/${String(i).padStart(32, '0')}-pin-${i}.drv`
+      // a live build (start: parsed by JSON.parse), its phase and a log line (fast paths)
+      p.write(Buffer.from(`${pad}${start(id, 105, [drv, '', 1, 1])}\n${result(id, 104, ['configurePhase'])}\n${result(id, 101, [`pin ${i} line`])}\n`))
+    }
+    gc()
+    const kept = process.memoryUsage().heapUsed - before
+    expect(p.sizes.running).toBe(2000)
+    // pinned chunks would be 2000 × 64 KiB = 128 MiB
+    expect(kept).toBeLessThan(16 * 1024 * 1024)
   })
 })
