@@ -1,12 +1,15 @@
 /**
  * Streaming parser for Nix's `--log-format internal-json` output as `nbs build` sees it: chunk by
- * chunk (stream(), write()) or line by line (line()), never the whole log. It tracks the activity tree, build/download counters, the last
- * lines of each build (Nix leaves the log tail out of errors in JSON mode, reference/nix.md §1.9)
- * and the errors, from `@nix` records and from plain-text error blocks alike.
+ * chunk through one StreamSplitter path (stream(); write() is the same with no passthrough), or a
+ * decoded line at a time (line()), never the whole log. It tracks the activity tree, build/download
+ * counters, the last lines of each build (Nix leaves the log tail out of errors in JSON mode,
+ * reference/nix.md §1.9) and the errors, from `@nix` records and from plain-text error blocks alike.
  *
  * Speed: build log lines (result 101) are the bulk of a stream, so the common records are read
- * without JSON.parse when they have Nix's own shape (keys sorted alphabetically); anything else
- * goes through parseNixLine, which accepts any key order.
+ * in place in the chunk's latin1 string, without JSON.parse, when they have Nix's own shape (keys
+ * sorted alphabetically); anything else goes through parseNixLine, which accepts any key order.
+ * Memory: what is kept (ids, phases, log tails) is copied out of the chunk (unpinned()), and only
+ * live activities, running builds and the last 64 stopped ones are kept.
  */
 import { BuildTracker, latin1ToUtf8, type ActivityInfo, type BuildLogEvent, type BuildProgress, type BuildState } from './build-progress.js'
 import { extractNixErrors, parseErrorBlock, type NixError } from './errors.js'

@@ -62,7 +62,7 @@ const PENDING_WINDOW = 64 // activity records within which a risen `failed` coun
 
 /**
  * The last `capacity` lines pushed. `raw` lines hold UTF-8 bytes as latin1 characters (see
- * BuildLogParser.write). Lines are slices of a big chunk string until seal() copies the ones still
+ * StreamSplitter). Lines are slices of a big chunk string until seal() copies the ones still
  * kept: copying each line as it comes would cost more than the parsing, as most are overwritten.
  */
 export class Ring {
