@@ -17,7 +17,7 @@ import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSy
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
-import { CLI, isMain, measure, NODE, printResult, REPO, requireBuild, row } from './lib.mjs'
+import { CLI, isMain, measure, median, NODE, printResult, REPO, requireBuild, row } from './lib.mjs'
 
 const RUNS = Number(process.env.NBS_BENCH_RUNS ?? 5)
 const LINES = 1_000_000
@@ -43,11 +43,12 @@ for a in "$@"; do case $a in --help | --version) echo "nixos-rebuild (bench stan
 cat "$NBS_BENCH_STREAM" >&2
 exit 1
 `
-// Loaded into the nbs process: its peak RSS (VmHWM from /proc) at exit.
+// Loaded into the nbs process: its peak RSS (VmHWM from /proc, kB) and CPU time (ms) at exit.
 const PEAK = `import { readFileSync, writeFileSync } from 'node:fs'
 process.on('exit', () => {
   const hwm = /VmHWM:\\s+(\\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))
-  if (process.env.NBS_BENCH_PEAK && hwm) writeFileSync(process.env.NBS_BENCH_PEAK, hwm[1])
+  const { user, system } = process.cpuUsage()
+  if (process.env.NBS_BENCH_PEAK && hwm) writeFileSync(process.env.NBS_BENCH_PEAK, \`\${hwm[1]} \${(user + system) / 1000}\`)
 })
 `
 
@@ -97,8 +98,8 @@ function streamRows(dir) {
   writeFileSync(empty, '')
 
   let n = 0
-  /** One `nbs build` of the stream: wall ms; checks it reported what the stream says. */
-  const nbs = (stream, peak = false) => {
+  /** One `nbs build` of the stream: { ms: wall, value: [peak RSS kB, CPU ms] }; checks it reported what the stream says. */
+  const nbs = (stream) => {
     const run = join(dir, `run-${++n}`)
     for (const d of ['logs', 'root']) mkdirSync(join(run, d), { recursive: true })
     const peakFile = join(run, 'peak')
@@ -108,7 +109,8 @@ function streamRows(dir) {
       NBS_LOG_DIR: join(run, 'logs'),
       NBS_BENCH_STREAM: stream,
       NIX_CONFIG,
-      ...(peak && { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ${peakHook}`, NBS_BENCH_PEAK: peakFile }),
+      NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ${peakHook}`,
+      NBS_BENCH_PEAK: peakFile,
     }
     const t0 = performance.now()
     const r = spawnSync(NODE, [CLI, 'build', 'os', 'build', '--tool', 'nixos-rebuild', '--flake', `path:${run}`, '--host', 'demo', '--root', join(run, 'root')], {
@@ -123,18 +125,26 @@ function streamRows(dir) {
     if (stream !== empty && (r.status !== 1 || !/failed with exit code 2/.test(r.stderr) || !/> make: \*\*\* \[Makefile:1342: check\] Error 2/.test(r.stderr))) {
       throw new Error(`nbs build did not report the stream's failure (exit ${r.status ?? r.signal}):\n${r.stderr.slice(-2000)}`)
     }
-    const kb = peak ? Number(readFileSync(peakFile, 'utf8')) : 0
+    const value = readFileSync(peakFile, 'utf8').split(' ').map(Number)
     rmSync(run, { recursive: true, force: true, maxRetries: 2 })
-    return peak ? kb : ms
+    return { ms, value }
   }
-  const peakOf = (stream) => nbs(stream, true)
+  const peakOf = (stream) => nbs(stream).value[0]
+  const cpuOf = (name) => median(m[name].values.map((v) => v[1]))
 
   const hasJq = spawnSync('jq', ['--version']).status === 0
+  // jq's CPU time from GNU time when there is one
+  const gnuTime = spawnSync('/usr/bin/time', ['-f', '%U', 'true'], { encoding: 'utf8' }).status === 0
   const jq = () => {
+    const argv = ['jq', '-c', 'select(.action=="msg")', json]
     const t0 = performance.now()
-    const r = spawnSync('jq', ['-c', 'select(.action=="msg")', json], { stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 64 << 20 })
-    if (r.status !== 0) throw new Error(`jq exited ${r.status}`)
-    return performance.now() - t0
+    const r = gnuTime
+      ? spawnSync('/usr/bin/time', ['-f', 'cpu %U %S', ...argv], { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8', maxBuffer: 64 << 20 })
+      : spawnSync(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8', maxBuffer: 64 << 20 })
+    const ms = performance.now() - t0
+    if (r.status !== 0) throw new Error(`jq exited ${r.status}: ${r.stderr}`)
+    const cpu = /cpu ([\d.]+) ([\d.]+)\s*$/.exec(r.stderr)
+    return { ms, ...(cpu && { value: [0, (Number(cpu[1]) + Number(cpu[2])) * 1000] }) }
   }
   const m = measure(RUNS, {
     ...Object.fromEntries(Object.entries(files).map(([name, f]) => [name, () => nbs(f)])),
@@ -156,6 +166,7 @@ function streamRows(dir) {
       row(`nbs build, ${LINES / 1e6}M lines, ${first} vs jq select(.action=="msg")`, m[first].median, jqMs ?? 'jq missing', { kind: 'ratio', max: +(1 / SPEEDUP).toFixed(2) }),
       ...others.map((name) => row(`  same, ${name}`, m[name].median, jqMs ?? 'jq missing', { kind: 'ratio', max: +(1 / SPEEDUP).toFixed(2) })),
       row('  nbs build of an empty stream (fixed cost; info)', m.empty.median, undefined),
+      row(`  CPU time (user+sys) of the nbs process, ${first}, vs jq's (info: steadier on a busy machine)`, cpuOf(first), m.jq?.values.length ? cpuOf('jq') : '—'),
       mbRow(`peak RSS of nbs, ${LINES / 1e6}M lines`, peak1, `empty stream: ${mb(peakEmpty)}`, MAX_RSS_MB),
       ...peakShapes.map(([name, kb]) => mbRow(`  same, ${name}`, kb, '—', MAX_RSS_MB)),
       mbRow(`peak RSS of nbs, ${BIG / 1e6}M lines`, peak4, `empty stream: ${mb(peakEmpty)}`, MAX_RSS_MB),
