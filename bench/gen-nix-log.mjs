@@ -4,12 +4,15 @@
 // build log lines 101 — the bulk —, stop), 105 counters on the 103/104 aggregates, 106 on the
 // realise activity, msgs at levels 0–4 (with `trace:` at level 0). Deterministic (seeded).
 //
-//   node bench/gen-nix-log.mjs --lines N [--out FILE] [--fail] [--no-prefix] [--seed S]
+//   node bench/gen-nix-log.mjs --lines N [--out FILE] [--fail] [--no-prefix] [--seed S] [--jobs J] [--fetches F]
 //
+// Shapes: --jobs is how many builds run at once (default 3, their lines interleaved); --fetches the
+// number of substitutions (each a short-lived 108 > 100 > 101 activity tree with byte progress;
+// default a third of the derivations).
 // Prints to stdout without --out. --fail ends with a failed build: its log lines, the ≤ 2.28
 // `builder for '…' failed with exit code 2` error and `1 dependencies of derivation '…' failed to
 // build`. --no-prefix drops `@nix ` (the json-log-path form, and what jq reads). The line count is
-// N give or take the few closing records. Also importable: nixLogLines({ lines, fail, seed, prefix }).
+// N give or take the few closing records. Also importable: nixLogLines({ lines, fail, seed, prefix, jobs, fetches }).
 import { createWriteStream } from 'node:fs'
 import { once } from 'node:events'
 import { parseArgs } from 'node:util'
@@ -36,7 +39,7 @@ function rng(seed) {
 }
 
 /** Yields the stream's lines (without newline). */
-export function* nixLogLines({ lines = 100_000, fail = false, seed = 1, prefix = true } = {}) {
+export function* nixLogLines({ lines = 100_000, fail = false, seed = 1, prefix = true, jobs = 3, fetches: fetchCount } = {}) {
   const rand = rng(seed)
   const int = (n) => Math.floor(rand() * n)
   const pick = (xs) => xs[int(xs.length)]
@@ -62,7 +65,7 @@ export function* nixLogLines({ lines = 100_000, fail = false, seed = 1, prefix =
     line(`${P}{"action":"msg","column":null,"file":null,"level":0,"line":null,"msg":${JSON.stringify(text)},"raw_msg":${JSON.stringify(raw)}}`)
 
   const total = Math.max(3, Math.ceil(lines / 400)) // derivations to build (more than the lines allow)
-  const fetches = Math.max(1, Math.round(total / 3))
+  const fetches = fetchCount ?? Math.max(1, Math.round(total / 3))
   const drvs = Array.from({ length: total }, (_, i) => `/nix/store/${hash()}-${pick(NAMES).replace(/-[\d.]+.*$/, '')}-${i}.drv`)
   const system = `/nix/store/${hash()}-nixos-system-demo-24.11.20241231.drv`
 
@@ -105,7 +108,7 @@ export function* nixLogLines({ lines = 100_000, fail = false, seed = 1, prefix =
     yield result(copies, 105, [fetched, fetches, 0, 0])
   }
 
-  // builds, up to 3 at once, lines interleaved
+  // builds, up to `jobs` at once, lines interleaved
   const lineFor = (d) => {
     const r = int(100)
     const file = `src/${pick(['core', 'net', 'util', 'io'])}/${pick(['main', 'buffer', 'parse', 'hash', 'conn'])}${int(90)}.c`
@@ -122,7 +125,7 @@ export function* nixLogLines({ lines = 100_000, fail = false, seed = 1, prefix =
   let done = 0
   const budget = lines - (fail ? 9 : 4)
   while (count < budget - open.length && (next < drvs.length || open.length)) {
-    if (open.length < 3 && next < drvs.length && (open.length === 0 || int(40) === 0)) {
+    if (open.length < jobs && next < drvs.length && (open.length === 0 || int(Math.ceil(120 / jobs)) === 0)) {
       const drv = drvs[next++]
       const id = daemonId()
       const n = 40 + Math.floor(rand() ** 3 * 2500)
@@ -195,12 +198,21 @@ export function* nixLogLines({ lines = 100_000, fail = false, seed = 1, prefix =
 
 async function main() {
   const { values } = parseArgs({
-    options: { lines: { type: 'string', default: '100000' }, out: { type: 'string' }, fail: { type: 'boolean', default: false }, 'no-prefix': { type: 'boolean', default: false }, seed: { type: 'string', default: '1' } },
+    options: {
+      lines: { type: 'string', default: '100000' },
+      out: { type: 'string' },
+      fail: { type: 'boolean', default: false },
+      'no-prefix': { type: 'boolean', default: false },
+      seed: { type: 'string', default: '1' },
+      jobs: { type: 'string', default: '3' },
+      fetches: { type: 'string' },
+    },
   })
   const out = values.out ? createWriteStream(values.out) : process.stdout
   out.on('error', (e) => process.exit(e.code === 'EPIPE' ? 0 : (console.error(e), 1))) // `| head` is fine
   let buf = ''
-  for (const l of nixLogLines({ lines: Number(values.lines), fail: values.fail, seed: Number(values.seed), prefix: !values['no-prefix'] })) {
+  const shape = { jobs: Number(values.jobs), ...(values.fetches !== undefined && { fetches: Number(values.fetches) }) }
+  for (const l of nixLogLines({ lines: Number(values.lines), fail: values.fail, seed: Number(values.seed), prefix: !values['no-prefix'], ...shape })) {
     buf += `${l}\n`
     if (buf.length > 1 << 20) {
       if (!out.write(buf)) await once(out, 'drain')

@@ -2,6 +2,7 @@
 // `node bench/run-all.mjs` after `npm run build`; exits 0 even when a target is missed.
 import { cpus, loadavg } from 'node:os'
 import { bench as builtins } from './builtin-checks.mjs'
+import { bench as buildStream } from './build-stream.mjs'
 import { bench as dag } from './dag-critical-path.mjs'
 import { bench as fleet, missing as fleetMissing } from './fleet.mjs'
 import { requireBuild, table } from './lib.mjs'
@@ -13,6 +14,8 @@ requireBuild()
 const load = () => loadavg()[0].toFixed(2)
 const loadBefore = load()
 const results = [startup(), dag(), perCheck(), builtins(), status()]
+// nbs build on generated 1M/4M-line streams and a real 200,000-line Nix build: minutes
+results.push(buildStream())
 // real sshd and parallel-ssh; minutes (20 hosts over ssh, round-robin)
 const noFleet = fleetMissing()
 if (noFleet) console.error(`bench/fleet.mjs left out: ${noFleet}`)

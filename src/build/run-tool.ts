@@ -25,12 +25,10 @@ import type { Writable } from 'node:stream'
 import { ACTIVATION_START, scanTree, waitForActivationUnit, type ActivationOutcome } from './activation.js'
 import { BuildLogParser } from '../nix/build-log.js'
 import type { NixError } from '../nix/errors.js'
-import { stripSyslogPriority } from '../nix/internal-json.js'
 import { PROCESS_TAG_ENV, probeExec, runProcess } from '../runner/process.js'
 import { descendantsOf, pidsWithEnv } from '../runner/kill-tree.js'
 import { classify } from './activation.js'
 import { createDisplay, type BuildDisplay } from './display.js'
-import { StreamSplitter } from './stream.js'
 import { findOnPath, type ToolCommand } from './tool.js'
 
 export interface OutputStream {
@@ -86,6 +84,7 @@ const NOM_WATCH_MS = 500
 
 /** nom is fed only while it keeps up; past this backlog build log lines are dropped for it. */
 const NOM_BACKLOG = 4 * 1024 * 1024
+const NL = Buffer.from('\n')
 /** plain lines that tell an activation failed (nixos-rebuild, switch-to-configuration, nh) */
 const ACTIVATION_FAILED = /the following units failed: (.+)$|^warning: error\(s\) occurred while switching|Activation script snippet '.*' failed/
 
@@ -189,8 +188,9 @@ export async function runTool(o: ToolRunOptions, cmd: ToolCommand, env: NodeJS.P
     stopNom()
   }
   const activation: string[] = []
+  // one parser path: records are parsed straight from the chunks, the rest passed on at once
   const splitter = (out: OutputStream) =>
-    new StreamSplitter({
+    parser.stream({
       pass(bytes) {
         if (throughNom(out)) return passToNom(out, bytes)
         if (nomStopping && nom) return void held.push([out, Buffer.from(bytes)])
@@ -198,13 +198,9 @@ export async function runTool(o: ToolRunOptions, cmd: ToolCommand, env: NodeJS.P
         out.write(bytes)
         display?.afterOutput(bytes[bytes.length - 1] === 10)
       },
-      record(line) {
-        if (!parser.line(line)) return false
-        nom?.feed(stripSyslogPriority(line))
-        return true
-      },
+      // nom may be stopped mid-build (a prompt, activation): records then go to nbs's parser only
+      ...(nom && { record: (bytes: Buffer) => void nom?.feed(bytes) }),
       text(line) {
-        parser.line(line)
         if (ACTIVATION_FAILED.test(line) && activation.length < 20) activation.push(line.trim())
         if (!activating && ACTIVATION_START.test(line)) enterActivation()
       },
@@ -364,12 +360,13 @@ function startNom(o: ToolRunOptions, env: NodeJS.ProcessEnv) {
       const s = stdin as Writable | null
       if (s && !s.destroyed) s.write(`${line}\n`)
     },
-    feed(line: string) {
+    /** a record line (its bytes, without the newline) */
+    feed(record: Buffer) {
       const s = stdin as Writable | null
       if (!s || s.destroyed) return
       // a slow display must never slow the build: drop log lines once nom falls behind
-      if (s.writableLength > NOM_BACKLOG && line.includes('"action":"result"')) return
-      s.write(`${line}\n`)
+      if (s.writableLength > NOM_BACKLOG && record.includes('"action":"result"')) return
+      s.write(Buffer.concat([record, NL]))
     },
     async finish() {
       ;(stdin as Writable | null)?.end()

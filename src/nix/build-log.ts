@@ -1,17 +1,20 @@
 /**
- * Streaming parser for Nix's `--log-format internal-json` output as `nbs build` sees it: one line
- * at a time, never the whole log. It tracks the activity tree, build/download counters, the last
- * lines of each build (Nix leaves the log tail out of errors in JSON mode, reference/nix.md §1.9)
- * and the errors, from `@nix` records and from plain-text error blocks alike.
+ * Streaming parser for Nix's `--log-format internal-json` output as `nbs build` sees it: chunk by
+ * chunk through one StreamSplitter path (stream(); write() is the same with no passthrough), or a
+ * decoded line at a time (line()), never the whole log. It tracks the activity tree, build/download
+ * counters, the last lines of each build (Nix leaves the log tail out of errors in JSON mode,
+ * reference/nix.md §1.9) and the errors, from `@nix` records and from plain-text error blocks alike.
  *
  * Speed: build log lines (result 101) are the bulk of a stream, so the common records are read
- * without JSON.parse when they have Nix's own shape (keys sorted alphabetically); anything else
- * goes through parseNixLine, which accepts any key order.
+ * in place in the chunk's latin1 string, without JSON.parse, when they have Nix's own shape (keys
+ * sorted alphabetically); anything else goes through parseNixLine, which accepts any key order.
+ * Memory: what is kept (ids, phases, log tails) is copied out of the chunk (unpinned()), and only
+ * live activities, running builds and the last 64 stopped ones are kept.
  */
-import { isAscii } from 'node:buffer'
 import { BuildTracker, latin1ToUtf8, type ActivityInfo, type BuildLogEvent, type BuildProgress, type BuildState } from './build-progress.js'
 import { extractNixErrors, parseErrorBlock, type NixError } from './errors.js'
-import { classifyMessage, parseNixLine, stripAnsi, stripSyslogPriority, type MessageClass, type NixRecord } from './internal-json.js'
+import { classifyMessage, parseNixLine, stripAnsi, stripSyslogPriority, unpinned, type MessageClass, type NixRecord } from './internal-json.js'
+import { StreamSplitter } from './stream.js'
 
 export type { ActivityInfo, BuildLogEvent, BuildProgress, Counter } from './build-progress.js'
 
@@ -19,14 +22,23 @@ export interface BuildLogParserOptions {
   /** lines kept per build (Nix itself quotes 10, 25 since 2.20); default 25 */
   tailLines?: number
   onEvent?: (e: BuildLogEvent) => void
-  /** write() only: receives the plain (non-`@nix`) lines, decoded */
+  /** write() only: receives the plain (non-`@nix`) lines, decoded, without a syslog priority */
   onPlain?: (line: string) => void
+}
+
+/** What a stream() splitter hands on besides the records it parses. */
+export interface ParsedStreamHandlers {
+  /** bytes that are not records, at once and in order (see StreamSplitter) */
+  pass?: (bytes: Buffer) => void
+  /** a plain (non-`@nix`) line, decoded, without a syslog priority */
+  text?: (line: string) => void
+  /** a record the parser took, as its bytes without newline and syslog priority (for nom) */
+  record?: (bytes: Buffer) => void
 }
 
 const MAX_ERRORS = 500
 const MAX_BLOCK_LINES = 400 // plain error block: first and last 200 lines (≥ 2.13 puts the message last)
-const MAX_PARTIAL = 16 << 20 // write(): a "line" this long without a newline is cut
-const HOT = 8 // build ids compared in place before a Map lookup
+const HOT = 64 // ids of running builds, compared in place before a Map lookup (more than any max-jobs)
 
 const P_RESULT = '@nix {"action":"result","fields":['
 const P_STOP = '@nix {"action":"stop","id":'
@@ -97,13 +109,13 @@ export class BuildLogParser {
   private readonly hotIds: string[] = []
   private readonly hotCodes: number[][] = []
   private readonly hotBuilds: BuildState[] = []
-  private inWrite = false
+  /** builds whose tail got lines from the current chunk string, copied at its end */
   private readonly touched: BuildState[] = []
   private escSrc: string | undefined
   private escPos = -1
-  /** write(): the current line holds UTF-8 bytes as latin1 characters, decoded only where kept */
+  /** the current line holds UTF-8 bytes as latin1 characters, decoded only where kept */
   private latin1 = false
-  private rest: Buffer | undefined
+  private own: StreamSplitter | undefined
   /** counts, for reports and for tests of the bounds */
   readonly stats = {
     lines: 0,
@@ -119,70 +131,52 @@ export class BuildLogParser {
     this.tracker = new BuildTracker(Math.max(0, opts.tailLines ?? 25), (e) => this.onEvent?.(e))
   }
 
-  /** One line WITHOUT its newline. True when it was an `@nix` record (consumed), false for plain text. */
-  line(text: string): boolean {
-    return this.lineAt(text, 0, text.length)
-  }
-
   /**
-   * Raw bytes (a child's stderr chunks): splits lines and parses them; plain lines go to `onPlain`.
-   * Faster than decoding to strings first: a chunk is cut at its last newline (never inside a UTF-8
-   * sequence) and read as latin1, the cheapest decoding; UTF-8 is decoded only for what is kept.
+   * A splitter for one output stream of a running Nix (or a tool around it): records are parsed
+   * here straight from the chunk's bytes (no string per line), everything else goes to `h`. This
+   * is the parser's one path for bytes: `nbs build` (both streams of the tool) and write() use it.
    */
+  stream(h: ParsedStreamHandlers = {}): StreamSplitter {
+    const { pass, text, record } = h
+    return new StreamSplitter({
+      pass: pass ?? (() => {}),
+      record: (s, a, z, encoded) => {
+        this.latin1 = encoded
+        const ok = this.lineAt(s, a, z, false)
+        this.latin1 = false
+        if (ok && record) record(Buffer.from(s.slice(s.charCodeAt(a) === 60 ? a + 3 : a, z), 'latin1'))
+        return ok
+      },
+      text: (line) => {
+        if (!this.line(line)) text?.(stripSyslogPriority(line))
+      },
+      chunkEnd: () => this.chunkEnd(),
+    })
+  }
+
+  /** Raw bytes (a child's stderr chunks), split and parsed by stream(); plain lines go to `onPlain`. */
   write(chunk: Uint8Array): void {
-    this.chunked(() => this.writeChunk(chunk))
+    this.own ??= this.stream({ text: this.onPlain })
+    this.own.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength))
   }
 
-  private chunked(fn: () => void): void {
-    this.inWrite = true
-    try {
-      fn()
-    } finally {
-      this.inWrite = false
-      this.escSrc = undefined
-      for (const b of this.touched) b.tail.seal()
-      this.touched.length = 0
-    }
-  }
-
-  private writeChunk(chunk: Uint8Array): void {
-    const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
-    let from = 0
-    if (this.rest) {
-      const nl = buf.indexOf(10)
-      if (nl < 0 && this.rest.length + buf.length < MAX_PARTIAL) {
-        this.rest = Buffer.concat([this.rest, buf])
-        return
-      }
-      const end = nl < 0 ? buf.length : nl
-      this.bytesLine(Buffer.concat([this.rest, buf.subarray(0, end)]))
-      this.rest = undefined
-      from = end + 1
-    }
-    const last = buf.lastIndexOf(10)
-    if (last >= from) {
-      const body = buf.subarray(from, last)
-      this.latin1 = !isAscii(body)
-      const text = body.toString('latin1')
-      let i = 0
-      for (let j = text.indexOf('\n'); j >= 0; j = text.indexOf('\n', i)) {
-        this.byteLine(text, i, j)
-        i = j + 1
-      }
-      this.byteLine(text, i, text.length)
-      this.latin1 = false
-      this.escSrc = undefined
-      from = last + 1
-    }
-    if (from < buf.length) this.rest = Buffer.from(buf.subarray(from)) // a copy: don't pin the chunk
+  /** One decoded line WITHOUT its newline. True when it was an `@nix` record (consumed), false for plain text. */
+  line(text: string): boolean {
+    const ok = this.lineAt(text, 0, text.length, true)
+    this.chunkEnd()
+    return ok
   }
 
   /** End of stream: the last unterminated line (write()) and a pending plain-text error block. */
   end(): void {
-    const rest = this.rest
-    this.rest = undefined
-    if (rest) this.chunked(() => this.bytesLine(rest))
+    this.own?.end()
     this.closeBlock()
+  }
+
+  private chunkEnd(): void {
+    this.escSrc = undefined
+    for (const b of this.touched) b.tail.seal()
+    this.touched.length = 0
   }
 
   /** A decoded record (any key order), for callers that parse lines themselves. */
@@ -236,51 +230,40 @@ export class BuildLogParser {
   }
 
   /** Sizes of the bounded state. */
-  get sizes(): { activities: number; running: number; recent: number; failedDrvs: number; errors: number } {
-    return { ...this.tracker.sizes, errors: this.errs.length }
+  get sizes(): { activities: number; running: number; recent: number; failedDrvs: number; errors: number; hotIds: number } {
+    return { ...this.tracker.sizes, errors: this.errs.length, hotIds: this.hotIds.length }
   }
 
   // ── fast paths: Nix's exact shapes; false falls back to parseNixLine ──
 
-  private bytesLine(buf: Buffer): void {
-    this.latin1 = !isAscii(buf)
-    const text = buf.toString('latin1')
-    this.byteLine(text, 0, text.length)
-    this.latin1 = false
-    this.escSrc = undefined
-  }
-
-  private byteLine(s: string, a: number, z: number): void {
-    if (!this.lineAt(s, a, z)) this.onPlain?.(stripSyslogPriority(this.decode(s.slice(a, z))))
-  }
-
-  /** write() reads bytes as latin1: UTF-8 is decoded only for the strings kept. */
+  /** Chunks are read as latin1 (StreamSplitter): UTF-8 is decoded only for the strings kept. */
   private decode(s: string): string {
     return this.latin1 ? latin1ToUtf8(s) : s
   }
 
-  /** The line s[a, z): fast paths first, then parseNixLine, else plain text. */
-  private lineAt(s: string, a: number, z: number): boolean {
-    this.stats.lines++
+  /** The line s[a, z): fast paths first, then parseNixLine, else plain text (when `plainOk`). */
+  private lineAt(s: string, a: number, z: number, plainOk: boolean): boolean {
     // `<N>@nix `: the syslog priority of Nix ≤ 2.26 and Lix under systemd
     if (s.charCodeAt(a) === 60 && s.charCodeAt(a + 2) === 62 && s.charCodeAt(a + 3) === 64 && s.charCodeAt(a + 1) >= 48 && s.charCodeAt(a + 1) <= 55) a += 3
     const fast = s.charCodeAt(a) === 64 /* @ */ && s.charCodeAt(a + 4) === 32 && s.charCodeAt(a + 1) === 110 && s.charCodeAt(a + 2) === 105 && s.charCodeAt(a + 3) === 120
     if (fast) {
       const c = s.charCodeAt(a + 16) // r(esult), s(top|tart), m(sg)
-      if (c === 114 ? this.fastResult(s, a, z) : c === 115 ? this.fastStop(s, a, z) : c === 109 && this.fastMsg(s, a, z)) return true
+      if (c === 114 ? this.fastResult(s, a, z) : c === 115 ? this.fastStop(s, a, z) : c === 109 && this.fastMsg(s, a, z)) {
+        this.stats.lines++
+        return true
+      }
     }
     const text = a === 0 && z === s.length ? s : s.slice(a, z)
-    if (!fast && !text.includes('@nix ')) {
-      this.plain(text)
-      return false
+    const record = fast || text.includes('@nix ') ? parseNixLine(this.decode(text)) : undefined
+    if (record) {
+      this.stats.lines++
+      this.record(record)
+      return true
     }
-    const record = parseNixLine(this.decode(text))
-    if (!record) {
-      this.plain(text)
-      return false
-    }
-    this.record(record)
-    return true
+    if (!plainOk) return false
+    this.stats.lines++
+    this.plain(text)
+    return false
   }
 
   private fastStop(s: string, a: number, z: number): boolean {
@@ -362,10 +345,11 @@ export class BuildLogParser {
     }
     this.stats.records++
     if (type === 104) {
-      this.tracker.phase(s.slice(idAt, idEnd), value ?? this.decode(s.slice(f + 1, i - 1)))
+      this.tracker.phase(s.slice(idAt, idEnd), value ?? unpinned(this.decode(s.slice(f + 1, i - 1))))
       return true
     }
-    // the build: one of the few running ones, compared in place (no slice, no hashing)
+    // the build: one of the running ones, compared in place (no slice, no hashing); a miss (a
+    // build's first line, or an activity under it) costs a slice and a Map lookup
     const len = idEnd - idAt
     let b: BuildState | undefined
     for (let k = 0; k < this.hotIds.length; k++) {
@@ -376,16 +360,16 @@ export class BuildLogParser {
       }
     }
     if (!b) {
-      const id = s.slice(idAt, idEnd)
+      const id = unpinned(s.slice(idAt, idEnd))
       b = this.tracker.buildOf(id)
       if (b) {
-        this.hotIds.unshift(id)
-        this.hotCodes.unshift(codes(id))
-        this.hotBuilds.unshift(b)
+        this.hotIds.push(id)
+        this.hotCodes.push(codes(id))
+        this.hotBuilds.push(b)
         if (this.hotIds.length > HOT) {
-          this.hotIds.pop()
-          this.hotCodes.pop()
-          this.hotBuilds.pop()
+          this.hotIds.shift()
+          this.hotCodes.shift()
+          this.hotBuilds.shift()
         }
       }
     }
@@ -396,11 +380,8 @@ export class BuildLogParser {
   private logLine(b: BuildState | undefined, line: string, raw: boolean): void {
     if (!b) return
     b.lines++
-    // within write(), lines are sealed (copied) once per chunk; line()'s string is the caller's
-    if (b.tail.push(line, raw)) {
-      if (this.inWrite) this.touched.push(b)
-      else b.tail.seal()
-    }
+    // lines are slices of the chunk string: the ones still kept are copied once, at its end
+    if (b.tail.push(line, raw)) this.touched.push(b)
   }
 
   private stop(id: string): void {
@@ -447,7 +428,7 @@ export class BuildLogParser {
   /** Plain text: Nix's own error blocks (`error:` then indented or blank lines). */
   private plain(text: string): void {
     this.stats.plain++
-    let t = stripSyslogPriority(this.latin1 ? latin1ToUtf8(text) : text)
+    let t = stripSyslogPriority(text)
     if (t.includes('\u001b')) t = stripAnsi(t)
     if (t.includes('\r')) t = t.replace(/\r/g, '')
     const block = this.block

@@ -3,7 +3,7 @@
  * recently stopped builds with the last lines of each, and progress totals per activity type
  * summed the way Nix's own progress bar does (`progress-bar.cc`). Ids stay strings (> 2^53).
  */
-import type { MessageClass } from './internal-json.js'
+import { unpinned, type MessageClass } from './internal-json.js'
 
 export interface Counter {
   done: number
@@ -62,7 +62,7 @@ const PENDING_WINDOW = 64 // activity records within which a risen `failed` coun
 
 /**
  * The last `capacity` lines pushed. `raw` lines hold UTF-8 bytes as latin1 characters (see
- * BuildLogParser.write). Lines are slices of a big chunk string until seal() copies the ones still
+ * StreamSplitter). Lines are slices of a big chunk string until seal() copies the ones still
  * kept: copying each line as it comes would cost more than the parsing, as most are overwritten.
  */
 export class Ring {
@@ -90,7 +90,7 @@ export class Ring {
     const n = Math.min(this.unsealed, this.capacity)
     for (let k = 1; k <= n; k++) {
       const i = (this.next - k + this.capacity) % this.capacity
-      this.buf[i] = (this.buf[i]! + ' ').slice(0, -1)
+      this.buf[i] = unpinned(this.buf[i]!)
     }
     this.unsealed = 0
   }

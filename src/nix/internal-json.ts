@@ -39,9 +39,29 @@ export interface NixRecord {
 export type MessageClass = 'error' | 'trace' | 'warning' | 'info'
 
 const PREFIX = '@nix '
-// A key position in compact JSON always follows `{` or `,`; inside a string the quote is escaped,
-// so this cannot touch text that merely mentions "id":1.
-const ID_NUMBER = /(?<=[{,])"(id|parent)":(-?\d+)/g
+/**
+ * The digits of the number after the key `"id":` (or `"parent":`) in compact JSON: a key always
+ * follows `{` or `,`, and inside a string the quote is escaped, so text that merely mentions
+ * "id":1 is never read. Ids exceed 2^53, which JSON.parse would round.
+ */
+function exactNumber(json: string, key: string): string | undefined {
+  let at = json.indexOf(key)
+  while (at > 0 && json.charCodeAt(at - 1) !== 44 /* , */ && json.charCodeAt(at - 1) !== 123 /* { */) at = json.indexOf(key, at + 1)
+  if (at <= 0) return undefined
+  const from = at + key.length
+  let to = json.charCodeAt(from) === 45 /* - */ ? from + 1 : from
+  for (let c = json.charCodeAt(to); c >= 48 && c <= 57; c = json.charCodeAt(++to));
+  return to > from ? unpinned(json.slice(from, to)) : undefined
+}
+
+/**
+ * A copy of a piece of a bigger string that does not keep the bigger one alive: V8 makes slices of
+ * 13 chars or more views into their parent, and the parent of a record is a 64 KiB chunk of the
+ * stream. Concatenating and slicing flattens into a string of the piece's own size.
+ */
+export function unpinned(s: string): string {
+  return s.length < 13 ? s : (s + ' ').slice(0, -1)
+}
 /**
  * The syslog priority `<N>` Nix's simple logger puts before every line it writes when
  * IN_SYSTEMD=1 (a service: nbs on a timer): every record of Nix ≤ 2.26 and Lix (their JSON logger
@@ -65,7 +85,7 @@ export function parseNixLine(line: string): NixRecord | undefined {
   const start = text.indexOf(PREFIX)
   // Tolerate a leading carriage return or colour reset a wrapper may put before the prefix.
   if (start < 0 || (start > 0 && stripAnsi(text.slice(0, start)).trim() !== '')) return undefined
-  const json = text.slice(start + PREFIX.length).trimEnd().replace(ID_NUMBER, '"$1":"$2"')
+  const json = text.slice(start + PREFIX.length)
   let value: unknown
   try {
     value = JSON.parse(json)
@@ -75,6 +95,8 @@ export function parseNixLine(line: string): NixRecord | undefined {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined
   const record = value as Record<string, unknown>
   if (typeof record.action !== 'string') return undefined
+  if (typeof record.id === 'number') record.id = exactNumber(json, '"id":') ?? String(record.id)
+  if (typeof record.parent === 'number') record.parent = exactNumber(json, '"parent":') ?? String(record.parent)
   return record as unknown as NixRecord
 }
 

@@ -3,6 +3,8 @@
  * records, on real Nix 2.8 streams, and on 1M generated lines (bench/gen-nix-log.mjs).
  */
 import { spawnSync } from 'node:child_process'
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import { describe, expect, it } from 'vitest'
 // @ts-expect-error: a plain .mjs bench script without types
 import { nixLogLines } from '../../../bench/gen-nix-log.mjs'
@@ -475,18 +477,38 @@ describe('BuildLogParser on real Nix 2.8 output', () => {
   })
 })
 
+/** Feeds lines to p.write() in 64 KiB chunks, as a child's pipe gives them (the path nbs build uses). */
+function writeLines(p: BuildLogParser, lines: Iterable<string>): number {
+  let n = 0
+  let buf = ''
+  for (const l of lines) {
+    buf += `${l}\n`
+    n++
+    if (buf.length >= 65536) {
+      p.write(Buffer.from(buf))
+      buf = ''
+    }
+  }
+  p.write(Buffer.from(buf))
+  return n
+}
+
 describe('BuildLogParser: bounded memory', () => {
-  it('1M generated lines: bounded state and heap', () => {
+  it('1M generated lines through the byte path: nothing of the finished builds is left but the last 64', () => {
     const p = new BuildLogParser({ onEvent: () => {} })
     const heap: number[] = []
     let n = 0
-    for (const l of nixLogLines({ lines: 1_000_000, fail: true, seed: 7 }) as Iterable<string>) {
-      p.line(l)
-      if (++n % 200_000 === 0) heap.push(process.memoryUsage().heapUsed)
+    const lines = function* () {
+      for (const l of nixLogLines({ lines: 1_000_000, fail: true, seed: 7 }) as Iterable<string>) {
+        if (++n % 200_000 === 0) heap.push(process.memoryUsage().heapUsed)
+        yield l
+      }
     }
+    writeLines(p, lines())
     p.end()
     expect(n).toBeGreaterThan(990_000)
-    expect(p.sizes.activities).toBe(0)
+    expect(p.stats.lines).toBe(n)
+    expect(p.sizes).toMatchObject({ activities: 0, running: 0, hotIds: 0 })
     expect(p.sizes.recent).toBeLessThanOrEqual(64)
     expect(p.errors()).toMatchObject([{ kind: 'build', exitCode: 2 }, { kind: 'dependency' }])
     expect(p.errors()[0]?.logTail).toHaveLength(25)
@@ -494,5 +516,85 @@ describe('BuildLogParser: bounded memory', () => {
     // coarse: the heap does not grow with the input (GC timing varies, so a wide margin)
     const growth = Math.max(...heap.slice(1)) - heap[0]!
     expect(growth).toBeLessThan(64 * 1024 * 1024)
+  })
+
+  it('a million short-lived download activities: none is retained once stopped, and lost stops are capped', () => {
+    const p = new BuildLogParser()
+    const live: number[] = []
+    writeLines(
+      p,
+      (function* () {
+        yield* aggregates
+        for (let i = 0; i < 1_000_000; i++) {
+          const id = String(17752014662402062n + BigInt(i))
+          yield start(id, 101, [`https://cache.example/nar/${i}.nar.xz`], '102', `downloading '${i}'`)
+          yield result(id, 105, [512, 1024, 0, 0])
+          yield stop(id)
+          if (i % 250_000 === 0) live.push(p.sizes.activities)
+        }
+      })(),
+    )
+    expect(live.every((n) => n <= 3 + 2)).toBe(true) // the aggregates, and at most the chunk in flight
+    expect(p.sizes.activities).toBe(3)
+    // a stream whose stops got lost: the oldest activities go past the cap
+    writeLines(p, (function* () { for (let i = 0; i < 50_000; i++) yield start(String(1_000_000 + i), 101) })())
+    p.end()
+    expect(p.sizes.activities).toBe(20_000)
+  })
+
+  it('keeps the log tail of running builds and of the last 64 stopped ones only', () => {
+    const drv = (i: number) => `/nix/store/${String(i).padStart(32, '0')}-pkg-${i}.drv`
+    const p = new BuildLogParser()
+    writeLines(
+      p,
+      (function* () {
+        for (let i = 0; i < 1000; i++) {
+          yield start(String(1000 + i), 105, [drv(i), '', 1, 1])
+          for (let k = 0; k < 30; k++) yield result(String(1000 + i), 101, [`pkg-${i} line ${k}`])
+          yield stop(String(1000 + i))
+        }
+      })(),
+    )
+    p.end()
+    expect(p.sizes).toMatchObject({ running: 0, recent: 64 })
+    expect(p.tail(drv(0))).toEqual([])
+    expect(p.tail(drv(935))).toEqual([])
+    expect(p.tail(drv(936))).toHaveLength(25)
+    expect(p.tail(drv(999)).at(-1)).toBe('pkg-999 line 29')
+  })
+
+  it('200 builds at once (more than the id cache): every line reaches its own build, the cache stays bounded', () => {
+    const drv = (i: number) => `/nix/store/${String(i).padStart(32, '0')}-par-${i}.drv`
+    const p = new BuildLogParser()
+    writeLines(
+      p,
+      (function* () {
+        for (let i = 0; i < 200; i++) yield start(String(5415953760418n + BigInt(i)), 105, [drv(i), '', 1, 1])
+        for (let k = 0; k < 50; k++) for (let i = 0; i < 200; i++) yield result(String(5415953760418n + BigInt(i)), 101, [`par-${i} line ${k}`])
+      })(),
+    )
+    expect(p.sizes.hotIds).toBeLessThanOrEqual(64)
+    for (const i of [0, 63, 64, 137, 199]) expect(p.tail(drv(i))).toEqual(Array.from({ length: 25 }, (_, k) => `par-${i} line ${k + 25}`))
+    expect(p.progress.running).toHaveLength(200)
+  })
+
+  it('what it keeps of a chunk (ids, phases, log lines) does not keep the whole 64 KiB chunk alive', () => {
+    setFlagsFromString('--expose-gc')
+    const gc = runInNewContext('gc') as () => void
+    const p = new BuildLogParser()
+    const pad = `${'x'.repeat(1000)}\n`.repeat(64) // plain text making each record's chunk 64 KiB
+    gc()
+    const before = process.memoryUsage().heapUsed
+    for (let i = 0; i < 2000; i++) {
+      const id = String(17752014662402062n + BigInt(i))
+      const drv = `/nix/store/${String(i).padStart(32, '0')}-pin-${i}.drv`
+      // a live build (start: parsed by JSON.parse), its phase and a log line (fast paths)
+      p.write(Buffer.from(`${pad}${start(id, 105, [drv, '', 1, 1])}\n${result(id, 104, ['configurePhase'])}\n${result(id, 101, [`pin ${i} line`])}\n`))
+    }
+    gc()
+    const kept = process.memoryUsage().heapUsed - before
+    expect(p.sizes.running).toBe(2000)
+    // pinned chunks would be 2000 × 64 KiB = 128 MiB
+    expect(kept).toBeLessThan(16 * 1024 * 1024)
   })
 })
