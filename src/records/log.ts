@@ -60,12 +60,16 @@ function linkLastLogSync(dir: string, log: string): void {
   }
 }
 
+/** what one write(2) of the log carries at most */
+const COALESCE_BYTES = 64 * 1024
+
 const why = (e: unknown) => (e as NodeJS.ErrnoException).code ?? (e as Error).message
 
 /**
- * Creates this build's log (0640, group `gid` when given and allowed). Writes are write(2) calls
- * as the bytes arrive: nothing is held in memory, and a reader sees every line the moment the tool
- * printed it. last-build.log is pointed at it once its first bytes are written (or at close, for
+ * Creates this build's log (0640, group `gid` when given and allowed). What arrives in one turn of
+ * the event loop is written with one write(2) (at most 64 KiB held): a real Nix writes one record
+ * per write, and a write(2) per record cost a real build 30 % more wall time; a reader still sees
+ * every line a turn after the tool printed it, and memory stays flat. last-build.log is pointed at it once its first bytes are written (or at close, for
  * a build that printed nothing): a log a full disk left empty never replaces the previous one.
  * Never throws: when the log cannot be created, `notice` says so and writes go nowhere.
  */
@@ -112,21 +116,41 @@ export async function openBuildLog(dir: string, opts: { target: string; action: 
       linkFailure = e // the log itself goes on
     }
   }
+  const pending = Buffer.allocUnsafe(COALESCE_BYTES)
+  let used = 0
+  let scheduled = false
+  const writeAll = (b: Uint8Array, length: number) => {
+    if (failure || length === 0) return
+    try {
+      for (let off = 0; off < length; ) off += writeSync(fd, b, off, length - off)
+    } catch (e) {
+      failure = e // a full disk stops the log, never the build
+      return
+    }
+    if (!linked) link()
+  }
+  const flush = () => {
+    scheduled = false
+    writeAll(pending, used)
+    used = 0
+  }
   return {
     path,
     write(chunk) {
       if (closed || failure) return
       const b = typeof chunk === 'string' ? Buffer.from(chunk) : chunk
-      try {
-        for (let off = 0; off < b.byteLength; ) off += writeSync(fd, b, off, b.byteLength - off)
-      } catch (e) {
-        failure = e // a full disk stops the log, never the build
-        return
+      if (used + b.byteLength > COALESCE_BYTES) flush()
+      if (b.byteLength >= COALESCE_BYTES) return writeAll(b, b.byteLength)
+      pending.set(b, used) // a copy: the caller may reuse its chunk
+      used += b.byteLength
+      if (!scheduled) {
+        scheduled = true
+        setImmediate(flush)
       }
-      if (!linked && b.byteLength > 0) link()
     },
     async close() {
       if (closed) return
+      flush()
       closed = true
       try {
         fsyncSync(fd)

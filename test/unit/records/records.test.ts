@@ -50,7 +50,8 @@ describe('openBuildLog: one log per build', () => {
     expect(log.path).toBe(join(dir, 'builds/20261130T083000Z-os-switch.log'))
     expect(LOG_NAME.test('20261130T083000Z-os-switch.log')).toBe(true)
     log.write('first line\n')
-    expect(readFileSync(log.path, 'utf8')).toBe('first line\n') // on disk before close: tail -f sees it
+    await new Promise((turn) => setImmediate(turn))
+    expect(readFileSync(log.path, 'utf8')).toBe('first line\n') // on disk a turn later, before close: tail -f sees it
     log.write(new TextEncoder().encode('bytes\n'))
     await log.close()
     const st = statSync(log.path)
