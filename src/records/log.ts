@@ -4,7 +4,8 @@
  * nbs leaves what it had, memory stays flat whatever the build prints). `last-build.log` is a
  * symlink to the newest, so the seed's path keeps working.
  */
-import { closeSync, fchmodSync, fchownSync, fsyncSync, openSync, renameSync, rmSync, symlinkSync, writeSync } from 'node:fs'
+import { closeSync, fchmodSync, fchownSync, fsync, openSync, renameSync, rmSync, symlinkSync, writeSync } from 'node:fs'
+import { promisify } from 'node:util'
 import { chmod, mkdir, stat } from 'node:fs/promises'
 import { basename, join } from 'node:path'
 import { tempPathFor } from '../fs/atomic-write.js'
@@ -60,6 +61,7 @@ function linkLastLogSync(dir: string, log: string): void {
   }
 }
 
+const fsyncAsync = promisify(fsync)
 /** what one write(2) of the log carries at most */
 const COALESCE_BYTES = 64 * 1024
 
@@ -153,7 +155,7 @@ export async function openBuildLog(dir: string, opts: { target: string; action: 
       flush()
       closed = true
       try {
-        fsyncSync(fd)
+        await fsyncAsync(fd) // on the thread pool: the after-snapshot's reads go on meanwhile
       } catch (e) {
         failure ??= e
       }
