@@ -48,7 +48,7 @@ export class ListenerQueue {
    */
   async drain(deadlineMs = this.deadlineMs): Promise<boolean> {
     const late = await raceDeadline(this.tail, deadlineMs)
-    if (late && !this.abandoned) this.abandon(`did not finish its events within ${formatDuration(deadlineMs)} of the run's end`)
+    if (late && !this.abandoned) this.abandon(`did not finish within ${formatDuration(deadlineMs)}`)
     return !this.abandoned
   }
 
