@@ -119,7 +119,7 @@ export default definePlugin({ name: 'csv', reporters: { table: ({ sink }) => {
     })
     const r = await nbs(['check', '--reporter', 'json:r.json', '--reporter', 'junit:r.xml'], { cwd: dir })
     expect(r.exitCode).toBe(0)
-    expect(r.stderr).toBe('nbs: warning: plugin flaky (onRunEnd): webhook unreachable\n')
+    expect(r.stderr).toBe('nbs: warning: plugin flaky (onRunEnd): webhook unreachable')
     expect(JSON.parse(readFileSync(join(dir, 'r.json'), 'utf8')).summary.passed).toBe(1)
     expect(readFileSync(join(dir, 'r.xml'), 'utf8')).toContain('<testcase')
   })
