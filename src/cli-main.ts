@@ -49,7 +49,7 @@ export async function main(argv: string[]): Promise<void> {
     v === undefined ? undefined : ([] as unknown[]).concat(v).flatMap((x) => String(x).split(',')).map((s) => s.trim()).filter(Boolean)
 
   cli
-    .command('check', 'Run the checks and report (exit 0 passed, 1 failed, 3 invalid input)')
+    .command('check', 'Run the checks and report (exit 0 passed, 1 failed, 3 invalid input, 70 internal error or a report not written)')
     .option('--config <file>', 'Config file (default: nbs.config.{ts,mts,js,mjs,json} in the working directory)')
     .option('--flake <ref>', 'Flake to check (default: config, $NH_OS_FLAKE, $NH_FLAKE, /etc/nixos)')
     .option('--host <name>', 'nixosConfigurations attribute (default: config, the hostname of --root or of this machine)')
