@@ -4,7 +4,7 @@
 import { EventEmitter } from 'node:events'
 import { cac } from 'cac'
 import pc from 'picocolors'
-import { NbsError } from './errors.js'
+import { EXIT_INTERNAL, NbsError, internalErrorLine } from './errors.js'
 import { formatSummary } from './build/display.js'
 import { showHistory } from './records/history.js'
 import { parseAction, parseTarget, parseTool } from './build/tool.js'
@@ -49,7 +49,7 @@ export async function main(argv: string[]): Promise<void> {
     v === undefined ? undefined : ([] as unknown[]).concat(v).flatMap((x) => String(x).split(',')).map((s) => s.trim()).filter(Boolean)
 
   cli
-    .command('check', 'Run the checks and report (exit 0 passed, 1 failed, 3 invalid input)')
+    .command('check', 'Run the checks and report (exit 0 passed, 1 failed, 3 invalid input, 70 internal error or a report not written)')
     .option('--config <file>', 'Config file (default: nbs.config.{ts,mts,js,mjs,json} in the working directory)')
     .option('--flake <ref>', 'Flake to check (default: config, $NH_OS_FLAKE, $NH_FLAKE, /etc/nixos)')
     .option('--host <name>', 'nixosConfigurations attribute (default: config, the hostname of --root or of this machine)')
@@ -85,7 +85,7 @@ export async function main(argv: string[]): Promise<void> {
         controller.abort(sig)
       }
       process.on('SIGINT', onSignal).on('SIGTERM', onSignal)
-      const { exitCode, reporterErrors } = await runChecks({
+      const { exitCode, reporterErrors, hookWarnings } = await runChecks({
         cwd: process.cwd(),
         config: text(o.config),
         flake: text(o.flake),
@@ -107,6 +107,7 @@ export async function main(argv: string[]): Promise<void> {
         stdout: process.stdout,
         signal: controller.signal,
       })
+      for (const w of hookWarnings) process.stderr.write(`nbs: warning: ${w}\n`)
       for (const e of reporterErrors) process.stderr.write(`nbs: ${e}\n`)
       process.exitCode = exitCode
       if (exitCode === 1 && o.debugOnFailure) {
@@ -309,8 +310,7 @@ export async function main(argv: string[]): Promise<void> {
       process.exitCode = err.exitCode ?? 3
       return
     }
-    process.stderr.write(debug ? `${err.stack ?? String(e)}\n` : `nbs: internal error: ${err.message ?? String(e)} (run with --debug for the stack trace)\n`)
-    // EX_SOFTWARE: never 1, which means "a check failed" or "out of sync" to scripts and CI
-    process.exitCode = 70
+    process.stderr.write(internalErrorLine(e, debug))
+    process.exitCode = EXIT_INTERNAL
   }
 }

@@ -28,6 +28,9 @@ import type { Host } from './hosts/types.js'
 import { availableParallelism, hostname } from 'node:os'
 import { VERSION } from './version.js'
 import { redactText } from './redact/engine.js'
+import { ListenerQueue, withinDeadline } from './reporters/listeners.js'
+import { formatDuration } from './checks/duration.js'
+import { EXIT_INTERNAL } from './errors.js'
 
 export interface CheckRunOptions extends SettingsFlags, PlanFilters {
   cwd: string
@@ -52,8 +55,10 @@ export interface CheckRunOptions extends SettingsFlags, PlanFilters {
 export interface CheckRunResult {
   report: RunReport
   exitCode: number
-  /** reporters and plugin hooks that broke; the run's reports are still written */
+  /** reporters that threw, hung or could not write their file: the run exits 70, the other reports are written */
   reporterErrors: string[]
+  /** plugin hooks that threw or hung (abandoned after the deadline): warnings, the exit code is the checks' */
+  hookWarnings: string[]
 }
 
 /** Loads config, plugins and check files and validates the graph: everything that can fail before a run. */
@@ -73,7 +78,11 @@ interface ActiveReporter {
   sink: OutputSink
 }
 
-function createReporters(specs: string[], opts: CheckRunOptions, extra: Record<string, ReporterFactory>): ActiveReporter[] {
+/**
+ * `base`: where relative report paths start: the working directory for `--reporter`, the config
+ * file's folder for the config's `reporters` (as every other relative path in the config).
+ */
+function createReporters(specs: string[], base: string, from: string, opts: CheckRunOptions, extra: Record<string, ReporterFactory>): ActiveReporter[] {
   const parsed = specs.map(parseReporterSpec)
   const onStdout = parsed.filter((s) => s.path === undefined)
   if (onStdout.length > 1) throw new NbsError(`--reporter: ${onStdout.map((s) => s.spec).join(' and ')} both write to stdout; give all but one a :PATH`)
@@ -83,38 +92,22 @@ function createReporters(specs: string[], opts: CheckRunOptions, extra: Record<s
   return parsed.map((spec) => {
     const factory = reporterFactory(spec, extra)
     if (spec.path !== undefined) {
-      const file = resolve(opts.cwd, spec.path)
+      const file = resolve(base, spec.path)
       const clash = targets.get(file)
-      if (clash) throw new NbsError(`--reporter ${spec.spec}: ${clash} writes the same file; give each report its own path`)
+      if (clash) throw new NbsError(`${from} ${spec.spec}: ${clash} writes the same file; give each report its own path`)
       targets.set(file, spec.spec)
-      assertWritable(file, `--reporter ${spec.spec}`)
+      assertWritable(file, `${from} ${spec.spec}`)
     }
-    const sink = spec.path === undefined ? stdoutSink(opts.stdout) : fileSink(spec.path, opts.cwd)
+    const sink = spec.path === undefined ? stdoutSink(opts.stdout) : fileSink(spec.path, base)
     let reporter: Reporter | undefined
     try {
       reporter = factory({ sink })
     } catch (e) {
-      throw new NbsError(`--reporter ${spec.spec}: the reporter factory threw: ${(e as Error).message}`)
+      throw new NbsError(`${from} ${spec.spec}: the reporter factory threw: ${(e as Error).message}`)
     }
-    if (!reporter || typeof reporter !== 'object') throw new NbsError(`--reporter ${spec.spec}: the reporter factory returned ${String(reporter)}, not a reporter object`)
+    if (!reporter || typeof reporter !== 'object') throw new NbsError(`${from} ${spec.spec}: the reporter factory returned ${String(reporter)}, not a reporter object`)
     return { name: spec.name, reporter, sink }
   })
-}
-
-/** Hooks and reporters get this long per event; one that never settles must not eat the reports. */
-const HOOK_DEADLINE_MS = 30_000
-
-async function withDeadline(value: unknown): Promise<void> {
-  let timer: NodeJS.Timeout | undefined
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`did not finish within ${HOOK_DEADLINE_MS / 1000} s`)), HOOK_DEADLINE_MS)
-    timer.unref()
-  })
-  try {
-    await Promise.race([value, deadline])
-  } finally {
-    clearTimeout(timer)
-  }
 }
 
 const FLAKE_EVAL = 'flake-eval'
@@ -162,35 +155,29 @@ async function localityResolver(
 /** `nbs check`: plan, run, report. Throws NbsError (exit 3) for anything invalid before the run. */
 export async function runChecks(opts: CheckRunOptions): Promise<CheckRunResult> {
   const { settings, plan, plugins } = await prepareRun(opts)
-  const reporters = createReporters(opts.reporters?.length ? opts.reporters : settings.reporters, opts, pluginReporters(plugins))
+  const fromFlags = !!opts.reporters?.length
+  const reporters = createReporters(fromFlags ? opts.reporters! : settings.reporters, fromFlags ? opts.cwd : settings.projectRoot, fromFlags || !settings.configFile ? '--reporter' : `${relative(opts.cwd, settings.configFile) || settings.configFile}: reporters:`, opts, pluginReporters(plugins))
   const signal = opts.signal ?? new AbortController().signal
   // every running check listens to it: many at once is expected, not a leak
   setMaxListeners(0, signal)
   const reporterErrors: string[] = []
+  const hookWarnings: string[] = []
 
-  // one ordered event stream; a slow or broken reporter never stalls or kills the run
-  let events = Promise.resolve()
-  /** queues one listener call; a throw or a missed deadline becomes a reported error */
-  const queue = (label: string, call: () => unknown) => {
-    events = events.then(async () => {
-      try {
-        await withDeadline(call())
-      } catch (e) {
-        reporterErrors.push(`${label}: ${(e as Error).message}`)
-      }
-    })
-  }
+  // one ordered queue per listener: a slow or broken one never stalls the others or the run
+  const hookQueues = plugins
+    .filter((p) => p.plugin.hooks && Object.keys(p.plugin.hooks).length)
+    .map((p) => ({ p, queue: new ListenerQueue(`plugin ${p.name}`, settings.hookTimeoutMs, (line) => hookWarnings.push(line)) }))
+  const reporterQueues = reporters.map((r) => ({ r, queue: new ListenerQueue(`reporter ${r.name}`, settings.hookTimeoutMs, (line) => reporterErrors.push(line)) }))
   const emit = <K extends keyof Reporter>(hook: K, arg: Parameters<NonNullable<Reporter[K]>>[0]) => {
-    // plugin hooks first, in plugin order, so a reporter sees the event after every hook did
     if (hook !== 'onCheckStart') {
-      for (const p of plugins) {
+      for (const { p, queue } of hookQueues) {
         const fn = p.plugin.hooks?.[hook as keyof PluginHooks] as ((a: typeof arg, ctx: PluginContext) => unknown) | undefined
-        if (fn) queue(`plugin ${p.name} (${hook})`, () => fn.call(p.plugin.hooks, arg, { name: p.name, options: p.options }))
+        if (fn) queue.push(hook, () => fn.call(p.plugin.hooks, arg, { name: p.name, options: p.options }))
       }
     }
-    for (const r of reporters) {
+    for (const { r, queue } of reporterQueues) {
       const fn = r.reporter[hook] as ((a: typeof arg) => unknown) | undefined
-      if (fn) queue(`reporter ${r.name} (${hook})`, () => fn.call(r.reporter, arg))
+      if (fn) queue.push(hook, () => fn.call(r.reporter, arg))
     }
   }
 
@@ -299,16 +286,24 @@ export async function runChecks(opts: CheckRunOptions): Promise<CheckRunResult> 
       phases: plan.phases.map((name) => ({ name, checks: ordered.filter((r) => r.phase === name) })),
     }
     emit('onRunEnd', report)
-    await events
+    // each listener gets one more deadline for what it still has queued; the timers hold the process
+    await Promise.all([...hookQueues, ...reporterQueues].map(({ queue }) => queue.drain()))
     await Promise.all(
-      reporters.map((r) =>
-        r.sink.close().catch((e: Error) => {
+      reporterQueues.map(async ({ r, queue }) => {
+        // an abandoned reporter's file would be half a report: it is not written at all
+        if (queue.abandoned) {
+          if (r.sink.target !== 'stdout') reporterErrors.push(`reporter ${r.name}: ${r.sink.target} not written`)
+          return
+        }
+        const written = await withinDeadline(r.sink.close(), settings.hookTimeoutMs).catch((e: Error) => {
           reporterErrors.push(`reporter ${r.name}: cannot write ${r.sink.target}: ${e.message}`)
-        }),
-      ),
+          return true
+        })
+        if (!written) reporterErrors.push(`reporter ${r.name}: writing ${r.sink.target} did not finish within ${formatDuration(settings.hookTimeoutMs)}; abandoned`)
+      }),
     )
-    const exitCode = interrupted ? (interrupted.signal === 'SIGTERM' ? 143 : 130) : report.status === 'failed' || reporterErrors.length ? 1 : 0
-    return { report, exitCode, reporterErrors }
+    const exitCode = interrupted ? (interrupted.signal === 'SIGTERM' ? 143 : 130) : reporterErrors.length ? EXIT_INTERNAL : report.status === 'failed' ? 1 : 0
+    return { report, exitCode, reporterErrors, hookWarnings }
   } finally {
     await close()
   }

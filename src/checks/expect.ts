@@ -13,15 +13,72 @@ export interface CommandOutput {
 const list = (v: string | string[] | undefined) => (v === undefined ? [] : Array.isArray(v) ? v : [v])
 const quote = (s: string) => JSON.stringify(s.length > 80 ? `${s.slice(0, 77)}...` : s)
 
-function matchText(stream: 'stdout' | 'stderr', m: TextMatcher, out: CapturedText): string[] {
+/**
+ * Finds literal strings in a byte stream as it passes, so `contains`/`notContains` are decided
+ * on every byte a command wrote, not only on the head and tail the capture keeps.
+ */
+export class LiteralScanner {
+  private readonly needles: Buffer[]
+  private readonly found = new Set<string>()
+  private carry: Buffer = Buffer.alloc(0)
+  private readonly keep: number
+
+  constructor(private readonly strings: readonly string[]) {
+    this.needles = strings.map((s) => Buffer.from(s, 'utf8'))
+    this.keep = Math.max(0, ...this.needles.map((n) => n.length - 1))
+  }
+
+  write(chunk: Buffer): void {
+    if (this.found.size === this.strings.length) return
+    // the last `keep` bytes of what came before, so a needle split across chunks is still seen
+    const data = this.carry.length ? Buffer.concat([this.carry, chunk]) : chunk
+    this.strings.forEach((s, i) => {
+      if (!this.found.has(s) && data.includes(this.needles[i]!)) this.found.add(s)
+    })
+    this.carry = Buffer.from(data.subarray(Math.max(0, data.length - this.keep)))
+  }
+
+  has(s: string): boolean {
+    return this.found.has(s)
+  }
+}
+
+/** The literals of a matcher, for a LiteralScanner. */
+export function matcherLiterals(m: TextMatcher | undefined): string[] {
+  return m ? [...new Set([...list(m.contains), ...list(m.notContains)])] : []
+}
+
+/** What a stream's whole output showed, beyond the kept head and tail. */
+export interface StreamSeen {
+  stdout?: LiteralScanner
+  stderr?: LiteralScanner
+}
+
+function matchText(stream: 'stdout' | 'stderr', m: TextMatcher, out: CapturedText, seen: LiteralScanner | undefined, undecided: string[]): string[] {
   const failures: string[] = []
   const text = out.text
-  for (const s of list(m.contains)) if (!text.includes(s)) failures.push(`${stream} does not contain ${quote(s)}`)
-  for (const s of list(m.notContains)) if (text.includes(s)) failures.push(`${stream} contains ${quote(s)}`)
-  if (m.matches !== undefined && !new RegExp(m.matches, 'm').test(text)) failures.push(`${stream} does not match /${m.matches}/`)
+  // the scanner saw every byte; without it, only the kept head and tail are known
+  const has = (s: string) => (seen ? seen.has(s) : text.includes(s))
+  const lost = `${stream} (${out.bytes} bytes) was truncated, the middle dropped`
+  for (const s of list(m.contains)) {
+    if (has(s)) continue
+    if (out.truncated && !seen) undecided.push(`${lost}: cannot tell whether it contains ${quote(s)}`)
+    else failures.push(`${stream} does not contain ${quote(s)}`)
+  }
+  for (const s of list(m.notContains)) {
+    if (has(s)) failures.push(`${stream} contains ${quote(s)}`)
+    else if (out.truncated && !seen) undecided.push(`${lost}: cannot tell whether it contains ${quote(s)}`)
+  }
+  // a regular expression cannot be decided on a stream: a match in the kept text decides, no
+  // match in truncated output cannot tell (the match may have been in the dropped middle)
+  if (m.matches !== undefined && !new RegExp(m.matches, 'm').test(text)) {
+    if (out.truncated) undecided.push(`${lost}: cannot tell whether it matches /${m.matches}/`)
+    else failures.push(`${stream} does not match /${m.matches}/`)
+  }
   if (m.notMatches !== undefined) {
     const hit = new RegExp(m.notMatches, 'm').exec(text)
     if (hit) failures.push(`${stream} matches /${m.notMatches}/: ${quote(lineAt(text, hit.index))}`)
+    else if (out.truncated) undecided.push(`${lost}: cannot tell whether it matches /${m.notMatches}/`)
   }
   return failures
 }
@@ -81,13 +138,23 @@ function matchJson(assertions: NonNullable<Expectation['json']>, out: CapturedTe
 }
 
 /** Every expectation that does not hold, as a message; empty when the command passed. */
-export function evaluateExpectation(expect: Expectation | undefined, out: CommandOutput): string[] {
+export function evaluateExpectation(expect: Expectation | undefined, out: CommandOutput, seen: StreamSeen = {}): string[] {
+  return judgeExpectation(expect, out, seen).failures
+}
+
+/**
+ * `failures`: what does not hold. `undecided`: what truncated output cannot tell (a text
+ * expectation whose answer may lie in the dropped middle); the check is then errored, never
+ * passed, unless something else already failed it.
+ */
+export function judgeExpectation(expect: Expectation | undefined, out: CommandOutput, seen: StreamSeen = {}): { failures: string[]; undecided: string[] } {
   const allowed = expect?.exitCode === undefined ? [0] : Array.isArray(expect.exitCode) ? expect.exitCode : [expect.exitCode]
   const failures: string[] = []
+  const undecided: string[] = []
   if (out.exitCode === null) failures.push(`killed by ${out.signal ?? 'a signal'}`)
   else if (!allowed.includes(out.exitCode)) failures.push(`exit code ${out.exitCode}, expected ${allowed.join(' or ')}`)
-  if (expect?.stdout) failures.push(...matchText('stdout', expect.stdout, out.stdout))
-  if (expect?.stderr) failures.push(...matchText('stderr', expect.stderr, out.stderr))
+  if (expect?.stdout) failures.push(...matchText('stdout', expect.stdout, out.stdout, seen.stdout, undecided))
+  if (expect?.stderr) failures.push(...matchText('stderr', expect.stderr, out.stderr, seen.stderr, undecided))
   if (expect?.json) failures.push(...matchJson(expect.json, out.stdout))
-  return failures
+  return { failures, undecided }
 }

@@ -5,7 +5,10 @@ import type { ProcessResult, RunProcessOptions } from '../runner/process.js'
 
 /**
  * Options for `ctx.exec` and `Machine.exec`. The runner adds the check's abort signal and output
- * bounds itself; a `signal` given here stops the call earlier, never later.
+ * bounds itself; a `signal` given here stops the call earlier, never later. In a check, only
+ * `cwd`, `env`, `input`, `timeoutMs`, `signal`, `maxOutputBytes`, `killGraceMs`, `capture`,
+ * `onStdout` and `onStderr` are accepted (anything reaching the terminal or outliving the check,
+ * e.g. `stdout: 'inherit'`, makes the call reject, naming it).
  */
 export type ExecOptions = RunProcessOptions
 

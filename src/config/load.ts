@@ -12,6 +12,8 @@ import { CHECK_FILE_EXTENSIONS, DEFAULT_INCLUDE, DEFAULT_PHASES, configSchema, t
 
 export const CONFIG_NAMES = CHECK_FILE_EXTENSIONS.map((ext) => `nbs.config.${ext}`)
 export const DEFAULT_TIMEOUT_MS = 5 * 60_000
+/** what a plugin hook or reporter gets per event, and for its backlog at the end of the run */
+export const DEFAULT_HOOK_TIMEOUT_MS = 30_000
 /** hosts checked at once in a fleet run when the config does not say */
 export const DEFAULT_PARALLEL = 10
 
@@ -88,6 +90,8 @@ export interface Settings {
   /** the config's `hosts` record as written (the inventory's highest-precedence source) */
   hosts: Record<string, HostConfig>
   timeoutMs: number
+  /** config `hookTimeout`: per event for a plugin hook or reporter, then once more at the end */
+  hookTimeoutMs: number
   failOn: 'error' | 'warning'
   /** secrets in check results are redacted before reporters see them (default true) */
   redact: boolean
@@ -130,6 +134,7 @@ export function resolveSettings(loaded: LoadedConfig, flags: SettingsFlags, env:
     allowUnreachable: c.allowUnreachable ?? false,
     hosts: (c.hosts ?? {}) as Record<string, HostConfig>,
     timeoutMs: c.timeout === undefined ? DEFAULT_TIMEOUT_MS : parseDuration(c.timeout)!,
+    hookTimeoutMs: c.hookTimeout === undefined ? DEFAULT_HOOK_TIMEOUT_MS : parseDuration(c.hookTimeout)!,
     failOn: flags.failOn ?? c.failOn ?? 'error',
     redact: flags.redact ?? c.redact ?? true,
   }

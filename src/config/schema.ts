@@ -13,6 +13,15 @@ export const CHECK_FILE_EXTENSIONS = ['ts', 'mts', 'js', 'mjs', 'json'] as const
 const CHECK_GLOB_SUFFIX = `**/*.check.{${CHECK_FILE_EXTENSIONS.join(',')}}`
 export const DEFAULT_INCLUDE = [`checks/${CHECK_GLOB_SUFFIX}`, `plugins/${CHECK_GLOB_SUFFIX}`]
 
+/**
+ * A timeout of 0 is refused, as in check files: it would time out every check at once, and
+ * "no timeout" on a CI machine is a hung job; a very long one is written out ("24h").
+ */
+const positiveDuration = durationSchema.refine(
+  (v) => v !== 0 && !/^0+(\.0+)?\s*[a-z]+$/.test(String(v)),
+  'a timeout must be longer than 0 (for a very long one write e.g. "24h")',
+)
+
 
 /** One host of the config's inventory: how to reach it; every field wins over the flake's deploy tools. */
 export const hostConfigSchema = z.strictObject({
@@ -79,7 +88,10 @@ export const configSchema = z.strictObject({
   concurrency: z.number().int().positive().optional().describe('checks run at once; default CPUs × 2'),
   parallel: z.number().int().min(0).optional().describe('hosts checked at once in a fleet run (--on); default 10, 0 = all'),
   allowUnreachable: z.boolean().optional().describe('a fleet run passes even when a host cannot be reached (its machine checks are skipped)'),
-  timeout: durationSchema.optional().describe('default per-check timeout (default "5m")'),
+  timeout: positiveDuration.optional().describe('default per-check timeout (default "5m"); it must be longer than 0'),
+  hookTimeout: positiveDuration
+    .optional()
+    .describe('how long a plugin hook or a reporter may take per event, and to finish at the end of the run (default "30s"); one that takes longer is abandoned and the other reports are still written'),
   failOn: z.enum(['error', 'warning']).optional().describe('"warning" makes failed warnings fail the run'),
   redact: z
     .boolean()

@@ -11,7 +11,12 @@ export interface PluginContext<Options = unknown> {
   options: Options
 }
 
-/** Plain async functions, called in plugin order; one that throws is reported as that plugin's error. */
+/**
+ * Plain async functions. Each plugin gets every event in order, on its own queue: a slow hook
+ * delays only its own later events, never the reporters or other plugins. One that throws or
+ * outlasts `hookTimeout` (default 30 s) is a warning naming the plugin and hook; one that outlasts
+ * it is abandoned (its later events dropped). Neither changes the exit code.
+ */
 export interface PluginHooks<Options = unknown> {
   onRunStart?(run: RunStart, ctx: PluginContext<Options>): Awaitable<void>
   onCheckEnd?(result: CheckResult, ctx: PluginContext<Options>): Awaitable<void>

@@ -1,4 +1,12 @@
-import { readdirSync, readFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
+
+/**
+ * Where the process table is read: `/proc`, or `NBS_PROC_ROOT` (tests point it at a folder that
+ * does not exist to run as on macOS, which has no /proc). Read on every call, so a test can set it.
+ */
+export function procRoot(): string {
+  return process.env.NBS_PROC_ROOT || '/proc'
+}
 
 /** Linux only: what we need from /proc/<pid>/stat. */
 interface ProcStat {
@@ -12,7 +20,7 @@ interface ProcStat {
 function readStat(pid: number): ProcStat | undefined {
   let raw: string
   try {
-    raw = readFileSync(`/proc/${pid}/stat`, 'latin1')
+    raw = readFileSync(`${procRoot()}/${pid}/stat`, 'latin1')
   } catch {
     return undefined // gone, or not ours to read
   }
@@ -21,9 +29,19 @@ function readStat(pid: number): ProcStat | undefined {
   return { pid, ppid: Number(f[1]), pgid: Number(f[2]), sid: Number(f[3]), zombie: f[0] === 'Z' || f[0] === 'X' }
 }
 
-function allPids(): number[] {
+/**
+ * Every pid, or undefined when there is no process table to read (macOS, a /proc not mounted):
+ * "cannot tell", never a throw. Callers fall back to what signals alone can do.
+ */
+function allPids(): number[] | undefined {
+  let names: string[]
+  try {
+    names = readdirSync(procRoot())
+  } catch {
+    return undefined
+  }
   const pids: number[] = []
-  for (const name of readdirSync('/proc')) {
+  for (const name of names) {
     const n = Number(name)
     if (Number.isInteger(n) && n > 0) pids.push(n)
   }
@@ -32,7 +50,7 @@ function allPids(): number[] {
 
 function listProcs(): ProcStat[] {
   const out: ProcStat[] = []
-  for (const pid of allPids()) {
+  for (const pid of allPids() ?? []) {
     const s = readStat(pid)
     if (s) out.push(s)
   }
@@ -71,9 +89,9 @@ export function pidsWithEnv(name: string, value: string, prefix = false): number
   // match at the start or right after a NUL, so FOO_X=... does not match X=...
   const inner = Buffer.concat([Buffer.from([0]), needle])
   const out: number[] = []
-  for (const pid of allPids()) {
+  for (const pid of allPids() ?? []) {
     try {
-      const env = readFileSync(`/proc/${pid}/environ`)
+      const env = readFileSync(`${procRoot()}/${pid}/environ`)
       if (env.subarray(0, needle.length).equals(needle) || env.includes(inner)) out.push(pid)
     } catch {
       // gone or not readable
@@ -138,11 +156,31 @@ function signalAll(pid: number, pids: Iterable<number>, sig: NodeJS.Signals): vo
 
 function alive(pids: Iterable<number>): number[] {
   const out: number[] = []
+  const table = hasProcTable()
   for (const p of pids) {
+    if (!table) {
+      // no /proc: signal 0 says whether it exists (a zombie counts as alive until reaped)
+      if (exists(p)) out.push(p)
+      continue
+    }
     const s = readStat(p)
     if (s && !s.zombie) out.push(p)
   }
   return out
+}
+
+/** A mounted /proc has `self`; an empty mount point or none at all (macOS) has not. */
+function hasProcTable(): boolean {
+  return existsSync(`${procRoot()}/self/stat`)
+}
+
+function exists(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM'
+  }
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))

@@ -1,8 +1,8 @@
 import { resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { evaluateExpectation } from '../checks/expect.js'
+import { judgeExpectation, LiteralScanner, matcherLiterals, type StreamSeen } from '../checks/expect.js'
 import { formatDuration } from '../checks/duration.js'
-import type { CheckContext, CheckOutcome, CommandCheck, RunCheck } from '../checks/types.js'
+import type { CheckContext, CheckOutcome, CommandCheck, Exec, RunCheck, TextMatcher } from '../checks/types.js'
 import type { Attempt, CapturedText, CheckResult, CheckStatus, ErrorKind } from '../report/types.js'
 import { plannedCheck, type PlanNode } from './graph.js'
 import { localMachine } from '../machine/local.js'
@@ -72,24 +72,39 @@ async function runCommand(def: CommandCheck, node: PlanNode, env: CheckEnv, sign
   // a machine check of an ssh host runs there, like morph's `cmd` health checks; `cwd` is then a
   // path on the host (default: the login's home)
   const remote = node.runsOn === 'machine' ? env.machine : undefined
+  // literal expectations are looked for in every byte, not only the head and tail kept
+  const watch = (m: TextMatcher | undefined) => {
+    const literals = matcherLiterals(m)
+    return literals.length ? new LiteralScanner(literals) : undefined
+  }
+  const seen: StreamSeen = { stdout: watch(def.expect?.stdout), stderr: watch(def.expect?.stderr) }
+  const { stdout: outScan, stderr: errScan } = seen
+  const streams = {
+    ...(outScan ? { onStdout: (c: Buffer) => outScan.write(c) } : {}),
+    ...(errScan ? { onStderr: (c: Buffer) => errScan.write(c) } : {}),
+  }
   const res = remote
-    ? await remote.exec(file!, args, { ...(def.cwd ? { cwd: def.cwd } : {}), env: def.env, signal })
-    : await runProcess(file!, args, { cwd: def.cwd ? resolve(env.projectRoot, def.cwd) : env.projectRoot, env: def.env, signal })
+    ? await remote.exec(file!, args, { ...(def.cwd ? { cwd: def.cwd } : {}), env: def.env, signal, ...streams })
+    : await runProcess(file!, args, { cwd: def.cwd ? resolve(env.projectRoot, def.cwd) : env.projectRoot, env: def.env, signal, ...streams })
   const output = { stdout: res.stdout, stderr: res.stderr }
   if (signal.aborted) return { status: 'errored', ...output }
   if (res.notFound) return { status: 'errored', kind: 'CommandNotFound', message: `command not found: ${file}`, ...output }
   if (res.error) return { status: 'errored', kind: remote && /^ssh\b/.test(res.error) ? 'Unreachable' : 'Exception', message: res.error, ...output }
-  const failures = evaluateExpectation(def.expect, res)
-  if (failures.length === 0) return { status: 'passed', ...output }
-  return { status: 'failed', kind: 'CheckFailed', message: failures.join('; '), details: { failures, exitCode: res.exitCode }, ...output }
+  const { failures, undecided } = judgeExpectation(def.expect, res, seen)
+  if (failures.length) return { status: 'failed', kind: 'CheckFailed', message: failures.join('; '), details: { failures, exitCode: res.exitCode }, ...output }
+  // never a pass on output nbs did not keep: what it cannot tell is an error to look at
+  if (undecided.length) return { status: 'errored', message: `output truncated; ${undecided.join('; ')}`, details: { undecided, exitCode: res.exitCode }, ...output }
+  return { status: 'passed', ...output }
 }
 
 async function runProgrammatic(def: RunCheck, node: PlanNode, env: CheckEnv, deps: Record<string, DependencyOutcome>, signal: AbortSignal): Promise<AttemptOutcome> {
-  const localExec: CheckContext['exec'] = (file, args = [], opts = {}) =>
-    runProcess(file, args, { cwd: env.projectRoot, ...opts, signal: opts.signal ? AbortSignal.any([opts.signal, signal]) : signal })
+  const localExec: CheckContext['exec'] = checkExec((file, args = [], opts = {}) =>
+    runProcess(file, args, { cwd: env.projectRoot, ...opts, signal: opts.signal ? AbortSignal.any([opts.signal, signal]) : signal }),
+  )
   // a machine check of an ssh host runs its programs there, like its reads
   let lost: string | undefined
-  const remote = node.runsOn === 'machine' && env.machine ? boundMachine(env.machine, signal, (why) => (lost ??= why)) : undefined
+  const bound = node.runsOn === 'machine' && env.machine ? boundMachine(env.machine, signal, (why) => (lost ??= why)) : undefined
+  const remote = bound ? withExec(bound, checkExec(bound.exec)) : undefined
   const ctx: CheckContext<unknown> = {
     options: node.options,
     flake: env.flake,
@@ -140,6 +155,31 @@ async function runProgrammatic(def: RunCheck, node: PlanNode, env: CheckEnv, dep
   return outcome
 }
 
+/**
+ * What a check may ask of a program it runs. Its output is the check's result, so nothing may
+ * reach our terminal (`stdout: 'inherit'` would write into the TAP stream, `stdin: 'inherit'`
+ * read the user's keys) or outlive the check (`detached: false`, `keepLeftovers`).
+ */
+const CHECK_EXEC_OPTIONS = new Set(['cwd', 'env', 'input', 'timeoutMs', 'signal', 'maxOutputBytes', 'killGraceMs', 'capture', 'onStdout', 'onStderr'])
+/** the defaults a check may still spell out */
+const HARMLESS: Record<string, unknown> = { stdin: 'ignore', stdout: 'pipe', stderr: 'pipe', detached: true }
+
+/** `exec` as a check gets it: options outside CHECK_EXEC_OPTIONS make the call throw, naming them. */
+export function checkExec(exec: Exec): Exec {
+  return (file, args, opts = {}) => {
+    const refused = Object.entries(opts).filter(([k, v]) => v !== undefined && !CHECK_EXEC_OPTIONS.has(k) && HARMLESS[k] !== v)
+    if (refused.length) {
+      const names = refused.map(([k, v]) => `${k}: ${JSON.stringify(v) ?? typeof v}`).join(', ')
+      return Promise.reject(new TypeError(`ctx.exec(${JSON.stringify(file)}): ${names} not allowed in a check (its output is captured into the result, never our terminal); allowed: ${[...CHECK_EXEC_OPTIONS].join(', ')}`))
+    }
+    return exec(file, args, opts)
+  }
+}
+
+function withExec(machine: Machine, exec: Exec): Machine {
+  return new Proxy(machine, { get: (target, prop) => (prop === 'exec' ? exec : Reflect.get(target, prop, target)) })
+}
+
 async function runAttempt(node: PlanNode, env: CheckEnv, deps: Record<string, DependencyOutcome>): Promise<AttemptOutcome> {
   const controller = new AbortController()
   const stop = (reason: AbortReason) => controller.abort(reason)
@@ -149,7 +189,14 @@ async function runAttempt(node: PlanNode, env: CheckEnv, deps: Record<string, De
   const timer = setTimeout(() => stop('timeout'), Math.min(node.timeoutMs, MAX_TIMER_MS))
   try {
     const def = node.def
-    const outcome = def.run ? await runProgrammatic(def, node, env, deps, controller.signal) : await runCommand(def as CommandCheck, node, env, controller.signal)
+    // run() throws are the check's own (runProgrammatic); anything else that throws (a transport,
+    // our own code) is this attempt's error too, and may be retried
+    const outcome = await (def.run ? runProgrammatic(def, node, env, deps, controller.signal) : runCommand(def as CommandCheck, node, env, controller.signal)).catch(
+      (e: unknown): AttemptOutcome => {
+        const err = e instanceof Error ? e : new Error(String(e))
+        return { status: 'errored', kind: 'Exception', message: `nbs could not run it: ${err.message}`, details: { stack: err.stack } }
+      },
+    )
     if (controller.signal.aborted) {
       const timedOut = controller.signal.reason === 'timeout'
       return {
@@ -208,6 +255,20 @@ export function skippedResult(node: PlanNode, reason: string): CheckResult {
     ...plannedCheck(node),
     status: 'skipped',
     message: reason,
+    durationMs: 0,
+    attempts: [],
+  }
+}
+
+/** A check whose run broke outside its own code (the scheduler, the transport): errored, with the cause. */
+export function erroredResult(node: PlanNode, e: unknown): CheckResult {
+  const err = e instanceof Error ? e : new Error(String(e))
+  return {
+    ...plannedCheck(node),
+    status: 'errored',
+    kind: 'Exception',
+    message: `nbs could not run it: ${err.name === 'Error' ? '' : `${err.name}: `}${err.message}`,
+    details: { stack: err.stack },
     durationMs: 0,
     attempts: [],
   }

@@ -4,7 +4,7 @@ import type { CheckResult, PlannedCheck, Severity } from '../report/types.js'
 import { plannedCheck, type Plan, type PlanNode } from './graph.js'
 import { REACHABLE_ID } from './host-plan.js'
 import type { Limiter } from './limiter.js'
-import { runCheck, skippedResult, type CheckEnv, type DependencyOutcome } from './run-check.js'
+import { erroredResult, runCheck, skippedResult, type CheckEnv, type DependencyOutcome } from './run-check.js'
 
 export interface ScheduleOptions {
   concurrency: number
@@ -42,7 +42,17 @@ export function schedule(plan: Plan, opts: ScheduleOptions): Promise<CheckResult
   let running = 0
   const stop = opts.stop ?? {}
 
-  return new Promise((resolveAll) => {
+  return new Promise((resolveAll, failAll) => {
+    // a listener that throws (a reporter's bug) must not stop the scheduling: the caller's
+    // listeners report their own errors, these only keep the run going
+    const listen = (call: () => void) => {
+      try {
+        call()
+      } catch {
+        // the listener's problem, not the check's
+      }
+    }
+
     const enqueue = (node: PlanNode) => {
       // keep the queue in plan order, so earlier phases start first
       const at = ready.findIndex((r) => order.get(r.id)! > order.get(node.id)!)
@@ -54,7 +64,7 @@ export function schedule(plan: Plan, opts: ScheduleOptions): Promise<CheckResult
       const result = opts.redact ? redactResult(raw) : raw
       results.push(result)
       outcomes.set(node.id, { status: result.status, message: result.message, data })
-      opts.onCheckEnd?.(result)
+      listen(() => opts.onCheckEnd?.(result))
       if (opts.bail && !stop.reason && failsRun(result, opts.failOn)) stop.reason = `bail: ${opts.stop ? `${node.host} ` : ''}${node.id} ${result.status}`
       for (const next of dependents.get(node.id) ?? []) {
         const left = remaining.get(next.id)! - 1
@@ -81,14 +91,28 @@ export function schedule(plan: Plan, opts: ScheduleOptions): Promise<CheckResult
       const deps = Object.fromEntries(waitsFor(node).map((dep) => [dep, outcomes.get(dep)!]))
       // a local check waiting for a shared slot has not started: its timeout and its start event wait too
       const run = () => {
-        opts.onCheckStart?.(plannedCheck(node))
+        listen(() => opts.onCheckStart?.(plannedCheck(node)))
         return runCheck(node, env, deps)
       }
-      ;(node.runsOn === 'local' && !node.network && opts.localSlots ? opts.localSlots.run(run) : run()).then(({ result, data }) => {
-        running--
+      // any throw on the way (ours, the check's, a transport's) is this check's error, never an
+      // unhandled rejection that ends the run without its reports
+      Promise.resolve()
+        .then(() => (node.runsOn === 'local' && !node.network && opts.localSlots ? opts.localSlots.run(run) : run()))
+        .catch((e: unknown) => ({ result: erroredResult(node, e), data: undefined }))
+        .then(({ result, data }) => {
+          running--
+          settle(node, result, data)
+        })
+    }
+
+    /** finish + pump, guarded: a throw in them fails the run's promise instead of floating */
+    const settle = (node: PlanNode, result: CheckResult, data?: unknown) => {
+      try {
         finish(node, result, data)
         pump()
-      })
+      } catch (e) {
+        failAll(e)
+      }
     }
 
     const pump = () => {
@@ -99,13 +123,24 @@ export function schedule(plan: Plan, opts: ScheduleOptions): Promise<CheckResult
       }
       while (!stop.reason && running < opts.concurrency && ready.length) start(ready.shift()!)
       if (running === 0 && results.length === plan.nodes.length) {
-        env.signal.removeEventListener('abort', pump)
+        env.signal.removeEventListener('abort', onAbort)
         resolveAll(results)
       }
     }
 
-    env.signal.addEventListener('abort', pump, { once: true })
-    for (const n of plan.nodes) if (waitsFor(n).length === 0) release(n)
-    pump()
+    const onAbort = () => {
+      try {
+        pump()
+      } catch (e) {
+        failAll(e)
+      }
+    }
+    env.signal.addEventListener('abort', onAbort, { once: true })
+    try {
+      for (const n of plan.nodes) if (waitsFor(n).length === 0) release(n)
+      pump()
+    } catch (e) {
+      failAll(e)
+    }
   })
 }

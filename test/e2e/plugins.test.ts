@@ -112,14 +112,14 @@ export default definePlugin({ name: 'csv', reporters: { table: ({ sink }) => {
     expect(log.slice(-2)).toEqual(['a-first done passed', 'b-second done passed'])
   })
 
-  it("a throwing hook is reported as that plugin's error; the reports are still written", async () => {
+  it("a throwing hook is a warning naming the plugin; the reports are still written and the exit code is the checks'", async () => {
     const dir = project({
       'plugins/flaky.ts': `import { definePlugin } from 'nbs'\nexport default definePlugin({ name: 'flaky', hooks: { onRunEnd() { throw new Error('webhook unreachable') } } })\n`,
       'checks/a.check.json': JSON.stringify({ id: 'ok', command: ['true'] }),
     })
     const r = await nbs(['check', '--reporter', 'json:r.json', '--reporter', 'junit:r.xml'], { cwd: dir })
-    expect(r.exitCode).toBe(1)
-    expect(r.stderr).toContain('nbs: plugin flaky (onRunEnd): webhook unreachable')
+    expect(r.exitCode).toBe(0)
+    expect(r.stderr).toBe('nbs: warning: plugin flaky (onRunEnd): webhook unreachable')
     expect(JSON.parse(readFileSync(join(dir, 'r.json'), 'utf8')).summary.passed).toBe(1)
     expect(readFileSync(join(dir, 'r.xml'), 'utf8')).toContain('<testcase')
   })
