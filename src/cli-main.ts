@@ -163,7 +163,6 @@ export async function main(argv: string[]): Promise<void> {
       interrupts.on('newListener', () => (toolStarted = true))
       const onSignal = (sig: Interrupt) => {
         signals++
-        if (sig === 'SIGHUP') for (const s of [process.stdout, process.stderr]) s.on('error', () => {})
         if (!controller.signal.aborted) controller.abort(sig)
         if (interrupts.listenerCount('signal') > 0) return void interrupts.emit('signal', sig)
         if (!toolStarted && signals > 1) process.exit(signalExitCode(sig))

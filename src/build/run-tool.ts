@@ -223,13 +223,14 @@ export async function runTool(o: ToolRunOptions, cmd: ToolCommand, env: NodeJS.P
   }
   const onInterrupt = (sig: Interrupt) => {
     interrupts++
-    interruptedBy ??= sig
-    look()
     const what = sig === 'SIGINT' ? 'interrupt' : sig
     if (toolDone) {
-      if (interrupts === 1 || sig === 'SIGINT') say(`nbs: ${what} — the build has ended; recording it (nbs never stops an activation)`)
+      // the tool has ended by itself: its result stands, the interrupt changes nothing
+      if (interrupts === 1 || sig === 'SIGINT') say(`nbs: ${what} — the build has ended; recording it`)
       return
     }
+    interruptedBy ??= sig
+    look()
     if (activating) {
       if (interrupts === 1 || sig === 'SIGINT') say(`nbs: ${what} — activation is running; waiting for it to finish (nbs never stops an activation)`)
       return
@@ -387,10 +388,11 @@ export function toolEnv(defaults: Record<string, string>, env: NodeJS.ProcessEnv
   const out: NodeJS.ProcessEnv = { ...defaults, ...env }
   for (const name of ['NH_SHOW_ACTIVATION_LOGS', 'NH_BYPASS_ROOT_CHECK']) {
     const v = env[name]?.trim().toLowerCase()
-    if (v === undefined || !(name in defaults)) continue
+    if (v === undefined) continue
+    const needed = name === 'NH_BYPASS_ROOT_CHECK' && defaults[name] === 'true'
     if (['1', 'true', 'yes', 'on'].includes(v)) out[name] = 'true'
-    else if (['0', 'false', 'no', 'off'].includes(v)) out[name] = name === 'NH_BYPASS_ROOT_CHECK' ? defaults[name] : 'false'
-    else out[name] = defaults[name]
+    else if (['0', 'false', 'no', 'off'].includes(v)) out[name] = needed ? 'true' : 'false'
+    else if (name in defaults) out[name] = defaults[name]
   }
   return out
 }

@@ -17,7 +17,7 @@ import { resolveLogDir } from '../records/paths.js'
 import { defaultUser, type BuildErrorDetail, type BuildRecord } from '../records/schema.js'
 import { readNixVersion, snapshotGeneration } from './snapshot.js'
 import { writeBuildRecord } from '../records/store.js'
-import { runTool, type ToolRunOptions } from './run-tool.js'
+import { runTool, signalExitCode, type ToolRunOptions } from './run-tool.js'
 import { currentPrivilege, formatCommand, planBuild, type BuildAction, type BuildTarget, type BuildTool, type Privilege } from './tool.js'
 
 export type { OutputStream } from './run-tool.js'
@@ -65,11 +65,17 @@ export async function runBuild(o: RunBuildOptions): Promise<BuildOutcome> {
     exec,
   })
   const tool = cmd.tool
+  // an interrupt before the tool starts (its version probe, the lock) leaves nothing behind
+  const stopIfInterrupted = () => {
+    if (o.signal?.aborted) throw new NbsError(`interrupted before ${tool} started: nothing was built or recorded`, signalExitCode(String(o.signal.reason)))
+  }
+  stopIfInterrupted()
   const notices: string[] = [...cmd.notices]
   const { dir, notice, group } = await resolveLogDir({ configured: o.logDir, logGroup: o.logGroup, env, target: o.target })
   if (notice) notices.push(notice)
   const lock = await acquireBuildLock({ target: o.target, logDir: dir, env, root: o.root })
   try {
+    stopIfInterrupted()
     // a build whose nbs was killed left its log and marker: its record comes first
     notices.push(...(await recordInterrupted(dir).catch((e: Error) => [`could not record an interrupted build in ${dir}: ${e.message}`])))
     const user = defaultUser(env) ?? 'unknown'
@@ -86,14 +92,18 @@ export async function runBuild(o: RunBuildOptions): Promise<BuildOutcome> {
     const started = { buildStart: start.toISOString(), target: o.target, action: o.action, tool, flakePath, hostname: hostname(), ...(built ? { host: built } : {}), user, command, preGeneration, buildLogPath: log.path }
     const marker = await markInProgress(started)
     if (marker.notice) notices.push(marker.notice)
-    const onToolStart = (pid: number) => void Promise.all([lock.setChild(pid), marker.setChild(pid)])
+    // awaited before the record: a late rewrite must not bring back a removed marker or race the release
+    let naming: Promise<unknown> = Promise.resolve()
+    const onToolStart = (pid: number) => void (naming = Promise.all([lock.setChild(pid), marker.setChild(pid)]).catch(() => {}))
     const run = await runTool({ ...o, onToolStart }, cmd, env, log.write)
+    await naming
     const end = new Date()
     // the log's fsync overlaps the snapshot's reads
     const closing = log.close().catch((e: Error) => void notices.push(`could not write ${log.path}: ${e.message}`))
     const [postGeneration] = await Promise.all([snap(o.exec ?? probeExec({ timeoutMs: 30_000 })), closing])
     // nh < 4.2 exits 0 when activation failed: what its output said decides
-    const exitCode = run.exitCode === 0 && cmd.exitsZeroOnActivationFailure && run.activation.length > 0 && !run.interrupted ? 1 : run.exitCode
+    const decided = !run.interrupted || run.activationOutcome !== undefined // an activation nbs waited for decides
+    const exitCode = run.exitCode === 0 && cmd.exitsZeroOnActivationFailure && run.activation.length > 0 && decided ? 1 : run.exitCode
     const errorDetails = details(run.errors, run.activation, exitCode, tool)
     // the seed's field order
     const record: BuildRecord = {

@@ -15,8 +15,8 @@
  * has to delete another's guard; guards are swept by whoever holds the lock next.
  */
 import { createHash, randomBytes } from 'node:crypto'
-import { readFileSync } from 'node:fs'
-import { chmod, link, mkdir, open, readdir, readFile, rm, stat, unlink } from 'node:fs/promises'
+import { constants as fsc, readFileSync } from 'node:fs'
+import { chmod, link, lstat, mkdir, open, readdir, rm, stat, unlink } from 'node:fs/promises'
 import { basename, dirname, join, resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { NbsError } from '../errors.js'
@@ -130,12 +130,36 @@ export function ownerAlive(owner: Owner): boolean {
   return ownerState(owner) !== 'dead'
 }
 
+/**
+ * Opens a lock file itself, never what a symlink planted in a shared folder points at (root's nbs
+ * would otherwise read and rewrite any file), and only a regular file.
+ */
+async function openLockFile(path: string, write: boolean) {
+  const handle = await open(path, (write ? fsc.O_RDWR : fsc.O_RDONLY) | fsc.O_NOFOLLOW)
+  if (!(await handle.stat()).isFile()) {
+    await handle.close()
+    throw Object.assign(new Error(`${path} is not a regular file`), { code: 'ELOOP' })
+  }
+  return handle
+}
+
+async function readLockFile(path: string): Promise<string> {
+  const handle = await openLockFile(path, false)
+  try {
+    return await handle.readFile('utf8')
+  } finally {
+    await handle.close()
+  }
+}
+
 async function readOwner(path: string): Promise<{ owner: Owner | null; text: string } | null> {
   try {
-    const text = await readFile(path, 'utf8')
+    const text = await readLockFile(path)
     return { owner: parseOwner(text), text }
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null
+    const code = (e as NodeJS.ErrnoException).code
+    if (code === 'ENOENT') return null
+    if (code === 'ELOOP') throw new NbsError(`${path} is not a lock file nbs made (a symlink, or not a regular file); nbs never follows it: remove it: sudo rm ${path}`)
     throw e
   }
 }
@@ -189,11 +213,11 @@ type Swap = 'taken' | 'removed' | 'busy' | 'impossible'
 async function swapContent(path: string, expected: string, content: string | null): Promise<Swap> {
   let handle
   try {
-    handle = await open(path, 'r+')
+    handle = await openLockFile(path, true)
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return 'removed'
     if (!denied(e)) throw e
-    if ((await readFile(path, 'utf8').catch(() => null)) !== expected) return 'busy'
+    if ((await readLockFile(path).catch(() => null)) !== expected) return 'busy'
     try {
       await unlink(path)
       return 'removed'
@@ -324,6 +348,11 @@ export async function buildLockPath(opts: { target: 'os' | 'home'; logDir: strin
     })
     // like /run/lock itself: every user may take the lock, only its owner may remove it
     if (made) await chmod(dir, 0o1777)
+    // a folder another user made (before root's first build of this boot) is theirs to fill with
+    // symlinks and fake owners: only root's or our own, sticky, real folder is shared
+    const st = await lstat(dir)
+    const uid = process.geteuid?.() ?? -1
+    if (!st.isDirectory() || (st.uid !== 0 && st.uid !== uid) || (st.mode & 0o1000) === 0) return fallback
     return join(dir, name)
   } catch {
     return fallback

@@ -131,7 +131,8 @@ void _fits
 export function defaultUser(env: NodeJS.ProcessEnv = process.env): string | undefined {
   try {
     const me = userInfo().username
-    return me === 'root' && env.SUDO_USER ? env.SUDO_USER : me
+    const caller = env.SUDO_USER || env.DOAS_USER // who called sudo or doas
+    return me === 'root' && caller ? caller : me
   } catch {
     return env.USER || undefined // no passwd entry for our uid (containers)
   }

@@ -150,8 +150,9 @@ const settle = <T>(p: Promise<T>, notes: string[], what: string): Promise<T | nu
  */
 function failedBuildSinceActivation(records: readonly BuildRecord[], machine: Machine, hostname: string | null, host: string, gen: CurrentGeneration): BuildRecord | null {
   const running = gen.current?.path
-  // a CI runner building another host's configuration (`--host web1`) built it for web1
-  const forThisHost = (r: BuildRecord) => r.host === undefined || r.host === host
+  // a CI runner building another host's configuration (`--host web1`) built it for web1; an
+  // activation (switch/test/boot) that ran here changed this machine, whatever it was called
+  const forThisHost = (r: BuildRecord) => r.host === undefined || r.host === host || ['switch', 'test', 'boot'].includes(r.action)
   const ours = (r: BuildRecord) => forThisHost(r) && ((machine.live && r.hostname === hostname) || (running !== undefined && r.preGeneration.currentSystem === running))
   // a build stopped by an interrupt has no result (one interrupted during activation does)
   const decided = (r: BuildRecord) => !r.interrupted || r.activation !== undefined
@@ -160,7 +161,7 @@ function failedBuildSinceActivation(records: readonly BuildRecord[], machine: Ma
   const activated = gen.activatedAt === null ? 0 : Date.parse(gen.activatedAt)
   if (Date.parse(newest.buildEnd) <= activated) return null
   // a generation added since (a plain `nixos-rebuild boot` after a failed `nbs build os boot`) clears it too
-  const after = Number(newest.postGeneration.generationRaw)
+  const after = newest.postGeneration.generationRaw === null ? NaN : Number(newest.postGeneration.generationRaw)
   if (gen.profile && Number.isInteger(after) && gen.profile.number > after) return null
   return newest
 }

@@ -119,6 +119,16 @@ needs('nix').describe('Ctrl-C and SIGTERM during activation never reach it', () 
     expect(b.last().errorDetails.some((d) => d.kind === 'activation')).toBe(true)
   })
 
+  it('nh 3.6 (exits 0 when activation fails), Ctrl-C during an activation whose units fail: recorded failed, exit 1', async () => {
+    const b = start('nh', 'test', 'units-fail', 2, { NBS_DOUBLE_VERSION: '3.6' })
+    await waitFor('activation to start', () => b.marks().some((m) => m.startsWith('started')))
+    b.ctrlC()
+    const r = await b.child
+    expect(b.marks().map((m) => m.replace(/ \d+$/, ''))).toEqual(['started test', 'completed test'])
+    expect(b.last()).toMatchObject({ interrupted: true, signal: 'SIGINT', activation: 'failed', success: false, exitCode: 1 })
+    expect(r.exitCode).toBe(1)
+  })
+
   it('SIGTERM to nbs alone (a CI cancel) during activation: not forwarded, activation completes', async () => {
     const b = start('nh', 'test', 'demo', 2)
     await waitFor('activation to start', () => b.marks().some((m) => m.startsWith('started')))

@@ -263,6 +263,9 @@ needs('nix').describe('nbs status', () => {
     expect(JSON.parse(foreign.stdout)).toMatchObject({ failedBuild: null })
     expect(foreign.exitCode).toBe(0)
     expect((await nbs(['history'], { cwd: n.cwd, env: n.env })).stdout).toMatch(/os build web1\s+nixos-rebuild/)
+    // but a switch that ran here changed this machine, whatever its configuration is called
+    writeFileSync(join(n.logs, 'build-history.json'), JSON.stringify([{ ...other, action: 'switch' }, record]))
+    expect((await n.status('--json')).exitCode).toBe(2)
     // this host's failed build, then a retry stopped by Ctrl-C (no result): still broken
     const own = { ...other, host: 'demo' }
     const stopped = { ...own, interrupted: true, signal: 'SIGINT', exitCode: 130, activation: undefined, buildStart: later(1), buildEnd: later(1.5) }

@@ -59,8 +59,8 @@ function liftOwnFlags(extra: readonly string[]): { own: string[]; nix: string[] 
   const nix: string[] = []
   for (let k = 0; k < extra.length; k++) {
     const a = extra[k]!
-    if (a === '--no-specialisation' || a.startsWith('--specialisation=')) own.push(a)
-    else if (a === '--specialisation' && k + 1 < extra.length) own.push(a, extra[++k]!)
+    if (a === '--no-specialisation' || a === '-S' || a.startsWith('--specialisation=')) own.push(a)
+    else if ((a === '--specialisation' || a === '-s') && k + 1 < extra.length) own.push(a, extra[++k]!)
     else nix.push(a)
   }
   return { own, nix }

@@ -31,7 +31,7 @@ describe('the environment nh gets', () => {
     expect(toolEnv({ NH_SHOW_ACTIVATION_LOGS: 'true' }, { NH_SHOW_ACTIVATION_LOGS: 'no' }).NH_SHOW_ACTIVATION_LOGS).toBe('false')
     expect(toolEnv({ NH_BYPASS_ROOT_CHECK: 'true' }, { NH_BYPASS_ROOT_CHECK: '1' }).NH_BYPASS_ROOT_CHECK).toBe('true')
     expect(toolEnv({ NH_BYPASS_ROOT_CHECK: 'true' }, { NH_BYPASS_ROOT_CHECK: '0' }).NH_BYPASS_ROOT_CHECK).toBe('true')
-    // what nbs does not set is the user's business, as typed
-    expect(toolEnv({}, { NH_SHOW_ACTIVATION_LOGS: '1', NH_FLAKE: '/cfg' })).toMatchObject({ NH_SHOW_ACTIVATION_LOGS: '1', NH_FLAKE: '/cfg' })
+    // a user's own setting is said as nh parses it too (a non-root user's NH_BYPASS_ROOT_CHECK=1 broke nh)
+    expect(toolEnv({}, { NH_BYPASS_ROOT_CHECK: '1', NH_SHOW_ACTIVATION_LOGS: 'off', NH_FLAKE: '/cfg' })).toMatchObject({ NH_BYPASS_ROOT_CHECK: 'true', NH_SHOW_ACTIVATION_LOGS: 'false', NH_FLAKE: '/cfg' })
   })
 })

@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs'
+import { chmodSync, chownSync, lchownSync, mkdirSync, readFileSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, describe, expect, it } from 'vitest'
@@ -132,6 +132,29 @@ describe('buildLockPath: os builds lock system-wide under /run, home builds per 
     const lock = await acquireBuildLock({ target: 'os', logDir, env })
     await expect(acquireBuildLock({ target: 'os', logDir: freshDir(), env })).rejects.toThrow(`another nbs build is running (pid ${process.pid})`)
     await lock.release()
+  })
+
+  it("never follows a symlink planted in the lock folder, nor shares a folder another user made: root's build would rewrite any file", async () => {
+    expect(process.geteuid?.()).toBe(0) // the suite runs as root, as CI does: root's build is the one at risk
+    const base = freshDir()
+    const victim = join(base, 'victim')
+    writeFileSync(victim, 'secret\n')
+    // another user made /run/lock/nbs first this boot, and planted a link in it
+    const theirs = join(base, 'theirs')
+    mkdirSync(theirs)
+    chownSync(theirs, 65534, 65534)
+    chmodSync(theirs, 0o1777)
+    symlinkSync(victim, join(theirs, 'os-build.lock'))
+    lchownSync(join(theirs, 'os-build.lock'), 65534, 65534)
+    const logDir = freshDir()
+    expect(await buildLockPath({ target: 'os', logDir, env: { NBS_LOCK_DIR: theirs } })).toBe(join(logDir, 'build.lock'))
+    // root's own sticky folder with a link planted in it: refused with the fix, never followed
+    const ours = join(base, 'ours')
+    mkdirSync(ours)
+    chmodSync(ours, 0o1777)
+    symlinkSync(victim, join(ours, 'os-build.lock'))
+    await expect(acquireBuildLock({ target: 'os', logDir, env: { NBS_LOCK_DIR: ours } })).rejects.toThrow(/is not a lock file nbs made .*sudo rm/)
+    expect(readFileSync(victim, 'utf8')).toBe('secret\n')
   })
 
   it('os without /run/lock: the records folder\'s build.lock; home: the user\'s records folder', async () => {
