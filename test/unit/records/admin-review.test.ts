@@ -53,7 +53,10 @@ needs('root').it("any user takes over another user's dead lock in the sticky loc
   const run = join(work, 'run-lock')
   mkdirSync(run)
   chmodSync(run, 0o1777)
+  // made by root (the NixOS module's tmpfiles, or root's first build): a folder a user made is not shared
   const lockDir = join(run, 'nbs')
+  mkdirSync(lockDir)
+  chmodSync(lockDir, 0o1777)
   const lockFile = join(lockDir, 'os-build.lock')
   const [a, b] = users as [string, string]
   const first = lockAs(a, lockDir)
