@@ -21,6 +21,7 @@ import { basename, dirname, join, resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { NbsError } from '../errors.js'
 import { tempPathFor } from '../fs/atomic-write.js'
+import { pidExists } from '../runner/pid.js'
 
 export const BUILD_LOCK = 'build.lock'
 /** The system-wide lock folder for `os` builds: /run/lock is 1777 on Debian and NixOS, and emptied at boot. */
@@ -96,13 +97,8 @@ function formatOwner(o: Owner): string {
 
 /** Whether process `pid` (started at `start` in boot `boot`) still runs. EPERM from kill(0): it runs under another user. */
 function processAlive(pid: number, start: string | undefined, boot: string | undefined): boolean {
-  if (pid <= 0) return false
   if (boot && bootId && boot !== bootId) return false
-  try {
-    process.kill(pid, 0)
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false
-  }
+  if (!pidExists(pid)) return false
   if (zombie(pid)) return false // dead, not yet reaped by its new parent
   const now = start ? startTime(pid) : undefined
   return !(now && start !== now)

@@ -12,6 +12,7 @@ import { buildRecordSchema, type BuildRecord } from './schema.js'
 import { DEFAULT_LOG_GROUP, groupName } from './groups.js'
 import { acquireLock } from './lock.js'
 import { LOG_NAME, LOGS_DIR } from './log.js'
+import { pidExists } from '../runner/pid.js'
 
 export const HISTORY_LIMIT = 100
 export const LAST_BUILD_JSON = 'last-build.json'
@@ -23,20 +24,12 @@ const RECORD_MODE = 0o644
 const writeJson = (path: string, value: unknown) =>
   atomicWrite(path, `${JSON.stringify(value, null, 2)}\n`, RECORD_MODE, { exactMode: true })
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM'
-  }
-}
 
 /** Temp files left by a writer that was killed (kill -9, power loss): their pid no longer runs. */
 async function sweepTemps(dir: string): Promise<void> {
   for (const name of await readdir(dir).catch(() => [] as string[])) {
     const pid = Number(TEMP_NAME.exec(name)?.[1] ?? NaN)
-    if (Number.isInteger(pid) && pid !== process.pid && !isAlive(pid)) await rm(join(dir, name), { force: true })
+    if (Number.isInteger(pid) && pid !== process.pid && !pidExists(pid)) await rm(join(dir, name), { force: true })
   }
 }
 

@@ -1,4 +1,5 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { pidExists } from './pid.js'
 
 /**
  * Where the process table is read: `/proc`, or `NBS_PROC_ROOT` (tests point it at a folder that
@@ -160,7 +161,7 @@ function alive(pids: Iterable<number>): number[] {
   for (const p of pids) {
     if (!table) {
       // no /proc: signal 0 says whether it exists (a zombie counts as alive until reaped)
-      if (exists(p)) out.push(p)
+      if (pidExists(p)) out.push(p)
       continue
     }
     const s = readStat(p)
@@ -174,14 +175,6 @@ function hasProcTable(): boolean {
   return existsSync(`${procRoot()}/self/stat`)
 }
 
-function exists(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM'
-  }
-}
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 
