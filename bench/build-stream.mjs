@@ -163,8 +163,8 @@ function streamRows(dir) {
   const [first, ...others] = Object.keys(files)
   return {
     rows: [
-      row(`nbs build, ${LINES / 1e6}M lines, ${first} vs jq select(.action=="msg")`, m[first].median, jqMs ?? 'jq missing', { kind: 'ratio', max: +(1 / SPEEDUP).toFixed(2) }),
-      ...others.map((name) => row(`  same, ${name}`, m[name].median, jqMs ?? 'jq missing', { kind: 'ratio', max: +(1 / SPEEDUP).toFixed(2) })),
+      row(`nbs build, ${LINES / 1e6}M lines, ${first} vs jq select(.action=="msg")`, m[first].median, jqMs ?? 'jq missing', { kind: 'ratio', max: 1 / SPEEDUP }),
+      ...others.map((name) => row(`  same, ${name}`, m[name].median, jqMs ?? 'jq missing', { kind: 'ratio', max: 1 / SPEEDUP })),
       row('  nbs build of an empty stream (fixed cost; info)', m.empty.median, undefined),
       row(`  CPU time (user+sys) of the nbs process, ${first}, vs jq's (info: steadier on a busy machine)`, cpuOf(first), m.jq?.values.length ? cpuOf('jq') : '—'),
       mbRow(`peak RSS of nbs, ${LINES / 1e6}M lines`, peak1, `empty stream: ${mb(peakEmpty)}`, MAX_RSS_MB),

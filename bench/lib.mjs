@@ -91,7 +91,7 @@ export function row(figure, nbs, baseline, { kind = 'info', max, showDiff = kind
   let target = '—'
   let ok = '—'
   if (kind === 'ratio') {
-    target = `≤ ${max}×`
+    target = `≤ ${+max.toFixed(3)}×`
     ok = ratio <= max ? 'ok' : 'MISSED'
   } else if (kind === 'diff') {
     target = `≤ +${max} ms`
