@@ -6,6 +6,7 @@ import type { CheckResult, RunReport } from './report/types.js'
 import { parseReporterSpec, reporterFactory } from './reporters/index.js'
 import { assertWritable, fileSink, stdoutSink, type OutputSink, type Terminal } from './reporters/sink.js'
 import type { Reporter, ReporterFactory } from './reporters/types.js'
+import { commandSafeSink } from './reporters/github.js'
 import { loadPlugins, pluginReporters, type LoadedPlugin } from './plugins/load.js'
 import type { PluginContext, PluginHooks } from './plugins/define.js'
 import { relative, resolve } from 'node:path'
@@ -48,6 +49,8 @@ export interface CheckRunOptions extends SettingsFlags, PlanFilters {
   bail?: boolean
   /** where stdout reporters write */
   stdout: Terminal
+  /** read for GITHUB_ACTIONS (default: process.env) */
+  env?: NodeJS.ProcessEnv
   /** abort with reason 'SIGINT' or 'SIGTERM' to interrupt the run */
   signal?: AbortSignal
 }
@@ -84,10 +87,16 @@ interface ActiveReporter {
  */
 function createReporters(specs: string[], base: string, from: string, opts: CheckRunOptions, extra: Record<string, ReporterFactory>): ActiveReporter[] {
   const parsed = specs.map(parseReporterSpec)
-  const onStdout = parsed.filter((s) => s.path === undefined)
+  // `github` writes its workflow commands once the run is over, after pretty's lines: it shares stdout
+  const isGithub = (s: { name: string; path?: string }) => s.name === GITHUB && s.path === undefined
+  const onStdout = parsed.filter((s) => s.path === undefined && !isGithub(s))
   if (onStdout.length > 1) throw new NbsError(`--reporter: ${onStdout.map((s) => s.spec).join(' and ')} both write to stdout; give all but one a :PATH`)
+  const github = parsed.find(isGithub)
+  if (github && onStdout[0] && onStdout[0].name !== 'pretty') throw new NbsError(`${from} ${github.spec} writes workflow commands to stdout, which would break ${onStdout[0].spec}; give ${onStdout[0].spec} a :PATH`)
   // with only file reports, people still see progress: pretty takes stdout
   if (onStdout.length === 0) parsed.unshift({ name: 'pretty', spec: 'pretty' })
+  // in GitHub Actions every stdout line is read for workflow commands: check output must not be one
+  const guard = (opts.env ?? process.env).GITHUB_ACTIONS === 'true'
   const targets = new Map<string, string>()
   return parsed.map((spec) => {
     const factory = reporterFactory(spec, extra)
@@ -98,7 +107,8 @@ function createReporters(specs: string[], base: string, from: string, opts: Chec
       targets.set(file, spec.spec)
       assertWritable(file, `${from} ${spec.spec}`)
     }
-    const sink = spec.path === undefined ? stdoutSink(opts.stdout) : fileSink(spec.path, base)
+    const raw = spec.path === undefined ? stdoutSink(opts.stdout) : fileSink(spec.path, base)
+    const sink = guard && spec.path === undefined && !isGithub(spec) ? commandSafeOutput(raw) : raw
     let reporter: Reporter | undefined
     try {
       reporter = factory({ sink })
@@ -110,6 +120,23 @@ function createReporters(specs: string[], base: string, from: string, opts: Chec
   })
 }
 
+/** An output sink whose lines never read as GitHub workflow commands; the last partial line is written on close. */
+function commandSafeOutput(raw: OutputSink): OutputSink {
+  const safe = commandSafeSink(raw)
+  return {
+    target: raw.target,
+    isTTY: raw.isTTY,
+    color: raw.color,
+    columns: raw.columns,
+    write: safe.write,
+    close: async () => {
+      safe.flush()
+      await raw.close()
+    },
+  }
+}
+
+const GITHUB = 'github'
 const FLAKE_EVAL = 'flake-eval'
 
 /**
@@ -156,7 +183,9 @@ async function localityResolver(
 export async function runChecks(opts: CheckRunOptions): Promise<CheckRunResult> {
   const { settings, plan, plugins } = await prepareRun(opts)
   const fromFlags = !!opts.reporters?.length
-  const reporters = createReporters(fromFlags ? opts.reporters! : settings.reporters, fromFlags ? opts.cwd : settings.projectRoot, fromFlags || !settings.configFile ? '--reporter' : `${relative(opts.cwd, settings.configFile) || settings.configFile}: reporters:`, opts, pluginReporters(plugins))
+  // in GitHub Actions, with no reporters named anywhere: pretty as ever, plus annotations and a step summary
+  const named = fromFlags ? opts.reporters! : settings.reporters.length || (opts.env ?? process.env).GITHUB_ACTIONS !== 'true' ? settings.reporters : ['pretty', GITHUB]
+  const reporters = createReporters(named, fromFlags ? opts.cwd : settings.projectRoot, fromFlags || !settings.configFile ? '--reporter' : `${relative(opts.cwd, settings.configFile) || settings.configFile}: reporters:`, opts, pluginReporters(plugins))
   const signal = opts.signal ?? new AbortController().signal
   // every running check listens to it: many at once is expected, not a leak
   setMaxListeners(0, signal)

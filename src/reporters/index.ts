@@ -1,4 +1,5 @@
 import { NbsError } from '../errors.js'
+import { githubReporter } from './github.js'
 import { jsonReporter } from './json.js'
 import { junitReporter } from './junit.js'
 import { prettyReporter } from './pretty.js'
@@ -12,6 +13,7 @@ export const builtinReporters = {
   tap14: tap14Reporter,
   junit: junitReporter,
   json: jsonReporter,
+  github: githubReporter,
 } satisfies Record<string, ReporterFactory>
 
 export interface ReporterSpec {
