@@ -141,6 +141,7 @@ export function renderSummary(report: RunReport, maxBytes = STEP_SUMMARY_MAX_BYT
   head.push('### Failed checks', '', `| | ${report.fleet ? 'Host | ' : ''}Check | Phase | Location | Message |`, `| --- | ${report.fleet ? '--- | ' : ''}--- | --- | --- | --- |`)
   let text = `${head.join('\n')}\n`
   const bytes = (t: string) => Buffer.byteLength(t)
+  let size = bytes(text)
   for (let i = 0; i < broken.length; i++) {
     const r = broken[i]!
     const loc = resultLocation(r)
@@ -149,8 +150,9 @@ export function renderSummary(report: RunReport, maxBytes = STEP_SUMMARY_MAX_BYT
     const row = `| ${icon} | ${report.fleet ? `${markdownCell(hostName(r.host))} | ` : ''}${markdownCell(displayName(r.id))} | ${markdownCell(r.phase)} | ${where} | ${markdownCell(r.message ?? r.status)} |\n`
     const rest = broken.length - i
     // keep room for the note that says what was left out
-    if (bytes(text) + bytes(row) + bytes(TRUNCATED_NOTE(rest)) > maxBytes) return text + TRUNCATED_NOTE(rest)
+    if (size + bytes(row) + bytes(TRUNCATED_NOTE(rest)) > maxBytes) return text + TRUNCATED_NOTE(rest)
     text += row
+    size += bytes(row)
   }
   return text
 }

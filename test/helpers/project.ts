@@ -27,7 +27,7 @@ export function jsonCheck(check: Record<string, unknown>): string {
 
 /** Runs the built CLI like a user would; never rejects, so tests assert on exit code and output. */
 export function nbs(args: string[], opts: { cwd: string; env?: Record<string, string> }): ResultPromise<{ reject: false; cwd: string; env: Record<string, string>; stdin: 'ignore' }> {
-  return execa(process.execPath, [CLI, ...args], { reject: false, cwd: opts.cwd, env: { NO_COLOR: '1', ...opts.env }, stdin: 'ignore' })
+  return execa(process.execPath, [CLI, ...args], { reject: false, cwd: opts.cwd, env: { NO_COLOR: '1', GITHUB_ACTIONS: '', GITHUB_STEP_SUMMARY: '', ...opts.env }, stdin: 'ignore' })
 }
 
 /** pids whose whole command line is `cmdline`, e.g. `sleep 123` (to prove a process tree is gone). */
