@@ -96,7 +96,7 @@ function createReporters(specs: string[], base: string, from: string, opts: Chec
   // with only file reports, people still see progress: pretty takes stdout
   if (onStdout.length === 0) parsed.unshift({ name: 'pretty', spec: 'pretty' })
   // in GitHub Actions every stdout line is read for workflow commands: check output must not be one
-  const guard = (opts.env ?? process.env).GITHUB_ACTIONS === 'true'
+  const guard = (opts.env ?? process.env).GITHUB_ACTIONS === 'true' || parsed.some((s) => s.name === GITHUB)
   const targets = new Map<string, string>()
   return parsed.map((spec) => {
     const factory = reporterFactory(spec, extra)

@@ -207,9 +207,12 @@ export const createGithubReporter =
   (opts: GithubReporterOptions): ReporterFactory =>
   ({ sink }) => ({
     async onRunEnd(report) {
+      if (opts.summaryPath) await appendStepSummary(opts.summaryPath, report)
+      // the other reporters end in the same turn: let their last lines go first, so the
+      // annotations close the log (GitHub reads them from anywhere in it)
+      await new Promise((resolve) => setImmediate(resolve))
       const lines = renderAnnotations(report)
       if (lines.length) sink.write(`${lines.join('\n')}\n`)
-      if (opts.summaryPath) await appendStepSummary(opts.summaryPath, report)
     },
   })
 
