@@ -91,6 +91,10 @@ function createReporters(specs: string[], base: string, from: string, opts: Chec
   const targets = new Map<string, string>()
   return parsed.map((spec) => {
     const factory = reporterFactory(spec, extra)
+    const output = factory.output
+    if (output?.fileRequired && spec.path === undefined) {
+      throw new NbsError(`${from} ${spec.spec}: the ${spec.name} reporter writes a file, not stdout; give it a path, e.g. ${output.example ?? `${spec.name}:PATH`}`)
+    }
     if (spec.path !== undefined) {
       const file = resolve(base, spec.path)
       const clash = targets.get(file)
@@ -98,7 +102,7 @@ function createReporters(specs: string[], base: string, from: string, opts: Chec
       targets.set(file, spec.spec)
       assertWritable(file, `${from} ${spec.spec}`)
     }
-    const sink = spec.path === undefined ? stdoutSink(opts.stdout) : fileSink(spec.path, base)
+    const sink = spec.path === undefined ? stdoutSink(opts.stdout) : fileSink(spec.path, base, output?.fileMode)
     let reporter: Reporter | undefined
     try {
       reporter = factory({ sink })

@@ -2,6 +2,7 @@ import { NbsError } from '../errors.js'
 import { jsonReporter } from './json.js'
 import { junitReporter } from './junit.js'
 import { prettyReporter } from './pretty.js'
+import { prometheusReporter } from './prometheus.js'
 import { tap14Reporter, tapReporter } from './tap.js'
 import type { ReporterFactory } from './types.js'
 
@@ -12,6 +13,7 @@ export const builtinReporters = {
   tap14: tap14Reporter,
   junit: junitReporter,
   json: jsonReporter,
+  prometheus: prometheusReporter,
 } satisfies Record<string, ReporterFactory>
 
 export interface ReporterSpec {
