@@ -3,7 +3,7 @@
  * prometheus-node-exporter started here on a 127.0.0.1 port with only the textfile collector, scraped
  * over HTTP like Prometheus does. The exporter is stopped by its pid; no service is involved.
  */
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, watch, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { execa, type ResultPromise } from 'execa'
@@ -154,7 +154,7 @@ needs('promtool', 'node-exporter').describe('prometheus reporter: promtool and a
     }
   }, 60_000)
 
-  it('the collector never reads half a file: scraped all through repeated runs, never a scrape error', async () => {
+  it('the collector never reads half a file: nbs.prom only ever appears by rename, and scrapes all through repeated runs see no error and all 200 checks or none', async () => {
     const dir = project({ 'checks/a.check.json': JSON.stringify(Array.from({ length: 200 }, (_, i) => ({ id: `c${i}`, command: ['true'] }))) })
     const textdir = join(dir, 'textfiles')
     mkdirSync(textdir)
@@ -171,13 +171,21 @@ needs('promtool', 'node-exporter').describe('prometheus reporter: promtool and a
         if (n !== 0 && n !== 200) errors.push(`${n} nbs_check_success samples`)
       }
     })()
+    // the collector reads `*.prom`: nbs.prom may only ever appear by a rename, never be written in
+    // place, and the temp file must not match `*.prom` (a torn read is too rare to catch by scraping)
+    const events: string[] = []
+    const watcher = watch(textdir, (event, name) => events.push(`${event} ${String(name)}`))
     for (let run = 0; run < 3; run++) {
       const r = await nbs(['check', '--reporter', 'prometheus:textfiles/nbs.prom'], { cwd: dir })
       expect(r.exitCode, r.stderr).toBe(0)
     }
     done = true
     await scraper
+    watcher.close()
     expect(errors).toEqual([])
+    expect(events.filter((e) => e.endsWith(' nbs.prom')).length).toBeGreaterThan(0)
+    expect(events.filter((e) => e === 'change nbs.prom')).toEqual([])
+    expect(events.filter((e) => e.endsWith('.prom') && !e.endsWith(' nbs.prom'))).toEqual([])
     expect(scrapes).toBeGreaterThan(3)
   }, 120_000)
 })
