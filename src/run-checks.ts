@@ -100,6 +100,10 @@ function createReporters(specs: string[], base: string, from: string, opts: Chec
   const targets = new Map<string, string>()
   return parsed.map((spec) => {
     const factory = reporterFactory(spec, extra)
+    const output = factory.output
+    if (output?.fileRequired && spec.path === undefined) {
+      throw new NbsError(`${from} ${spec.spec}: the ${spec.name} reporter writes a file, not stdout; give it a path, e.g. ${output.example ?? `${spec.name}:PATH`}`)
+    }
     if (spec.path !== undefined) {
       const file = resolve(base, spec.path)
       const clash = targets.get(file)
@@ -107,7 +111,7 @@ function createReporters(specs: string[], base: string, from: string, opts: Chec
       targets.set(file, spec.spec)
       assertWritable(file, `${from} ${spec.spec}`)
     }
-    const raw = spec.path === undefined ? stdoutSink(opts.stdout) : fileSink(spec.path, base)
+    const raw = spec.path === undefined ? stdoutSink(opts.stdout) : fileSink(spec.path, base, output?.fileMode)
     const sink = guard && spec.path === undefined && !isGithub(spec) ? commandSafeOutput(raw) : raw
     let reporter: Reporter | undefined
     try {

@@ -3,6 +3,7 @@ import { githubReporter } from './github.js'
 import { jsonReporter } from './json.js'
 import { junitReporter } from './junit.js'
 import { prettyReporter } from './pretty.js'
+import { prometheusReporter } from './prometheus.js'
 import { tap14Reporter, tapReporter } from './tap.js'
 import type { ReporterFactory } from './types.js'
 
@@ -14,6 +15,7 @@ export const builtinReporters = {
   junit: junitReporter,
   json: jsonReporter,
   github: githubReporter,
+  prometheus: prometheusReporter,
 } satisfies Record<string, ReporterFactory>
 
 export interface ReporterSpec {

@@ -63,8 +63,8 @@ export function assertWritable(path: string, label: string): void {
   }
 }
 
-/** Buffers the report and writes it atomically when closed. */
-export function fileSink(path: string, cwd: string): OutputSink {
+/** Buffers the report and writes it atomically when closed; `mode` set exactly when given. */
+export function fileSink(path: string, cwd: string, mode?: number): OutputSink {
   const file = resolve(cwd, path)
   const chunks: string[] = []
   return {
@@ -73,6 +73,6 @@ export function fileSink(path: string, cwd: string): OutputSink {
     color: false,
     columns: 100,
     write: (chunk) => void chunks.push(chunk),
-    close: () => atomicWrite(file, chunks.join('')),
+    close: () => atomicWrite(file, chunks.join(''), mode ?? 0o644, { exactMode: mode !== undefined }),
   }
 }

@@ -31,4 +31,14 @@ export interface ReporterContext {
   sink: ReportSink
 }
 
-export type ReporterFactory = (ctx: ReporterContext) => Reporter
+/** What a reporter needs of its output, declared on its factory (built-ins and plugins alike). */
+export interface ReporterOutput {
+  /** it writes only files (e.g. a textfile another program reads): NAME alone, for stdout, is refused */
+  fileRequired?: boolean
+  /** the file's exact mode, whatever the umask (default 0644 less the umask) */
+  fileMode?: number
+  /** a spec with a path, shown when the path is missing */
+  example?: string
+}
+
+export type ReporterFactory = ((ctx: ReporterContext) => Reporter) & { output?: ReporterOutput }

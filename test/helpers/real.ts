@@ -58,6 +58,13 @@ export const COMPONENTS = {
   fish: { probe: () => executable('/usr/bin/fish'), fix: 'apt-get install fish' },
   // Python's TAP consumer, run through its own loader and unittest runner (what its `tappy` CLI does)
   tappy: { probe: () => tappyPython() !== undefined, fix: 'apt-get install python3-tap python3-yaml python3-more-itertools' },
+  // Prometheus's own linter for the text exposition format
+  promtool: { probe: () => runs('promtool', ['--version']), fix: 'apt-get install prometheus (the tests run only its promtool; no service needed)' },
+  // started by the tests themselves on 127.0.0.1 with only the textfile collector, never as a service
+  'node-exporter': {
+    probe: () => runs('prometheus-node-exporter', ['--version']),
+    fix: 'apt-get install prometheus-node-exporter (the tests start their own exporter; no service needed)',
+  },
   // the client side only: the container's own root brings its sshd
   'ssh-client': { probe: () => runs('ssh', ['-V']) && onPath('ssh-keygen'), fix: 'apt-get install openssh-client' },
 } satisfies Record<string, Component>
