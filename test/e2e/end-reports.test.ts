@@ -1,17 +1,12 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { execa } from 'execa'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { proveParse } from '../helpers/consumers.js'
-import { CLI, makeProject, nbs, pidsMatching } from '../helpers/project.js'
+import { CLI, nbs, pidsMatching } from '../helpers/project.js'
+import { jsonProjects } from '../helpers/json-projects.js'
 
-const projects: { cleanup(): void }[] = []
-afterEach(() => projects.splice(0).forEach((p) => p.cleanup()))
-const project = (files: Record<string, string>, config: Record<string, unknown> = {}) => {
-  const p = makeProject({ 'nbs.config.json': JSON.stringify({ builtins: false, ...config }), ...files })
-  projects.push(p)
-  return p.dir
-}
+const project = jsonProjects()
 const json = (dir: string, file = 'r.json') => JSON.parse(readFileSync(join(dir, file), 'utf8'))
 const lines = (text: string) => text.split('\n').filter(Boolean)
 const twoChecks = JSON.stringify([

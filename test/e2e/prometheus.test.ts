@@ -7,20 +7,15 @@ import { mkdirSync, mkdtempSync, watch, readdirSync, readFileSync, rmSync, statS
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { execa, type ResultPromise } from 'execa'
-import { afterAll, afterEach, expect, it } from 'vitest'
+import { afterAll, expect, it } from 'vitest'
 import { renderPrometheus } from '../../src/reporters/prometheus.js'
 import { check, report } from '../helpers/report-fixtures.js'
-import { CLI, makeProject, nbs } from '../helpers/project.js'
+import { CLI, nbs } from '../helpers/project.js'
+import { jsonProjects } from '../helpers/json-projects.js'
 import { needs } from '../helpers/real.js'
 import { freePort } from '../helpers/sshd.js'
 
-const projects: { cleanup(): void }[] = []
-afterEach(() => projects.splice(0).forEach((p) => p.cleanup()))
-const project = (files: Record<string, string>, config: Record<string, unknown> = {}) => {
-  const p = makeProject({ 'nbs.config.json': JSON.stringify({ builtins: false, ...config }), ...files })
-  projects.push(p)
-  return p.dir
-}
+const project = jsonProjects()
 
 const CHECKS = JSON.stringify([
   { id: 'ok', command: ['true'] },
