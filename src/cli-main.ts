@@ -185,7 +185,12 @@ export async function main(argv: string[]): Promise<void> {
         json: o.json === true,
         signal: controller.signal,
         interrupts,
-      }).finally(() => process.off('SIGINT', onSignal).off('SIGTERM', onSignal).off('SIGHUP', onSignal))
+      }).finally(() => {
+        // recorded: a key still held down must not kill nbs before it exits with the build's code
+        const quiet = () => {}
+        process.off('SIGINT', onSignal).off('SIGTERM', onSignal).off('SIGHUP', onSignal)
+        process.on('SIGINT', quiet).on('SIGTERM', quiet).on('SIGHUP', quiet)
+      })
       for (const n of notices) process.stderr.write(`nbs: ${n}\n`)
       process.stderr.write(formatSummary(record, { color }))
       if (o.json) process.stdout.write(`${JSON.stringify(record, null, 2)}\n`)
