@@ -196,7 +196,11 @@ export async function main(argv: string[]): Promise<void> {
       if (o.json) process.stdout.write(`${JSON.stringify(record, null, 2)}\n`)
       // an interrupt that stopped the build exits as the signal does; one during an activation nbs
       // waited for changed nothing: the tool's own code
-      process.exitCode = record.interrupted && record.activation === undefined ? signalExitCode(record.signal) : exitCode
+      const code = record.interrupted && record.activation === undefined ? signalExitCode(record.signal) : exitCode
+      // leave now, not when the event loop has drained: while Node tears down it gives signals back
+      // their default, and a Ctrl-C still held down would end nbs by SIGINT instead of this code
+      // (stdout and stderr are synchronous on Linux pipes, files and terminals: nothing is cut)
+      process.exit(code)
     })
 
   cli
