@@ -112,8 +112,9 @@ describe('writeBuildRecord / readHistory', () => {
       const exited = new Promise((r) => child.on('exit', r))
       child.kill('SIGKILL')
       await exited // reaped: a zombie would still answer kill(pid, 0)
-      // killed before its first record on a loaded machine: nothing written is nothing torn
-      if (i === 0 && !existsSync(join(dir, 'last-build.json'))) continue
+      // killed during its first record on a loaded machine: a file not written yet is the old state
+      // (absent), never a torn one
+      if (i === 0 && !(existsSync(join(dir, 'last-build.json')) && existsSync(join(dir, 'build-history.json')))) continue
       const last = JSON.parse(readFileSync(join(dir, 'last-build.json'), 'utf8'))
       const history = JSON.parse(readFileSync(join(dir, 'build-history.json'), 'utf8')) as { seq: number }[]
       expect(buildRecordSchema.safeParse(last).success).toBe(true)
