@@ -4,12 +4,12 @@
 import { EventEmitter } from 'node:events'
 import { cac } from 'cac'
 import pc from 'picocolors'
-import { EXIT_INTERNAL, NbsError, internalErrorLine } from './errors.js'
+import { EXIT_INTERNAL, NbsError, internalErrorLine, signalExitCode } from './errors.js'
 import { formatSummary } from './build/display.js'
 import { showHistory } from './records/history.js'
 import { parseAction, parseTarget, parseTool } from './build/tool.js'
 import { runBuild } from './build/wrapper.js'
-import { signalExitCode, type Interrupt } from './build/run-tool.js'
+import type { Interrupt } from './build/run-tool.js'
 import { loadConfig, resolveSettings } from './config/load.js'
 import { parseFlakeRef } from './nix/flake.js'
 import { formatCheckList, listChecks } from './list-checks.js'
@@ -81,7 +81,7 @@ export async function main(argv: string[]): Promise<void> {
       let signals = 0
       const onSignal = (sig: 'SIGINT' | 'SIGTERM') => {
         // first signal: stop the checks and still write every report; second: leave at once
-        if (++signals > 1) process.exit(sig === 'SIGINT' ? 130 : 143)
+        if (++signals > 1) process.exit(signalExitCode(sig))
         controller.abort(sig)
       }
       process.on('SIGINT', onSignal).on('SIGTERM', onSignal)
@@ -286,10 +286,10 @@ export async function main(argv: string[]): Promise<void> {
     .example('nbs hosts --on "web-*,@db"')
     .action(async (o: Record<string, unknown>) => {
       const controller = new AbortController()
-      const onSignal = (sig: 'SIGINT' | 'SIGTERM') => (controller.signal.aborted ? process.exit(sig === 'SIGINT' ? 130 : 143) : controller.abort(sig))
+      const onSignal = (sig: 'SIGINT' | 'SIGTERM') => (controller.signal.aborted ? process.exit(signalExitCode(sig)) : controller.abort(sig))
       process.on('SIGINT', onSignal).on('SIGTERM', onSignal)
       // interrupted: the children are stopped; exit as the signal says, without their failure
-      const interrupted = () => (controller.signal.reason === 'SIGINT' ? 130 : 143)
+      const interrupted = () => signalExitCode(controller.signal.reason)
       process.exitCode = await hostsAction({ config: text(o.config), flake: text(o.flake), on: selectors(o.on), json: o.json === true }, controller.signal).catch((e: unknown) => {
         if (controller.signal.aborted) return interrupted()
         throw e

@@ -7,7 +7,7 @@ import { loadConfig, resolveSettings, type Settings } from './config/load.js'
 import { collectDebugBundle, renderDebugMarkdown, type DebugBundle } from './debug/bundle.js'
 import { askLlm } from './debug/llm.js'
 import { atomicWrite } from './fs/atomic-write.js'
-import { NbsError } from './errors.js'
+import { NbsError, signalExitCode } from './errors.js'
 import { parseReporterSpec } from './reporters/index.js'
 import { probeExec } from './runner/process.js'
 import { formatStatus } from './status/format.js'
@@ -76,7 +76,7 @@ async function fleetStatusAction(settings: Settings, flags: StatusFlags, on: str
   if (flags.root !== undefined) throw new NbsError('--on reads hosts of the inventory; --root reads one mounted machine: use --host with --root instead')
   // Ctrl-C: stop every host, close the connections, exit 130/143; a second one leaves at once
   const controller = new AbortController()
-  const onSignal = (sig: 'SIGINT' | 'SIGTERM') => (controller.signal.aborted ? process.exit(sig === 'SIGINT' ? 130 : 143) : controller.abort(sig))
+  const onSignal = (sig: 'SIGINT' | 'SIGTERM') => (controller.signal.aborted ? process.exit(signalExitCode(sig)) : controller.abort(sig))
   process.on('SIGINT', onSignal).on('SIGTERM', onSignal)
   const interrupted = () => (controller.signal.reason === 'SIGTERM' ? 143 : 130)
   const signal = controller.signal

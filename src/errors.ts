@@ -45,3 +45,8 @@ export function internalErrorLine(e: unknown, debug: boolean): string {
   const message = (err ? err.message || err.name : String(e)).split('\n')[0]
   return `nbs: internal error: ${message}; run with --debug for the stack\n`
 }
+
+/** How nbs exits when an interrupt stopped it: 128 + the signal's number, as a shell reports it. */
+export function signalExitCode(sig: unknown): number {
+  return sig === 'SIGINT' ? 130 : sig === 'SIGHUP' ? 129 : 143
+}

@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { posix } from 'node:path'
 import type { Exec } from '../checks/types.js'
 import { descendantsOf } from '../runner/kill-tree.js'
+import { procRoot } from '../runner/kill-tree.js'
 
 /** What the record says about an activation that started: finished (ok or not), or still going. */
 export type ActivationOutcome = 'completed' | 'failed' | 'running' | 'unknown'
@@ -23,11 +24,14 @@ export const ACTIVATION_UNIT = 'nixos-rebuild-switch-to-configuration'
 
 function argv(pid: number): string[] {
   try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean)
+    return readFileSync(`${procRoot()}/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean)
   } catch {
     return [] // gone
   }
 }
+
+/** Whether process `pid` is an activation (switch-to-configuration, systemd-run, Home Manager's activate). */
+export const isActivationProcess = (pid: number): boolean => classify(argv(pid)) === 'activation'
 
 /** What one process of the tool's tree is doing that matters here. */
 export function classify(args: readonly string[]): 'activation' | 'elevation' | undefined {

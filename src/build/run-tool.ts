@@ -19,15 +19,15 @@
  *   tool: after an interrupt nbs waits for that unit before returning (the after-snapshot).
  * SIGINT is never sent by nbs: a process that got the terminal's Ctrl-C never gets it twice.
  */
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import { constants } from 'node:os'
 import type { Writable } from 'node:stream'
-import { ACTIVATION_START, scanTree, waitForActivationUnit, type ActivationOutcome } from './activation.js'
+import { ACTIVATION_START, isActivationProcess, scanTree, waitForActivationUnit, type ActivationOutcome } from './activation.js'
 import { BuildLogParser } from '../nix/build-log.js'
 import type { NixError } from '../nix/errors.js'
+import { signalExitCode } from '../errors.js'
 import { PROCESS_TAG_ENV, probeExec, runProcess } from '../runner/process.js'
 import { descendantsOf, pidsWithEnv } from '../runner/kill-tree.js'
-import { classify } from './activation.js'
 import { createDisplay, type BuildDisplay } from './display.js'
 import { findOnPath, type ToolCommand } from './tool.js'
 
@@ -60,10 +60,6 @@ export interface ToolRunOptions {
 
 export type Interrupt = 'SIGINT' | 'SIGTERM' | 'SIGHUP'
 const asInterrupt = (reason: unknown): Interrupt => (reason === 'SIGINT' || reason === 'SIGHUP' ? reason : 'SIGTERM')
-/** How nbs exits when an interrupt stopped the build: 128 + the signal's number, as a shell reports it. */
-export function signalExitCode(sig: string | undefined): number {
-  return sig === 'SIGINT' ? 130 : sig === 'SIGHUP' ? 129 : 143
-}
 /** An EventEmitter emitting `'signal'` with the signal's name. */
 export interface InterruptSource {
   on(event: 'signal', fn: (sig: Interrupt) => void): unknown
@@ -244,7 +240,7 @@ export async function runTool(o: ToolRunOptions, cmd: ToolCommand, env: NodeJS.P
     say('nbs: stopping the build now')
     // everything of this build that is not an activation (none should be: checked just above)
     const pids = new Set([pid, ...descendantsOf(pid), ...(tag ? pidsWithEnv(PROCESS_TAG_ENV, tag) : [])])
-    for (const p of pids) if (p !== process.pid && !isActivation(p)) signal(p, 'SIGKILL')
+    for (const p of pids) if (p !== process.pid && !isActivationProcess(p)) signal(p, 'SIGKILL')
   }
   const onAbort = () => onInterrupt(asInterrupt(o.signal?.reason))
   if (o.interrupts) o.interrupts.on('signal', onInterrupt)
@@ -265,7 +261,7 @@ export async function runTool(o: ToolRunOptions, cmd: ToolCommand, env: NodeJS.P
     },
     // the tool is gone but something holds its output: an activation it started is waited for;
     // anything else is what a stopped build left, and gets one SIGTERM (then SIGKILL after 10 s)
-    keepLeftovers: () => activating || (tag !== undefined && pidsWithEnv(PROCESS_TAG_ENV, tag).some(isActivation)),
+    keepLeftovers: () => activating || (tag !== undefined && pidsWithEnv(PROCESS_TAG_ENV, tag).some(isActivationProcess)),
     killGraceMs: 10_000,
     onStdout: (c) => {
       log(c)
@@ -334,13 +330,6 @@ function signal(pid: number, sig: NodeJS.Signals): void {
   }
 }
 
-function isActivation(pid: number): boolean {
-  try {
-    return classify(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean)) === 'activation'
-  } catch {
-    return false
-  }
-}
 
 /** nom reading the same records on stdin; its drawing goes through our stderr stream. */
 function startNom(o: ToolRunOptions, env: NodeJS.ProcessEnv) {

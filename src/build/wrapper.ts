@@ -6,7 +6,7 @@
  */
 import { hostname } from 'node:os'
 import type { Exec } from '../checks/types.js'
-import { NbsError } from '../errors.js'
+import { NbsError, signalExitCode } from '../errors.js'
 import type { NixError } from '../nix/errors.js'
 import { parseFlakeRef } from '../nix/flake.js'
 import { probeExec } from '../runner/process.js'
@@ -17,7 +17,7 @@ import { resolveLogDir } from '../records/paths.js'
 import { defaultUser, type BuildErrorDetail, type BuildRecord } from '../records/schema.js'
 import { readNixVersion, snapshotGeneration } from './snapshot.js'
 import { writeBuildRecord } from '../records/store.js'
-import { runTool, signalExitCode, type ToolRunOptions } from './run-tool.js'
+import { runTool, type ToolRunOptions } from './run-tool.js'
 import { currentPrivilege, formatCommand, planBuild, type BuildAction, type BuildTarget, type BuildTool, type Privilege } from './tool.js'
 
 export type { OutputStream } from './run-tool.js'
@@ -67,7 +67,7 @@ export async function runBuild(o: RunBuildOptions): Promise<BuildOutcome> {
   const tool = cmd.tool
   // an interrupt before the tool starts (its version probe, the lock) leaves nothing behind
   const stopIfInterrupted = () => {
-    if (o.signal?.aborted) throw new NbsError(`interrupted before ${tool} started: nothing was built or recorded`, signalExitCode(String(o.signal.reason)))
+    if (o.signal?.aborted) throw new NbsError(`interrupted before ${tool} started: nothing was built or recorded`, signalExitCode(o.signal.reason))
   }
   stopIfInterrupted()
   const notices: string[] = [...cmd.notices]
