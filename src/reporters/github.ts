@@ -7,6 +7,7 @@
 import { appendFile, stat } from 'node:fs/promises'
 import { failsRun } from '../report/summary.js'
 import type { CheckResult, RunReport } from '../report/types.js'
+import { resultLocation } from '../report/location.js'
 import { hostName, resultsInOrder } from './fleet.js'
 import { displayName, oneLineMessage, sanitizeText, truncateMiddle } from './sanitize.js'
 import type { ReporterFactory, ReportSink } from './types.js'
@@ -23,51 +24,6 @@ export const ANNOTATIONS_PER_KIND = 50
 export const STEP_SUMMARY_MAX_BYTES = 1024 * 1024
 /** Message data per annotation: the annotation shows the start; the rest is in the logs. */
 const MESSAGE_CAP = 4096
-
-export interface NixLocation {
-  file: string
-  line: number
-  col?: number
-}
-
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
-const positive = (v: unknown): number | undefined => (typeof v === 'number' && Number.isInteger(v) && v > 0 ? v : undefined)
-
-function locationOf(v: unknown): NixLocation | undefined {
-  if (!isObject(v) || typeof v.file !== 'string' || v.file === '') return undefined
-  let file = v.file
-  let line = positive(v.line)
-  let col = positive(v.column ?? v.col)
-  // from Nix 2.20 the error record's `file` may already end in `:line:col`
-  const tail = /^(.*):(\d+):(\d+)$/.exec(file)
-  if (tail && line === undefined) {
-    file = tail[1]!
-    line = positive(Number(tail[2]))
-    col = positive(Number(tail[3]))
-  }
-  if (line === undefined) return undefined
-  return col === undefined ? { file, line } : { file, line, col }
-}
-
-/**
- * The Nix error position a result carries, if any: `details` itself (flake-eval spreads Nix's first
- * error into it), else the first of `details.errorDetails` / `details.errors` that has one. The path
- * is as Nix printed it; mapping store paths back to the flake is done before the reporters run.
- */
-export function resultLocation(r: Pick<CheckResult, 'details'>): NixLocation | undefined {
-  const d = r.details
-  const direct = locationOf(d)
-  if (direct || !isObject(d)) return direct
-  for (const key of ['errorDetails', 'errors'] as const) {
-    const list = d[key]
-    if (!Array.isArray(list)) continue
-    for (const e of list) {
-      const loc = locationOf(e)
-      if (loc) return loc
-    }
-  }
-  return undefined
-}
 
 export type AnnotationKind = 'error' | 'warning' | 'notice'
 
