@@ -59,6 +59,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('--skip <id>', 'Do not run this check (repeatable); checks needing it are skipped')
     .option('--tag <tag>', 'Run only checks with this tag (repeatable), plus what they need')
     .option('--reporter <name[:path]>', 'pretty, tap, tap14, junit, json, github, prometheus (file only); to a file with :PATH (repeatable)')
+    .option('--junit-file-attributes', 'JUnit testcases get file= and line= (where the check points) for annotations; not valid under the JUnit XSDs')
     .option('--concurrency <n>', 'Checks run at once (default: CPUs × 2)')
     .option('--bail', 'Stop starting checks after the first failure')
     .option('--fail-on <severity>', 'error (default) or warning: also fail on failed warnings')
@@ -103,6 +104,7 @@ export async function main(argv: string[]): Promise<void> {
         ...(on !== undefined ? { on } : {}),
         ...(parallel !== undefined ? { parallel } : {}),
         ...(o.allowUnreachable === true ? { allowUnreachable: true } : {}),
+        ...(o.junitFileAttributes === true ? { junitFileAttributes: true } : {}),
         onNotice: (line) => process.stderr.write(`nbs check: ${line}\n`),
         stdout: process.stdout,
         signal: controller.signal,

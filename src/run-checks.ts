@@ -1,9 +1,10 @@
-import { loadConfig, resolveSettings, type Settings, type SettingsFlags } from './config/load.js'
+import { z } from 'zod'
+import { loadConfig, resolveSettings, type ReporterEntry, type Settings, type SettingsFlags } from './config/load.js'
 import { discoverChecks } from './discovery/discover.js'
-import { NbsError } from './errors.js'
+import { describeZodError, NbsError } from './errors.js'
 import { hostSummary, summarize, runStatus } from './report/summary.js'
 import type { CheckResult, RunReport } from './report/types.js'
-import { parseReporterSpec, reporterFactory } from './reporters/index.js'
+import { builtinReporters, parseReporterSpec, reporterFactory, type ReporterSpec } from './reporters/index.js'
 import { assertWritable, fileSink, stdoutSink, type OutputSink, type Terminal } from './reporters/sink.js'
 import type { Reporter, ReporterFactory } from './reporters/types.js'
 import { commandSafeSink } from './reporters/github.js'
@@ -29,6 +30,8 @@ import type { Host } from './hosts/types.js'
 import { availableParallelism, hostname } from 'node:os'
 import { VERSION } from './version.js'
 import { redactText } from './redact/engine.js'
+import { flakeSourceMapper } from './nix/source-map.js'
+import { locateResult } from './report/locate.js'
 import { ListenerQueue, withinDeadline } from './reporters/listeners.js'
 import { formatDuration } from './checks/duration.js'
 import { EXIT_INTERNAL } from './errors.js'
@@ -46,6 +49,8 @@ export interface CheckRunOptions extends SettingsFlags, PlanFilters {
   config?: string
   /** `NAME[:PATH]` specs; default: the config's, else `pretty` on stdout */
   reporters?: string[]
+  /** `--junit-file-attributes`: every junit reporter writes `file` and `line` on its testcases */
+  junitFileAttributes?: boolean
   bail?: boolean
   /** where stdout reporters write */
   stdout: Terminal
@@ -85,8 +90,10 @@ interface ActiveReporter {
  * `base`: where relative report paths start: the working directory for `--reporter`, the config
  * file's folder for the config's `reporters` (as every other relative path in the config).
  */
-function createReporters(specs: string[], base: string, from: string, opts: CheckRunOptions, extra: Record<string, ReporterFactory>): ActiveReporter[] {
-  const parsed = specs.map(parseReporterSpec)
+function createReporters(entries: ReporterEntry[], base: string, from: string, opts: CheckRunOptions, extra: Record<string, ReporterFactory>): ActiveReporter[] {
+  const parsed: (ReporterSpec & { options?: Record<string, unknown> })[] = entries.map((entry) =>
+    typeof entry === 'string' ? parseReporterSpec(entry) : { ...parseReporterSpec(entry[0]), options: entry[1] },
+  )
   // `github` writes its workflow commands once the run is over, after pretty's lines: it shares stdout
   const isGithub = (s: { name: string; path?: string }) => s.name === GITHUB && s.path === undefined
   const onStdout = parsed.filter((s) => s.path === undefined && !isGithub(s))
@@ -113,15 +120,30 @@ function createReporters(specs: string[], base: string, from: string, opts: Chec
     }
     const raw = spec.path === undefined ? stdoutSink(opts.stdout) : fileSink(spec.path, base, output?.fileMode)
     const sink = guard && spec.path === undefined && !isGithub(spec) ? commandSafeOutput(raw) : raw
+    const options = reporterOptions(factory, spec, `${from} ${spec.spec}`, opts)
     let reporter: Reporter | undefined
     try {
-      reporter = factory({ sink })
+      reporter = factory({ sink, options })
     } catch (e) {
       throw new NbsError(`${from} ${spec.spec}: the reporter factory threw: ${(e as Error).message}`)
     }
     if (!reporter || typeof reporter !== 'object') throw new NbsError(`${from} ${spec.spec}: the reporter factory returned ${String(reporter)}, not a reporter object`)
     return { name: spec.name, reporter, sink }
   })
+}
+
+/** A reporter's options: the config's, plus `--junit-file-attributes` for junit; checked by the factory's schema. */
+function reporterOptions(factory: ReporterFactory, spec: ReporterSpec & { options?: Record<string, unknown> }, label: string, opts: CheckRunOptions): Record<string, unknown> {
+  const given = { ...spec.options, ...(spec.name === 'junit' && opts.junitFileAttributes ? { fileAttributes: true } : {}) }
+  if (!factory.options) {
+    if (Object.keys(given).length && spec.name in builtinReporters) throw new NbsError(`${label}: the ${spec.name} reporter takes no options; remove ${Object.keys(given).join(', ')}`)
+    return given
+  }
+  try {
+    return factory.options.parse(given)
+  } catch (e) {
+    throw new NbsError(`${label}: invalid options: ${e instanceof z.ZodError ? describeZodError(e) : (e as Error).message}`)
+  }
 }
 
 /** An output sink whose lines never read as GitHub workflow commands; the last partial line is written on close. */
@@ -236,6 +258,8 @@ export async function runChecks(opts: CheckRunOptions): Promise<CheckRunResult> 
       }),
     )
     const label = fleet ? opts.on! : settings.host
+    // Nix reports errors in the store copy of the flake: name the checkout's file instead
+    const sources = flakeSourceMapper(settings.flake)
     const started = new Date()
     emit('onRunStart', {
       startedAt: started.toISOString(),
@@ -260,6 +284,7 @@ export async function runChecks(opts: CheckRunOptions): Promise<CheckRunResult> 
               ...(fleet ? { stop, localSlots } : {}),
               failOn: settings.failOn,
               redact: settings.redact,
+              prepare: (result) => locateResult(result, sources),
               env: {
                 flake: settings.flake,
                 host: r.target.host.name,

@@ -44,6 +44,9 @@ export async function loadConfig(cwd: string, configFlag?: string): Promise<Load
 }
 
 /** Command-line values that override the config. */
+/** A reporter as the config names it. */
+export type ReporterEntry = string | [spec: string, options: Record<string, unknown>]
+
 export interface SettingsFlags {
   /** where relative flag paths start (default: the working directory) */
   cwd?: string
@@ -81,7 +84,8 @@ export interface Settings {
   /** the admins' group of the system records (config logGroup; NBS_LOG_GROUP overrides it where read) */
   logGroup?: string
   llmCommand?: string[]
-  reporters: string[]
+  /** `NAME[:PATH]`, or `[NAME[:PATH], options]` */
+  reporters: ReporterEntry[]
   concurrency: number
   /** hosts at once in a fleet run (0 = all) */
   parallel: number

@@ -84,7 +84,10 @@ export const configSchema = z.strictObject({
     .record(z.string().regex(/^[a-z][a-z0-9-]*$/, 'a nix.conf setting name'), z.string())
     .optional()
     .describe('nix.conf settings for the Nix calls of the built-in checks, e.g. { substituters: "" } to stay offline'),
-  reporters: z.array(z.string().min(1)).optional().describe('reporters as NAME[:PATH], used when no --reporter is given'),
+  reporters: z
+    .array(z.union([z.string().min(1), z.tuple([z.string().min(1), z.record(z.string(), z.unknown())])]))
+    .optional()
+    .describe("reporters as NAME[:PATH], or [NAME[:PATH], options] (e.g. ['junit:nbs.xml', { fileAttributes: true }]); used when no --reporter is given"),
   concurrency: z.number().int().positive().optional().describe('checks run at once; default CPUs × 2'),
   parallel: z.number().int().min(0).optional().describe('hosts checked at once in a fleet run (--on); default 10, 0 = all'),
   allowUnreachable: z.boolean().optional().describe('a fleet run passes even when a host cannot be reached (its machine checks are skipped)'),

@@ -5,9 +5,12 @@
 import type { CheckResult } from './types.js'
 
 export interface NixLocation {
+  /** relative to the repository root once mapped back from the store (see src/nix/source-map.ts) */
   file: string
   line: number
   col?: number
+  /** Nix's code frame for this position (`6|   PATH = [ x ];` and the caret line), when it printed one */
+  codeFrame?: string
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
@@ -26,7 +29,8 @@ function locationOf(v: unknown): NixLocation | undefined {
     col = positive(Number(tail[3]))
   }
   if (line === undefined) return undefined
-  return col === undefined ? { file, line } : { file, line, col }
+  const frame = typeof v.codeFrame === 'string' && v.codeFrame.trim() !== '' ? { codeFrame: v.codeFrame } : {}
+  return col === undefined ? { file, line, ...frame } : { file, line, col, ...frame }
 }
 
 /**
@@ -47,4 +51,21 @@ export function resultLocation(r: Pick<CheckResult, 'details'>): NixLocation | u
     }
   }
   return undefined
+}
+
+/** `hosts/web.nix:6:15` */
+export const formatLocation = (loc: Pick<NixLocation, 'file' | 'line' | 'col'>): string => `${loc.file}:${loc.line}${loc.col ? `:${loc.col}` : ''}`
+
+/** A path CI can open in the checkout: not the store, not nbs's own or a plugin's absolute file. */
+const inCheckout = (file: string): boolean => file !== '' && !file.startsWith('/') && !/^[a-z][a-z0-9+.-]*:/i.test(file) && !file.startsWith('../')
+
+/**
+ * Where CI should annotate a result (JUnit `file`/`line`, GitLab's `location`): the Nix position
+ * when it is a file of the checkout, else the project's own check file (no line); undefined for a
+ * built-in check with no position, rather than a path no one can open.
+ */
+export function annotationTarget(r: Pick<CheckResult, 'details' | 'source'>): { file: string; line?: number; col?: number } | undefined {
+  const loc = resultLocation(r)
+  if (loc && inCheckout(loc.file)) return { file: loc.file, line: loc.line, ...(loc.col ? { col: loc.col } : {}) }
+  return inCheckout(r.source) ? { file: r.source } : undefined
 }

@@ -7,7 +7,7 @@
 import { appendFile, stat } from 'node:fs/promises'
 import { failsRun } from '../report/summary.js'
 import type { CheckResult, RunReport } from '../report/types.js'
-import { resultLocation } from '../report/location.js'
+import { annotationTarget, formatLocation, resultLocation } from '../report/location.js'
 import { hostName, resultsInOrder } from './fleet.js'
 import { displayName, oneLineMessage, sanitizeText, truncateMiddle } from './sanitize.js'
 import type { ReporterFactory, ReportSink } from './types.js'
@@ -39,7 +39,7 @@ export function workflowCommand(kind: AnnotationKind, props: Record<string, stri
 const titleOf = (r: CheckResult, fleet: boolean): string => (fleet ? `${hostName(r.host)}: ${displayName(r.id)}` : displayName(r.id))
 
 function annotationFor(r: CheckResult, kind: 'error' | 'warning', fleet: boolean): string {
-  const loc = resultLocation(r)
+  const loc = annotationTarget(r)
   const text = sanitizeText(r.message?.trim() || r.status).trim()
   const message = truncateMiddle(text === '' ? r.status : text, MESSAGE_CAP)
   const props = { file: loc?.file, line: loc?.line, col: loc?.col, title: titleOf(r, fleet) }
@@ -101,7 +101,7 @@ export function renderSummary(report: RunReport, maxBytes = STEP_SUMMARY_MAX_BYT
   for (let i = 0; i < broken.length; i++) {
     const r = broken[i]!
     const loc = resultLocation(r)
-    const where = loc ? markdownCell(`${loc.file}:${loc.line}${loc.col ? `:${loc.col}` : ''}`) : ''
+    const where = loc ? markdownCell(formatLocation(loc)) : ''
     const icon = failsRun(r, report.failOn) ? '❌' : '⚠️'
     const row = `| ${icon} | ${report.fleet ? `${markdownCell(hostName(r.host))} | ` : ''}${markdownCell(displayName(r.id))} | ${markdownCell(r.phase)} | ${where} | ${markdownCell(r.message ?? r.status)} |\n`
     const rest = broken.length - i

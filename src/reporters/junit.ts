@@ -3,6 +3,8 @@
  * the Jenkins xUnit junit-10.xsd, so every CI consumer we know of accepts it. Fleet runs get one suite
  * per host and phase (see `suites`).
  */
+import { z } from 'zod'
+import { annotationTarget } from '../report/location.js'
 import { failsRun } from '../report/summary.js'
 import type { CheckResult, RunReport } from '../report/types.js'
 import { groupByHost, hostName } from './fleet.js'
@@ -11,6 +13,15 @@ import type { ReporterFactory } from './types.js'
 
 /** libxml2 rejects text nodes over 10 MB and GitLab caps files at 30 MB: stay under this. */
 export const JUNIT_MAX_BYTES = 10 * 1024 * 1024
+
+export interface JunitOptions {
+  /**
+   * `file` and `line` on each testcase (where the check points: see `annotationTarget`), as vitest's
+   * and jest-junit's `addFileAttribute`: mikepenz, EnricoMi and GitLab annotate that line. Off by
+   * default: neither JUnit XSD allows them, and the default report is valid under both.
+   */
+  fileAttributes?: boolean
+}
 
 interface Limits {
   /** bytes of escaped body text per testcase */
@@ -160,6 +171,8 @@ function suites(report: RunReport): Suite[] {
 interface Case {
   /** escaped */
   name: string
+  /** ` file="…" line="…"` or '' */
+  where: string
   time: string
   outcome: Outcome
   /** set for a tolerated warning: it goes into the suite's system-out */
@@ -171,10 +184,17 @@ function interruptedCase(report: RunReport): Case {
   const signal = report.interrupted?.signal ?? 'SIGINT'
   const notRun = report.phases.flatMap((p) => p.checks).filter((c) => c.status === 'skipped' && c.message === 'interrupted').length
   const message = `nbs was stopped by ${signal} before every check had finished (${notRun} not run); it exits ${signal === 'SIGTERM' ? 143 : 130}`
-  return { name: `run interrupted by ${signal}`, time: '0.000', outcome: { tag: 'error', xml: `<error type="Interrupted" message="${xmlEscape(message)}">${xmlEscape(message)}</error>` } }
+  return { name: `run interrupted by ${signal}`, where: '', time: '0.000', outcome: { tag: 'error', xml: `<error type="Interrupted" message="${xmlEscape(message)}">${xmlEscape(message)}</error>` } }
 }
 
-function render(report: RunReport, limits: Limits): string {
+/** The testcase's `file`/`line` attributes (with `fileAttributes`), escaped, with their leading space. */
+function fileAttrs(r: CheckResult): string {
+  const at = annotationTarget(r)
+  if (!at) return ''
+  return ` file="${attr(at.file, 4096)}"${at.line ? ` line="${at.line}"` : ''}`
+}
+
+function render(report: RunReport, limits: Limits, options: JunitOptions): string {
   const warnings = report.phases.reduce((t, p) => t + p.checks.filter((c) => c.severity === 'warning' && (c.status === 'failed' || c.status === 'errored')).length, 0)
   const props = [['nbs.version', report.tool.version], ['nbs.status', report.status], ['nbs.fail-on', report.failOn], ['nbs.warnings', String(warnings)]]
   if (report.flake) props.push(['nbs.flake', report.flake])
@@ -189,20 +209,20 @@ function render(report: RunReport, limits: Limits): string {
       const title = displayName(r.title, '')
       const label = title === '' || title === displayName(r.id) ? displayName(r.id) : `${displayName(r.id)}: ${title}`
       const name = uniqueName(seen, classname, attr(label, limits.attr))
-      return { name, time: seconds(r.durationMs), outcome: outcome(r, report, limits), ...(toleratedWarning(r, report) ? { warning: r } : {}) }
+      return { name, where: options.fileAttributes ? fileAttrs(r) : '', time: seconds(r.durationMs), outcome: outcome(r, report, limits), ...(toleratedWarning(r, report) ? { warning: r } : {}) }
     })
     return { ...suite, classname, cases }
   })
   // a run-level suite: the interrupt, or a placeholder so that no report is an empty document
   const run = { name: 'nbs', classname: 'nbs', hostname: displayName(report.host, 'localhost'), checks: [], props: [], cases: [] as Case[] }
   if (report.status === 'interrupted') run.cases.push(interruptedCase(report))
-  else if (list.length === 0) run.cases.push({ name: 'no checks selected', time: '0.000', outcome: { tag: 'skipped', xml: '<skipped message="no checks selected"/>' } })
+  else if (list.length === 0) run.cases.push({ name: 'no checks selected', where: '', time: '0.000', outcome: { tag: 'skipped', xml: '<skipped message="no checks selected"/>' } })
   if (run.cases.length) list.push(run)
 
   const out = ['<?xml version="1.0" encoding="UTF-8"?>', '<testsuites>']
   list.forEach((suite, id) => {
-    const cases = suite.cases.map(({ name, time, outcome: o }) => {
-      const open = `      <testcase classname="${suite.classname}" name="${name}" time="${time}"`
+    const cases = suite.cases.map(({ name, where, time, outcome: o }) => {
+      const open = `      <testcase classname="${suite.classname}" name="${name}"${where} time="${time}"`
       return o.xml === '' ? `${open}/>` : `${open}>\n        ${o.xml}\n      </testcase>`
     })
     // counts come from the elements written, so they can never disagree with the cases
@@ -229,16 +249,17 @@ function render(report: RunReport, limits: Limits): string {
 }
 
 /** The JUnit document; per-check text shrinks with the number of checks to keep the file ≤ 10 MB. */
-export function renderJunit(report: RunReport): string {
+export function renderJunit(report: RunReport, options: JunitOptions = {}): string {
   const n = Math.max(1, report.phases.reduce((t, p) => t + p.checks.length, 0))
   const roomy = Math.floor((8 * 1024 * 1024) / n) - 4096
-  const xml = render(report, { body: Math.min(256 * 1024, Math.max(512, roomy)), attr: 1024 })
+  const xml = render(report, { body: Math.min(256 * 1024, Math.max(512, roomy)), attr: 1024 }, options)
   if (Buffer.byteLength(xml) <= JUNIT_MAX_BYTES) return xml
-  return render(report, { body: 0, attr: 128 }) // thousands of checks: keep names and statuses only
+  return render(report, { body: 0, attr: 128 }, options) // thousands of checks: keep names and statuses only
 }
 
-export const junitReporter: ReporterFactory = ({ sink }) => ({
+export const junitReporter: ReporterFactory = ({ sink, options }) => ({
   onRunEnd(report) {
-    sink.write(renderJunit(report))
+    sink.write(renderJunit(report, options as JunitOptions))
   },
 })
+junitReporter.options = z.object({ fileAttributes: z.boolean().optional() }).strict()

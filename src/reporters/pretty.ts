@@ -1,6 +1,7 @@
 import pc from 'picocolors'
 import { formatDuration } from '../checks/duration.js'
 import { failsRun } from '../report/summary.js'
+import { formatLocation, resultLocation } from '../report/location.js'
 import type { CheckResult, PlannedCheck, RunReport, Severity } from '../report/types.js'
 import { groupByHost, hostName } from './fleet.js'
 import { fleetProgress, type FleetProgress } from './fleet-progress.js'
@@ -78,7 +79,12 @@ export const prettyReporter: ReporterFactory = ({ sink }) => {
   const details = (r: CheckResult, inFleet: boolean): string[] => {
     const host = inFleet ? `${c.bold(hostName(r.host))} ${c.dim('·')} ` : ''
     const out = [`${icon(r, 'error')} ${host}${c.bold(displayName(r.id))} ${c.dim(`(${r.phase}, ${r.source})`)}`]
-    out.push(...sanitizeText(r.message ?? r.status).split('\n').map((l) => `    ${c.red(l)}`))
+    // a Nix error: where it is first, as compilers print it, then Nix's code frame
+    const loc = resultLocation(r)
+    const [first = '', ...rest] = sanitizeText(r.message ?? r.status).split('\n')
+    const where = loc && !first.includes(`${loc.file}:${loc.line}`) ? `${c.cyan(sanitizeText(formatLocation(loc)))}: ` : ''
+    out.push(`    ${where}${c.red(first)}`, ...rest.map((l) => `    ${c.red(l)}`))
+    if (loc?.codeFrame) out.push(...sanitizeText(loc.codeFrame).split('\n').map((l) => c.dim(`      ${l}`)))
     for (const stream of ['stderr', 'stdout'] as const) {
       const text = r[stream]?.text.trimEnd()
       if (!text) continue

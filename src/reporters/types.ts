@@ -29,6 +29,8 @@ export interface ReportSink {
 
 export interface ReporterContext {
   sink: ReportSink
+  /** the options given with the reporter (`[spec, options]` in the config), checked against the factory's `options` schema; `{}` when none */
+  options: Record<string, unknown>
 }
 
 /** What a reporter needs of its output, declared on its factory (built-ins and plugins alike). */
@@ -41,4 +43,13 @@ export interface ReporterOutput {
   example?: string
 }
 
-export type ReporterFactory = ((ctx: ReporterContext) => Reporter) & { output?: ReporterOutput }
+/** Validates a reporter's options (a zod schema fits): returns them or throws with what is wrong. */
+export interface ReporterOptionsSchema {
+  parse(options: unknown): Record<string, unknown>
+}
+
+/**
+ * `options`: the reporter takes options and this checks them; a built-in reporter without it takes
+ * none (options given to it are refused), a plugin's reporter gets them unchecked.
+ */
+export type ReporterFactory = ((ctx: ReporterContext) => Reporter) & { output?: ReporterOutput; options?: ReporterOptionsSchema }

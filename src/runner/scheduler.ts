@@ -19,6 +19,8 @@ export interface ScheduleOptions {
   failOn: Severity
   /** secrets in results are redacted before anyone sees them (`--no-redact` turns it off) */
   redact?: boolean
+  /** applied to each result before redaction (run-checks maps Nix store paths back to the checkout) */
+  prepare?(result: CheckResult): CheckResult
   env: CheckEnv
   onCheckStart?(check: PlannedCheck): void
   onCheckEnd?(result: CheckResult): void
@@ -61,7 +63,8 @@ export function schedule(plan: Plan, opts: ScheduleOptions): Promise<CheckResult
 
     const finish = (node: PlanNode, raw: CheckResult, data?: unknown) => {
       // the one place a result becomes visible: reporters, hooks and the run report get it redacted
-      const result = opts.redact ? redactResult(raw) : raw
+      const prepared = opts.prepare ? opts.prepare(raw) : raw
+      const result = opts.redact ? redactResult(prepared) : prepared
       results.push(result)
       outcomes.set(node.id, { status: result.status, message: result.message, data })
       listen(() => opts.onCheckEnd?.(result))

@@ -30,7 +30,7 @@ describe('github: escaping', () => {
     expect(cmd.data).toBe('line one\n::set-output name=x::y\n::add-mask::secret\n100% done, a:b')
   })
 
-  it('writes file/line/col only when the result carries a Nix position', () => {
+  it('writes the Nix position when it is a checkout file, else the check file (a store path no one can open is not written)', () => {
     const r = report({
       eval: [
         check({ id: 'no-loc', status: 'failed', message: 'boom', details: { exitCode: 1 } }),
@@ -40,8 +40,8 @@ describe('github: escaping', () => {
     })
     const cmds = renderAnnotations(r).map((l) => parseWorkflowCommand(l)!)
     expect(cmds.map((c) => c.properties)).toEqual([
-      { title: 'no-loc' },
-      { file: '/nix/store/abc-source/hosts/web.nix', line: '6', col: '15', title: 'nested' },
+      { file: 'checks/example.ts', title: 'no-loc' },
+      { file: 'checks/example.ts', title: 'nested' },
       { file: 'hosts/web.nix', line: '7', col: '3', title: 'nix-2.20' },
     ])
   })
