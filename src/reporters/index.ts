@@ -1,5 +1,6 @@
 import { NbsError } from '../errors.js'
 import { githubReporter } from './github.js'
+import { gitlabReporter } from './gitlab.js'
 import { jsonReporter } from './json.js'
 import { junitReporter } from './junit.js'
 import { prettyReporter } from './pretty.js'
@@ -15,6 +16,7 @@ export const builtinReporters = {
   junit: junitReporter,
   json: jsonReporter,
   github: githubReporter,
+  gitlab: gitlabReporter,
   prometheus: prometheusReporter,
 } satisfies Record<string, ReporterFactory>
 

@@ -97,7 +97,7 @@ export default definePlugin({ name: 'csv', reporters: { table: ({ sink }) => {
     const [tap] = proveParse([r.stdout])
     expect(tap!.failed).toBe(1)
     const unknown = await nbs(['check', '--reporter', 'csv/nope'], { cwd: dir })
-    expect(unknown.stderr).toContain('available: pretty, tap, tap14, junit, json, github, prometheus, csv/table')
+    expect(unknown.stderr).toContain('available: pretty, tap, tap14, junit, json, github, gitlab, prometheus, csv/table')
   })
 
   it('runs hooks in plugin order, before the reporters, for every event', async () => {
