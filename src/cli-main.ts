@@ -58,7 +58,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('--only <id>', 'Run only this check and what it needs (repeatable)')
     .option('--skip <id>', 'Do not run this check (repeatable); checks needing it are skipped')
     .option('--tag <tag>', 'Run only checks with this tag (repeatable), plus what they need')
-    .option('--reporter <name[:path]>', 'pretty, tap, tap14, junit, json, github, prometheus (file only); to a file with :PATH (repeatable)')
+    .option('--reporter <name[:path]>', 'pretty, tap, tap14, junit, json, github, gitlab (file only), prometheus (file only); to a file with :PATH (repeatable)')
     .option('--junit-file-attributes', 'JUnit testcases get file= and line= (where the check points) for annotations; not valid under the JUnit XSDs')
     .option('--concurrency <n>', 'Checks run at once (default: CPUs × 2)')
     .option('--bail', 'Stop starting checks after the first failure')

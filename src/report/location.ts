@@ -2,6 +2,7 @@
  * Where a result points in the user's files: the Nix error position a check put in its details.
  * Shared by every reporter that can show a location (pretty, JUnit file attributes, GitHub, GitLab).
  */
+import { posix } from 'node:path'
 import type { CheckResult } from './types.js'
 
 export interface NixLocation {
@@ -56,8 +57,17 @@ export function resultLocation(r: Pick<CheckResult, 'details'>): NixLocation | u
 /** `hosts/web.nix:6:15` */
 export const formatLocation = (loc: Pick<NixLocation, 'file' | 'line' | 'col'>): string => `${loc.file}:${loc.line}${loc.col ? `:${loc.col}` : ''}`
 
-/** A path CI can open in the checkout: not the store, not nbs's own or a plugin's absolute file. */
-const inCheckout = (file: string): boolean => file !== '' && !file.startsWith('/') && !/^[a-z][a-z0-9+.-]*:/i.test(file) && !file.startsWith('../')
+/**
+ * A path CI can open in the checkout (GitHub, GitLab and JUnit consumers resolve it against the
+ * repository root): relative, inside the tree, no leading `./`, nothing a link cannot hold. A store
+ * path, an absolute path, `..`, or nbs's own `nbs:checks/…` is none: undefined.
+ */
+export function checkoutPath(p: string | undefined): string | undefined {
+  if (!p || /[\x00-\x1f\x7f]/.test(p) || /^[a-z][a-z0-9+.-]*:/i.test(p) || posix.isAbsolute(p)) return undefined
+  const norm = posix.normalize(p)
+  if (norm === '.' || norm === '..' || norm.startsWith('../') || norm.endsWith('/')) return undefined
+  return norm
+}
 
 /**
  * Where CI should annotate a result (JUnit `file`/`line`, GitLab's `location`): the Nix position
@@ -66,6 +76,8 @@ const inCheckout = (file: string): boolean => file !== '' && !file.startsWith('/
  */
 export function annotationTarget(r: Pick<CheckResult, 'details' | 'source'>): { file: string; line?: number; col?: number } | undefined {
   const loc = resultLocation(r)
-  if (loc && inCheckout(loc.file)) return { file: loc.file, line: loc.line, ...(loc.col ? { col: loc.col } : {}) }
-  return inCheckout(r.source) ? { file: r.source } : undefined
+  const file = checkoutPath(loc?.file)
+  if (loc && file) return { file, line: loc.line, ...(loc.col ? { col: loc.col } : {}) }
+  const source = checkoutPath(r.source)
+  return source ? { file: source } : undefined
 }

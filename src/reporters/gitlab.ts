@@ -15,8 +15,7 @@
  * The file sink writes it atomically (temp file + rename).
  */
 import { createHash } from 'node:crypto'
-import { posix } from 'node:path'
-import { resultLocation } from '../report/location.js'
+import { annotationTarget } from '../report/location.js'
 import { failsRun } from '../report/summary.js'
 import type { CheckResult, RunReport } from '../report/types.js'
 import { hostName, resultsInOrder } from './fleet.js'
@@ -52,25 +51,10 @@ export const FALLBACK_PATH = 'flake.nix'
  */
 export const severityOf = (r: CheckResult, report: Pick<RunReport, 'failOn'>): CodeQualitySeverity => (failsRun(r, report.failOn) ? 'major' : 'minor')
 
-/**
- * A path GitLab can open: relative, inside the tree, no leading `./`, nothing a link cannot hold.
- * Anything else (absolute, `..`, a store path, `nbs:checks/…`) is no repository path: undefined.
- */
-export function repoPath(p: string | undefined): string | undefined {
-  if (!p) return undefined
-  if (/[\x00-\x1f\x7f]/.test(p) || p.startsWith('nbs:') || p === 'nbs') return undefined
-  if (posix.isAbsolute(p)) return undefined
-  const norm = posix.normalize(p)
-  if (norm === '.' || norm === '..' || norm.startsWith('../') || norm.endsWith('/')) return undefined
-  return toWellFormed(norm)
-}
-
-/** The Nix error position when it is a repository path, else the check's own file at line 1. */
+/** The Nix error position when it is a repository path, else the check's own file at line 1, else the flake. */
 export function locationOf(r: CheckResult): { path: string; line: number } {
-  const loc = resultLocation(r)
-  const nixPath = repoPath(loc?.file)
-  if (loc && nixPath) return { path: nixPath, line: loc.line }
-  return { path: repoPath(r.source) ?? FALLBACK_PATH, line: 1 }
+  const at = annotationTarget(r)
+  return { path: at?.file ?? FALLBACK_PATH, line: at?.line ?? 1 }
 }
 
 /**

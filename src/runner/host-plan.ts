@@ -67,7 +67,7 @@ export function hostPlan(plan: Plan, opts: HostPlanOptions): Plan {
     runsOn: 'local',
     // connecting is waiting on ssh, not an evaluation: all hosts --parallel allows connect at once
     network: true,
-    source: 'nbs',
+    source: 'nbs:reachable',
     def,
     file: '',
     timeoutMs: remote.connectTimeoutMs,

@@ -187,7 +187,7 @@ describe('gitlab reporter: location', () => {
   })
 
   it('a check with no file in the repository (built-in, the reachable step, a plugin outside the project) points at flake.nix line 1', () => {
-    for (const source of ['nbs:checks/flake-eval.check.ts', 'nbs', '/usr/lib/node_modules/nbs-plugin-x/index.js']) {
+    for (const source of ['nbs:checks/flake-eval.check.ts', 'nbs:reachable', '/usr/lib/node_modules/nbs-plugin-x/index.js']) {
       expect(loc({ source }), source).toEqual({ path: 'flake.nix', lines: { begin: 1 } })
     }
   })
