@@ -1,6 +1,6 @@
 import { existsSync, statSync } from 'node:fs'
-import { cpus, hostname } from 'node:os'
-import { dirname, relative, resolve } from 'node:path'
+import { cpus, homedir, hostname } from 'node:os'
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path'
 import { NbsError, describeZodError } from '../errors.js'
 import { importDefault } from '../discovery/import-module.js'
 import { parseDuration } from '../checks/duration.js'
@@ -11,6 +11,8 @@ import { assertTrustedFile } from '../plugins/permissions.js'
 import { CHECK_FILE_EXTENSIONS, DEFAULT_INCLUDE, DEFAULT_PHASES, configSchema, type HostConfig, type NbsConfig } from './schema.js'
 
 export const CONFIG_NAMES = CHECK_FILE_EXTENSIONS.map((ext) => `nbs.config.${ext}`)
+/** The machine's config (the NixOS module's `programs.nbs.settings`); NBS_SYSTEM_CONFIG names another file. */
+export const SYSTEM_CONFIG = '/etc/nbs/nbs.config.json'
 export const DEFAULT_TIMEOUT_MS = 5 * 60_000
 /** what a plugin hook or reporter gets per event, and for its backlog at the end of the run */
 export const DEFAULT_HOOK_TIMEOUT_MS = 30_000
@@ -25,17 +27,35 @@ export interface LoadedConfig {
   projectRoot: string
 }
 
-/** Finds (`nbs.config.*` in cwd) or takes (`--config`) the config file, loads and validates it. */
-export async function loadConfig(cwd: string, configFlag?: string): Promise<LoadedConfig> {
+/**
+ * Where a config is looked for when `--config` is not given, first found wins (no merging): the
+ * project's `nbs.config.*` in the working directory, the user's `nbs.config.*` in
+ * `$XDG_CONFIG_HOME/nbs` (Home Manager's `programs.nbs.settings`), then the machine's
+ * `/etc/nbs/nbs.config.json` (`NBS_SYSTEM_CONFIG` overrides the path).
+ */
+export function configCandidates(cwd: string, env: NodeJS.ProcessEnv = process.env): string[] {
+  // the XDG spec: a relative XDG_CONFIG_HOME is invalid and ignored
+  const xdg = env.XDG_CONFIG_HOME && isAbsolute(env.XDG_CONFIG_HOME) ? env.XDG_CONFIG_HOME : join(env.HOME || homedir(), '.config')
+  return [...CONFIG_NAMES.map((name) => resolve(cwd, name)), ...CONFIG_NAMES.map((name) => join(xdg, 'nbs', name)), resolve(env.NBS_SYSTEM_CONFIG || SYSTEM_CONFIG)]
+}
+
+/**
+ * Takes (`--config`) or finds (configCandidates) the config file, loads and validates it. A config
+ * found in the user's or the machine's folder makes that folder the project root, as any config
+ * file does: its relative paths, checks/ and plugins/ are its own.
+ */
+export async function loadConfig(cwd: string, configFlag?: string, env: NodeJS.ProcessEnv = process.env): Promise<LoadedConfig> {
   let file: string | undefined
   if (configFlag) {
     file = resolve(cwd, configFlag)
     if (!existsSync(file)) throw new NbsError(`--config ${configFlag}: no such file`)
   } else {
-    file = CONFIG_NAMES.map((name) => resolve(cwd, name)).find((f) => existsSync(f))
+    file = configCandidates(cwd, env).find((f) => isFile(f))
   }
   if (!file) return { config: {}, projectRoot: cwd }
-  const label = relative(cwd, file) || file
+  // a file outside the working directory (the user's, the machine's) is named by its full path
+  const rel = relative(cwd, file)
+  const label = rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : file
   assertTrustedFile(file, `config ${label}`)
   const value = await importDefault(file, label)
   const parsed = configSchema.safeParse(value)
@@ -105,7 +125,7 @@ export function resolveSettings(loaded: LoadedConfig, flags: SettingsFlags, env:
   const c = loaded.config
   // flags are relative to where the user typed them; config values to the config file
   const cwd = flags.cwd ?? process.cwd()
-  const ref = flags.flake !== undefined ? resolveFlakeRef(cwd, flags.flake) : c.flake ? resolveFlakeRef(loaded.projectRoot, c.flake) : env.NH_OS_FLAKE || env.NH_FLAKE || '/etc/nixos'
+  const ref = flags.flake !== undefined ? resolveFlakeRef(cwd, flags.flake) : c.flake ? resolveFlakeRef(loaded.projectRoot, c.flake) : defaultFlake(env)
   // `--flake /etc/nixos#web` names the host, as nixos-rebuild and nh read it
   const { flake, host: fragmentHost } = parseFlakeRef(ref)
   if (flags.root !== undefined && !isDirectory(resolve(cwd, flags.root))) throw new NbsError(`--root ${flags.root}: not a directory; give the root of a mounted system, or / (the default)`)
@@ -141,6 +161,23 @@ export function resolveSettings(loaded: LoadedConfig, flags: SettingsFlags, env:
     hookTimeoutMs: c.hookTimeout === undefined ? DEFAULT_HOOK_TIMEOUT_MS : parseDuration(c.hookTimeout)!,
     failOn: flags.failOn ?? c.failOn ?? 'error',
     redact: flags.redact ?? c.redact ?? true,
+  }
+}
+
+/**
+ * The flake when neither `--flake` nor the config names one: the variable most specific to the
+ * build wins. nh's per-target NH_OS_FLAKE (for `nbs build home`, NH_HOME_FLAKE in its place), then
+ * nbs's own NBS_FLAKE (the NixOS module's `programs.nbs.flake`), then nh's general NH_FLAKE.
+ */
+export function defaultFlake(env: NodeJS.ProcessEnv): string {
+  return env.NH_OS_FLAKE || env.NBS_FLAKE || env.NH_FLAKE || '/etc/nixos'
+}
+
+function isFile(path: string): boolean {
+  try {
+    return statSync(path).isFile()
+  } catch {
+    return false
   }
 }
 
