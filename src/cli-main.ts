@@ -17,8 +17,12 @@ import { runChecks } from './run-checks.js'
 import { debugAction, debugAfterFailedCheck, statusAction } from './cli-status.js'
 import { hostsAction } from './cli-hosts.js'
 import { VERSION } from './version.js'
+import * as library from './api.js'
+import { setLibrary } from './discovery/library.js'
 
 export async function main(argv: string[]): Promise<void> {
+  // `import … from 'nbs'` in config, check and plugin files: this running nbs
+  setLibrary(library)
   const debug = argv.includes('--debug')
   // a reader that goes away (`nbs history | head`) is not an error of ours: stop writing, carry on
   // (a build keeps running and still writes its record)
