@@ -2,11 +2,11 @@
  * `nbs hosts`: flags → settings → the inventory → a table or JSON. Notes (sources not read,
  * values that are not literals) go to stderr, so `--json` output stays one document.
  */
-import { loadConfig, resolveSettings } from './config/load.js'
-import { formatHostsTable } from './hosts/format.js'
-import { loadInventory } from './hosts/inventory.js'
-import { selectHosts } from './hosts/select.js'
-import { probeExec } from './runner/process.js'
+import { loadConfig, resolveSettings } from '../config/load.js'
+import { formatHostsTable } from '../hosts/format.js'
+import { loadInventory } from '../hosts/inventory.js'
+import { selectHosts } from '../hosts/select.js'
+import { probeExec } from '../runner/process.js'
 
 export interface HostsFlags {
   config?: string
