@@ -1,25 +1,18 @@
 /**
- * `nbs status` and `nbs debug`: flags → settings → one library call → output and exit code.
+ * `nbs status`: flags → settings → one library call → output and exit code; with `--on`, one row
+ * per selected host of the inventory.
  */
-import { dirname, relative, resolve } from 'node:path'
+import type { CAC } from 'cac'
 import pc from 'picocolors'
 import { loadConfig, resolveSettings, type Settings } from '../config/load.js'
-import { collectDebugBundle, renderDebugMarkdown, type DebugBundle } from '../debug/bundle.js'
-import { askLlm } from '../debug/llm.js'
-import { atomicWrite } from '../fs/atomic-write.js'
 import { NbsError, signalExitCode } from '../errors.js'
-import { parseReporterSpec } from '../reporters/index.js'
-import { probeExec } from '../runner/process.js'
-import { formatStatus } from '../status/format.js'
-import { createFleetStatus, fleetExitCode } from '../status/fleet.js'
+import { fleetExitCode } from '../status/fleet.js'
 import { formatFleetStatus } from '../status/fleet-format.js'
-import { loadInventory } from '../hosts/inventory.js'
-import { selectHosts } from '../hosts/select.js'
-import { localMachine } from '../machine/local.js'
-import { openTargets } from '../runner/targets.js'
-import { checkOptionsFrom, journalOptionsFrom } from '../status/journal-options.js'
-import { failedUnitsOptionsSchema } from '../status/units.js'
-import { createStatusReport, statusExitCode, type StatusOptions } from '../status/report.js'
+import { readFleetStatus } from '../status/fleet-read.js'
+import { formatStatus } from '../status/format.js'
+import { statusOptions } from '../status/options.js'
+import { createStatusReport, statusExitCode } from '../status/report.js'
+import { selectors, text, wholeNumber } from './options.js'
 
 export interface StatusFlags {
   config?: string
@@ -35,35 +28,49 @@ export interface StatusFlags {
   allowUnreachable?: boolean
 }
 
-async function settingsFor(flags: StatusFlags): Promise<Settings> {
-  return resolveSettings(await loadConfig(process.cwd(), flags.config), { flake: flags.flake, host: flags.host, root: flags.root })
-}
-
-/** The probes' options from the settings, reusing the built-in checks' options from the config. */
-export function statusOptions(settings: Settings, evaluate: boolean, signal?: AbortSignal): StatusOptions {
-  // the checks' own schemas: bad options are exit 3 here too, and the same window and threshold apply
-  const label = settings.configFile ? relative(process.cwd(), settings.configFile) || settings.configFile : 'config'
-  const { since, maxErrors, ignore } = journalOptionsFrom(settings.options, label)
-  const journal = { since, maxErrors, ignore }
-  const units = { ignore: checkOptionsFrom(failedUnitsOptionsSchema, 'failed-units', settings.options, label).ignore }
+/** the flags `nbs status` and `nbs debug` share */
+export function statusFlags(argv: readonly string[], o: Record<string, unknown>): StatusFlags {
   return {
-    exec: probeExec({ timeoutMs: 60_000, ...(signal ? { signal } : {}) }),
-    root: settings.root,
-    flake: settings.flake,
-    host: settings.host,
-    hostLocal: settings.hostLocal,
-    hostHasTarget: settings.hosts[settings.host]?.targetHost !== undefined,
-    profile: settings.profile,
-    eval: evaluate,
-    logDir: settings.logDir,
-    logGroup: settings.logGroup,
-    nixOptions: settings.nixOptions,
-    journal,
-    units,
+    config: text(o.config),
+    flake: text(o.flake),
+    host: text(o.host),
+    root: text(o.root),
+    json: o.json === true,
+    verbose: o.verbose === true,
+    // only `--eval` evaluates; `--no-eval` (the old opt-out) is still accepted, and the last one given wins
+    eval: ([] as unknown[]).concat(o.eval).at(-1) === true,
+    ...(o.on !== undefined ? { on: selectors(argv, o.on) } : {}),
+    ...(o.parallel !== undefined ? { parallel: wholeNumber('--parallel', o.parallel, 0) } : {}),
+    ...(o.allowUnreachable === true ? { allowUnreachable: true } : {}),
   }
 }
 
-export async function statusAction(flags: StatusFlags): Promise<number> {
+export async function settingsFor(flags: StatusFlags): Promise<Settings> {
+  return resolveSettings(await loadConfig(process.cwd(), flags.config), { flake: flags.flake, host: flags.host, root: flags.root })
+}
+
+export function registerStatus(cli: CAC, argv: readonly string[]): void {
+  cli
+    .command('status', 'Is this machine healthy and running what the flake says? (exit 0 healthy, 1 out of sync, 2 build errors)')
+    .option('--config <file>', 'Config file')
+    .option('--flake <ref>', 'Flake (default: config, $NH_OS_FLAKE, $NH_FLAKE, /etc/nixos)')
+    .option('--host <name>', 'nixosConfigurations attribute (default: config, the hostname of --root or of this machine)')
+    .option('--root <dir>', 'Filesystem root to read machine state from (default: /)')
+    .option('--json', 'Print the status report as JSON')
+    .option('--verbose', 'Show paths, error details and journal lines')
+    .option('--eval', 'Also evaluate the flake to compare its toplevel with the running system when no revision is recorded (cached by flake.lock, HEAD, changes and host)')
+    .option('--on <selectors>', "These hosts of the inventory, one row each: name globs and @tag globs, comma-separated ('web-*,@db')")
+    .option('--parallel <n>', 'Hosts read at once with --on (default: config, else 10; 0 = all)')
+    .option('--allow-unreachable', 'With --on: a host ssh cannot reach does not make the exit code 1')
+    .example('nbs status --json | jq .overallStatus')
+    .example("nbs status --on '@web'")
+    .example('nbs status --eval')
+    .action(async (o: Record<string, unknown>) => {
+      process.exitCode = await statusAction(statusFlags(argv, o))
+    })
+}
+
+async function statusAction(flags: StatusFlags): Promise<number> {
   const settings = await settingsFor(flags)
   if (flags.on !== undefined) return fleetStatusAction(settings, flags, flags.on)
   const report = await createStatusReport(statusOptions(settings, flags.eval === true))
@@ -78,67 +85,22 @@ async function fleetStatusAction(settings: Settings, flags: StatusFlags, on: str
   const controller = new AbortController()
   const onSignal = (sig: 'SIGINT' | 'SIGTERM') => (controller.signal.aborted ? process.exit(signalExitCode(sig)) : controller.abort(sig))
   process.on('SIGINT', onSignal).on('SIGTERM', onSignal)
-  const interrupted = () => (controller.signal.reason === 'SIGTERM' ? 143 : 130)
   const signal = controller.signal
   try {
-    const inventory = await loadInventory({ settings, exec: probeExec({ timeoutMs: 300_000, signal }), signal })
-    for (const note of inventory.notes) process.stderr.write(`nbs status: ${note}\n`)
-    const hosts = selectHosts(inventory.hosts, on)
-    const { targets, close } = await openTargets(hosts, { root: settings.root })
-    try {
-      const hostname = await localMachine({ root: settings.root, exec: probeExec({ timeoutMs: 10_000 }) }).hostname().catch(() => null)
-      const base = statusOptions(settings, flags.eval === true, signal)
-      const fleet = await createFleetStatus({ on, targets, base, parallel: flags.parallel ?? settings.parallel, hostname, signal })
-      if (signal.aborted) return interrupted()
-      process.stdout.write(flags.json ? `${JSON.stringify(fleet, null, 2)}\n` : formatFleetStatus(fleet, { color: pc.isColorSupported && process.stdout.isTTY === true }))
-      return fleetExitCode(fleet, flags.allowUnreachable ?? settings.allowUnreachable)
-    } finally {
-      await close()
-    }
+    const fleet = await readFleetStatus(settings, {
+      on,
+      eval: flags.eval === true,
+      ...(flags.parallel !== undefined ? { parallel: flags.parallel } : {}),
+      signal,
+      onNote: (note) => process.stderr.write(`nbs status: ${note}\n`),
+    })
+    if (signal.aborted) return signalExitCode(signal.reason)
+    process.stdout.write(flags.json ? `${JSON.stringify(fleet, null, 2)}\n` : formatFleetStatus(fleet, { color: pc.isColorSupported && process.stdout.isTTY === true }))
+    return fleetExitCode(fleet, flags.allowUnreachable ?? settings.allowUnreachable)
   } catch (e) {
-    if (signal.aborted) return interrupted()
+    if (signal.aborted) return signalExitCode(signal.reason)
     throw e
   } finally {
     process.off('SIGINT', onSignal).off('SIGTERM', onSignal)
   }
-}
-
-export interface DebugFlags extends StatusFlags {
-  output?: string
-  llm?: boolean
-}
-
-/** Writes the bundle (atomically when to a file) and, with --llm, prints the configured command's answer. */
-export async function writeDebugBundle(settings: Settings, opts: { json?: boolean; output?: string; llm?: boolean; eval?: boolean }): Promise<{ bundle: DebugBundle; text: string; answer?: string }> {
-  const status = statusOptions(settings, opts.eval === true)
-  const bundle = await collectDebugBundle(status)
-  const text = opts.json ? `${JSON.stringify(bundle, null, 2)}\n` : renderDebugMarkdown(bundle)
-  if (opts.output) {
-    await atomicWrite(resolve(opts.output), text, 0o600).catch((e: NodeJS.ErrnoException) => {
-      throw new NbsError(`--output ${opts.output}: cannot write it (${e.code ?? e.message}); choose a file in an existing, writable directory`)
-    })
-  }
-  const answer = opts.llm ? await askLlm(status.exec, settings.llmCommand, text) : undefined
-  return { bundle, text, ...(answer === undefined ? {} : { answer }) }
-}
-
-export async function debugAction(flags: DebugFlags): Promise<number> {
-  const settings = await settingsFor(flags)
-  const { text, answer } = await writeDebugBundle(settings, { json: flags.json, output: flags.output, llm: flags.llm, eval: flags.eval === true })
-  if (flags.output) process.stderr.write(`nbs debug: bundle written to ${flags.output} (${dirname(resolve(flags.output))})\n`)
-  else if (!flags.llm) process.stdout.write(text)
-  if (answer !== undefined) process.stdout.write(answer.endsWith('\n') ? answer : `${answer}\n`)
-  return 0
-}
-
-/**
- * `nbs check --debug-on-failure` (the old AUTO_DEBUG=1): after a failed run, the bundle goes next to
- * the first report file (or into the working directory), and to the LLM when one is configured.
- */
-export async function debugAfterFailedCheck(flags: StatusFlags & { reporters?: string[] }): Promise<{ path: string; answer?: string }> {
-  const settings = await settingsFor(flags)
-  const file = (flags.reporters ?? []).map((r) => parseReporterSpec(r).path).find((p) => p !== undefined)
-  const path = resolve(file ? dirname(resolve(file)) : process.cwd(), 'nbs-debug.md')
-  const { answer } = await writeDebugBundle(settings, { output: path, llm: settings.llmCommand !== undefined })
-  return { path, ...(answer === undefined ? {} : { answer }) }
 }
