@@ -1,5 +1,6 @@
 /** `nbs history`: the records as a table, newest first, and the --failed / --limit filters. */
 import pc from 'picocolors'
+import { formatSeconds } from '../checks/duration.js'
 import { singleLine } from '../reporters/sanitize.js'
 import type { BuildRecord } from './schema.js'
 
@@ -22,14 +23,6 @@ export function formatWhen(iso: string, now: Date): string {
   const d = new Date(t)
   const pad = (n: number) => String(n).padStart(2, '0')
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`
-}
-
-/** `45s`, `2m15s`, `1h02m`. */
-export function formatSeconds(seconds: number): string {
-  const s = Math.max(0, Math.round(seconds))
-  if (s < 60) return `${s}s`
-  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`
-  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`
 }
 
 /** `g42 → g43` (Home Manager's `hm12 → hm13` for home builds); one value when it did not change. */
