@@ -11,6 +11,7 @@ import pc from 'picocolors'
 import type { BuildLogEvent, BuildProgress } from '../nix/build-log.js'
 import { formatSeconds } from '../checks/duration.js'
 import { generationChange } from '../records/view.js'
+import { clip } from '../reporters/sanitize.js'
 import type { BuildRecord } from '../records/schema.js'
 
 export interface DisplaySink {
@@ -83,11 +84,6 @@ export function statusLine(p: BuildProgress, elapsedMs: number): string {
 }
 
 const mib = (n: number) => (n / 1048576).toFixed(1)
-
-function clip(text: string, width: number): string {
-  const chars = [...text]
-  return chars.length <= width ? text : `${chars.slice(0, Math.max(0, width - 1)).join('')}…`
-}
 
 export function createDisplay(sink: DisplaySink, opts: DisplayOptions): BuildDisplay {
   const now = opts.now ?? (() => performance.now())

@@ -1,7 +1,7 @@
 /** `nbs history`: the records as a table, newest first, and the --failed / --limit filters. */
 import pc from 'picocolors'
 import { formatSeconds } from '../checks/duration.js'
-import { singleLine } from '../reporters/sanitize.js'
+import { clip, singleLine } from '../reporters/sanitize.js'
 import type { BuildRecord } from './schema.js'
 
 /** --failed keeps every build that did not succeed (interrupted ones too); --limit applies after it. */
@@ -40,11 +40,6 @@ const resultOf = (r: BuildRecord): Result => (r.interrupted ? 'interrupted' : r.
 export function firstError(r: BuildRecord): string {
   const text = r.errorDetails[0]?.message ?? r.errors.split('\n').find((l) => l.trim() !== '') ?? ''
   return singleLine(text).trim()
-}
-
-function clip(text: string, width: number): string {
-  const chars = [...text]
-  return chars.length <= width ? text : `${chars.slice(0, Math.max(0, width - 1)).join('')}…`
 }
 
 const HEADERS = ['WHEN', 'BUILD', 'TOOL', 'DURATION', 'RESULT', 'GENERATION', 'FIRST ERROR'] as const

@@ -91,3 +91,9 @@ export function oneLineMessage(text: string | undefined, maxBytes = 1024): strin
   const first = lines.find((l) => l.trim() !== '') ?? ''
   return truncateMiddle(singleLine(first).trim(), maxBytes)
 }
+
+/** `text` cut to `width` characters (code points), the last one an ellipsis when cut: a table cell or a terminal line. */
+export function clip(text: string, width: number): string {
+  const chars = [...text]
+  return chars.length <= width ? text : `${chars.slice(0, Math.max(0, width - 1)).join('')}…`
+}
