@@ -97,3 +97,12 @@ export function clip(text: string, width: number): string {
   const chars = [...text]
   return chars.length <= width ? text : `${chars.slice(0, Math.max(0, width - 1)).join('')}…`
 }
+
+/** A check's `details` as JSON text that never throws: bigints as strings, a cycle (or anything else JSON refuses) as String(v). */
+export function safeJson(v: unknown, indent?: number): string {
+  try {
+    return JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? String(x) : x), indent) ?? String(v)
+  } catch {
+    return String(v)
+  }
+}

@@ -5,7 +5,7 @@
 import { failsRun } from '../report/summary.js'
 import type { CheckResult, RunReport, Severity } from '../report/types.js'
 import { hostName, resultsInOrder } from './fleet.js'
-import { displayName, oneLineMessage, sanitizeOutput, sanitizeText, singleLine, truncateMiddle } from './sanitize.js'
+import { displayName, oneLineMessage, safeJson, sanitizeOutput, sanitizeText, singleLine, truncateMiddle } from './sanitize.js'
 import type { ReporterFactory } from './types.js'
 
 export interface TapOptions {
@@ -118,14 +118,6 @@ function yamlBlock(value: unknown, indent: string, depth: number): string[] | un
     out.push(`${indent}${key}:`, ...inner)
   }
   return out
-}
-
-function safeJson(v: unknown): string {
-  try {
-    return JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? String(x) : x)) ?? String(v)
-  } catch {
-    return String(v)
-  }
 }
 
 /** `details` as nested YAML when the subset allows, else one JSON string (both round-trip). */
