@@ -3,6 +3,7 @@
  * Shared by every reporter that can show a location (pretty, JUnit file attributes, GitHub, GitLab).
  */
 import type { CheckResult } from './types.js'
+import { isRecord as isObject } from '../util/object.js'
 
 export interface NixLocation {
   file: string
@@ -10,7 +11,6 @@ export interface NixLocation {
   col?: number
 }
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
 const positive = (v: unknown): number | undefined => (typeof v === 'number' && Number.isInteger(v) && v > 0 ? v : undefined)
 
 function locationOf(v: unknown): NixLocation | undefined {

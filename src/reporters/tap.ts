@@ -7,6 +7,7 @@ import type { CheckResult, RunReport, Severity } from '../report/types.js'
 import { hostName, resultsInOrder } from './fleet.js'
 import { displayName, oneLineMessage, safeJson, sanitizeOutput, sanitizeText, singleLine, truncateMiddle } from './sanitize.js'
 import type { ReporterFactory } from './types.js'
+import { isPlainObject } from '../util/object.js'
 
 export interface TapOptions {
   version: 13 | 14
@@ -77,9 +78,6 @@ function yamlScalar(v: unknown): string | undefined {
 // Keys must be plain words YAMLish reads as keys and YAML 1.2 does not coerce to bool/null.
 const SAFE_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/
 const COERCED_KEY = /^(?:true|false|null|yes|no|on|off|y|n)$/i
-
-const isPlainObject = (v: unknown): v is Record<string, unknown> =>
-  typeof v === 'object' && v !== null && !Array.isArray(v) && Object.getPrototypeOf(v) === Object.prototype
 
 /** Block lines for a non-empty mapping or list, or undefined when the subset cannot express it. */
 function yamlBlock(value: unknown, indent: string, depth: number): string[] | undefined {
