@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { posix } from 'node:path'
 import type { Exec } from '../checks/types.js'
 import { descendantsOf } from '../runner/kill-tree.js'
-import { procRoot } from '../runner/kill-tree.js'
+import { procRoot } from '../runner/proc-stat.js'
 
 /** What the record says about an activation that started: finished (ok or not), or still going. */
 export type ActivationOutcome = 'completed' | 'failed' | 'running' | 'unknown'

@@ -9,7 +9,9 @@
 import { basename, dirname, join } from 'node:path'
 import pc from 'picocolors'
 import type { BuildLogEvent, BuildProgress } from '../nix/build-log.js'
-import { formatSeconds, generationChange } from '../records/view.js'
+import { formatSeconds } from '../checks/duration.js'
+import { generationChange } from '../records/view.js'
+import { clip } from '../reporters/sanitize.js'
 import type { BuildRecord } from '../records/schema.js'
 
 export interface DisplaySink {
@@ -62,13 +64,8 @@ export function drvName(drv: string): string {
   return drv.replace(/^.*\/[0-9a-z]{32}-/, '').replace(/\.drv$/, '')
 }
 
-/** `45s`, `2m05s`, `1h02m` (whole seconds). */
-export function elapsed(ms: number): string {
-  const s = Math.max(0, Math.floor(ms / 1000))
-  if (s < 60) return `${s}s`
-  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`
-  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`
-}
+/** `45s`, `2m05s`, `1h02m`: a live clock counts whole seconds passed (never rounds up). */
+export const elapsed = (ms: number): string => formatSeconds(Math.floor(ms / 1000))
 
 /** The status line's text: `[3/10 built, 1 running] [↓ 2/5] hello-1.0 (buildPhase) 1m02s`. */
 export function statusLine(p: BuildProgress, elapsedMs: number): string {
@@ -87,11 +84,6 @@ export function statusLine(p: BuildProgress, elapsedMs: number): string {
 }
 
 const mib = (n: number) => (n / 1048576).toFixed(1)
-
-function clip(text: string, width: number): string {
-  const chars = [...text]
-  return chars.length <= width ? text : `${chars.slice(0, Math.max(0, width - 1)).join('')}…`
-}
 
 export function createDisplay(sink: DisplaySink, opts: DisplayOptions): BuildDisplay {
   const now = opts.now ?? (() => performance.now())

@@ -16,6 +16,14 @@ export function parseDuration(value: number | string): number | undefined {
   return Math.round(Number(m[1]) * UNITS[m[2]!]!)
 }
 
+/** `45s`, `2m15s`, `1h02m`: a build's or a live clock's time, in whole seconds (rounded). */
+export function formatSeconds(seconds: number): string {
+  const s = Math.max(0, Math.round(seconds))
+  if (s < 60) return `${s}s`
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`
+}
+
 /** `5000` → `5s`, `90000` → `90s`, `1500` → `1.5s`, `250` → `250ms` (for messages). */
 export function formatDuration(ms: number): string {
   if (ms < 1000) return `${Math.round(ms)}ms`

@@ -1,22 +1,10 @@
 import type { z } from 'zod'
 import type { CheckStatus } from '../report/types.js'
 import type { Machine } from '../machine/types.js'
-import type { ProcessResult, RunProcessOptions } from '../runner/process.js'
+import type { Exec } from '../runner/process.js'
 
-/**
- * Options for `ctx.exec` and `Machine.exec`. The runner adds the check's abort signal and output
- * bounds itself; a `signal` given here stops the call earlier, never later. In a check, only
- * `cwd`, `env`, `input`, `timeoutMs`, `signal`, `maxOutputBytes`, `killGraceMs`, `capture`,
- * `onStdout` and `onStderr` are accepted (anything reaching the terminal or outliving the check,
- * e.g. `stdout: 'inherit'`, makes the call reject, naming it).
- */
-export type ExecOptions = RunProcessOptions
-
-/**
- * How probes run programs: `ctx.exec` in a check, or `runProcess` for scripts. Library probes take
- * one of these instead of spawning themselves, so a test or a future ssh target swaps the transport.
- */
-export type Exec = (file: string, args?: readonly string[], options?: ExecOptions) => Promise<ProcessResult>
+// defined next to runProcess, whose options and result they are; re-exported here for checks
+export type { Exec, ExecOptions } from '../runner/process.js'
 
 /** What a programmatic check gets. */
 export interface CheckContext<Options = Record<string, unknown>> {

@@ -5,19 +5,19 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Jiti } from 'jiti'
 import { NbsError } from '../errors.js'
+import { libraryModules } from './library.js'
 
 /**
  * Loads config, check and plugin modules. TS goes through jiti (Node 20 cannot strip types), and
- * `import ... from 'nbs'` resolves to the running nbs, so a project needs no node_modules of its own.
+ * `import ... from 'nbs'` resolves to the running nbs (library.ts: what the package entry or the
+ * CLI registered), so a project needs no node_modules of its own.
  */
 let jiti: Promise<Jiti> | undefined
 
 async function createLoader(): Promise<Jiti> {
-  // the running nbs itself, not a second copy: defineCheck & co. and their types stay one instance
-  const self: unknown = await import('../index.js')
   // loaded on first use: a run of JSON checks never pays for jiti
   const { createJiti } = await import('jiti')
-  return createJiti(import.meta.url, { virtualModules: { nbs: self }, interopDefault: false, fsCache: privateCacheDir() })
+  return createJiti(import.meta.url, { virtualModules: libraryModules(), interopDefault: false, fsCache: privateCacheDir() })
 }
 
 /**

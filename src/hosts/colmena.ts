@@ -14,6 +14,7 @@ import { renderNixLog } from '../nix/internal-json.js'
 import { runNix } from '../nix/run.js'
 import { COLMENA_EVAL_EXPR, COLMENA_FIELDS, COLMENA_HIVE_APPLY, type ColmenaField, type LiteralColmenaNode, type LiteralDefinition } from './inventory-nix.js'
 import type { HostLayer } from './types.js'
+import { isRecord } from '../util/object.js'
 
 /** `config.deployment` of one node, as colmena evaluates it (the fields nbs reads). */
 export interface ColmenaDeployment {
@@ -191,6 +192,3 @@ function lastLine(stderr: string): string | undefined {
   return renderNixLog(stderr).trim().split('\n').filter(Boolean).at(-1)
 }
 
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v)
-}

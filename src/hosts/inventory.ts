@@ -7,7 +7,7 @@
  * of its colmenaHive, which evaluate every node as colmena does.
  */
 import { existsSync } from 'node:fs'
-import { userInfo } from 'node:os'
+import { currentUserName } from '../machine/users.js'
 import type { Exec } from '../checks/types.js'
 import type { Settings } from '../config/load.js'
 import type { HostConfig } from '../config/schema.js'
@@ -135,11 +135,7 @@ function configLayers(hosts: Record<string, HostConfig>): Map<string, HostLayer>
 }
 
 function localUser(): string {
-  try {
-    return userInfo().username
-  } catch {
-    return process.env.USER ?? ''
-  }
+  return currentUserName() ?? process.env.USER ?? ''
 }
 
 /**

@@ -25,6 +25,7 @@ import type { Host } from '../hosts/types.js'
 import type { CapturedText } from '../report/types.js'
 import { BoundedCapture, DEFAULT_HEAD_BYTES, DEFAULT_TAIL_BYTES } from '../runner/capture.js'
 import { runProcess, type ProcessResult } from '../runner/process.js'
+import { pidExists } from '../runner/pid.js'
 import { ExecBatcher, pipeSession, type BatchOutcome } from './batch-session.js'
 import { batchableEnv, batchJobBody } from './remote-batch.js'
 import { parseReadOutput, readScript, type ReadReply, type ReadRequest } from './remote-reads.js'
@@ -149,16 +150,6 @@ function validate(o: SshMachineOptions): void {
 function lastLine(text: string): string {
   const lines = text.split(/\r?\n/).map((l) => l.trim()).filter(Boolean)
   return lines[lines.length - 1] ?? ''
-}
-
-/** Whether process `pid` (a child of ours) is still there. */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
@@ -316,7 +307,7 @@ export function sshMachine(opts: SshMachineOptions): SshMachine {
   async function sessionFailure(stderrTail: string, exitCode: number | null): Promise<string> {
     // a master killed outright leaves its socket behind and its sessions end first: let it be reaped
     const pid = master?.spawned.pid
-    if (exitCode === 255 && master && !master.result && pid !== undefined && !alive(pid)) await within(master.done, 2000)
+    if (exitCode === 255 && master && !master.result && pid !== undefined && !pidExists(pid)) await within(master.done, 2000)
     const gone = lost()
     if (gone) return gone
     const line = lastLine(stderrTail)

@@ -1,4 +1,4 @@
-import type { Exec } from '../checks/types.js'
+import type { Exec } from '../runner/process.js'
 
 /** What `stat` tells about a path on a machine. */
 export interface PathStat {

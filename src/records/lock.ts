@@ -22,6 +22,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { NbsError } from '../errors.js'
 import { tempPathFor } from '../fs/atomic-write.js'
 import { pidExists } from '../runner/pid.js'
+import { readProcStat } from '../runner/proc-stat.js'
 
 export const BUILD_LOCK = 'build.lock'
 /** The system-wide lock folder for `os` builds: /run/lock is 1777 on Debian and NixOS, and emptied at boot. */
@@ -61,12 +62,7 @@ const bootId = (() => {
 
 /** Field 22 of /proc/PID/stat: start time in clock ticks since boot; undefined off Linux. */
 export function startTime(pid: number): string | undefined {
-  try {
-    const s = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    return s.slice(s.lastIndexOf(')') + 2).split(' ')[19]
-  } catch {
-    return undefined
-  }
+  return readProcStat(pid)?.startTime
 }
 
 /** This process as a lock or in-progress marker names it: pid, boot id, start time. */
@@ -99,18 +95,9 @@ function formatOwner(o: Owner): string {
 function processAlive(pid: number, start: string | undefined, boot: string | undefined): boolean {
   if (boot && bootId && boot !== bootId) return false
   if (!pidExists(pid)) return false
-  if (zombie(pid)) return false // dead, not yet reaped by its new parent
+  if (readProcStat(pid)?.zombie) return false // dead, not yet reaped by its new parent
   const now = start ? startTime(pid) : undefined
   return !(now && start !== now)
-}
-
-function zombie(pid: number): boolean {
-  try {
-    const s = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    return s.slice(s.lastIndexOf(')') + 2, s.lastIndexOf(')') + 3) === 'Z'
-  } catch {
-    return false
-  }
 }
 
 /** `running`: nbs itself runs; `child`: nbs is gone but the tool it started still runs; `dead`. */

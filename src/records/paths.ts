@@ -6,7 +6,8 @@
  */
 import { randomBytes } from 'node:crypto'
 import { chmod, chown, lstat, mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises'
-import { homedir, userInfo } from 'node:os'
+import { homedir } from 'node:os'
+import { currentUserName } from '../machine/users.js'
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path'
 import { NbsError } from '../errors.js'
 import { groupId, logGroupName } from './groups.js'
@@ -139,11 +140,7 @@ export interface ResolvedLogDir {
 }
 
 function whoAmI(env: NodeJS.ProcessEnv): string {
-  try {
-    return userInfo().username
-  } catch {
-    return env.USER || `uid ${process.getuid?.() ?? '?'}`
-  }
+  return currentUserName() ?? (env.USER || `uid ${process.getuid?.() ?? '?'}`)
 }
 
 /**

@@ -4,7 +4,7 @@
  * `interrupted`, the running system and the profile path. Fields nbs added default when absent, so
  * a `last-build.json` written by the seed's bash scripts still reads.
  */
-import { userInfo } from 'node:os'
+import { currentUserName } from '../machine/users.js'
 import { z } from 'zod'
 
 export interface GenerationSnapshot {
@@ -129,11 +129,8 @@ void _fits
 
 /** Who the Home Manager generation belongs to: under sudo, the user who asked, not root. */
 export function defaultUser(env: NodeJS.ProcessEnv = process.env): string | undefined {
-  try {
-    const me = userInfo().username
-    const caller = env.SUDO_USER || env.DOAS_USER // who called sudo or doas
-    return me === 'root' && caller ? caller : me
-  } catch {
-    return env.USER || undefined // no passwd entry for our uid (containers)
-  }
+  const me = currentUserName()
+  if (me === undefined) return env.USER || undefined // no passwd entry for our uid (containers)
+  const caller = env.SUDO_USER || env.DOAS_USER // who called sudo or doas
+  return me === 'root' && caller ? caller : me
 }

@@ -1,6 +1,7 @@
 /** `nbs history`: the records as a table, newest first, and the --failed / --limit filters. */
 import pc from 'picocolors'
-import { singleLine } from '../reporters/sanitize.js'
+import { formatSeconds } from '../checks/duration.js'
+import { clip, singleLine } from '../reporters/sanitize.js'
 import type { BuildRecord } from './schema.js'
 
 /** --failed keeps every build that did not succeed (interrupted ones too); --limit applies after it. */
@@ -24,14 +25,6 @@ export function formatWhen(iso: string, now: Date): string {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`
 }
 
-/** `45s`, `2m15s`, `1h02m`. */
-export function formatSeconds(seconds: number): string {
-  const s = Math.max(0, Math.round(seconds))
-  if (s < 60) return `${s}s`
-  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`
-  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`
-}
-
 /** `g42 → g43` (Home Manager's `hm12 → hm13` for home builds); one value when it did not change. */
 export function generationChange(r: BuildRecord): string {
   const pick = (g: BuildRecord['preGeneration']) => (r.target === 'home' ? g.homeManagerGeneration : g.generation)
@@ -47,11 +40,6 @@ const resultOf = (r: BuildRecord): Result => (r.interrupted ? 'interrupted' : r.
 export function firstError(r: BuildRecord): string {
   const text = r.errorDetails[0]?.message ?? r.errors.split('\n').find((l) => l.trim() !== '') ?? ''
   return singleLine(text).trim()
-}
-
-function clip(text: string, width: number): string {
-  const chars = [...text]
-  return chars.length <= width ? text : `${chars.slice(0, Math.max(0, width - 1)).join('')}…`
 }
 
 const HEADERS = ['WHEN', 'BUILD', 'TOOL', 'DURATION', 'RESULT', 'GENERATION', 'FIRST ERROR'] as const

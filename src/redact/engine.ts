@@ -20,6 +20,7 @@
  */
 import { KEY_WORDS, RULES, type PatternRule, type Rule } from './rules.js'
 import { basicCredentials, benignValue, highEntropy, marker, MARKER_PREFIX, RUN_SECRETS, type Span } from './scanners.js'
+import { isPlainObject } from '../util/object.js'
 
 export interface Redaction {
   kind: string
@@ -174,12 +175,6 @@ function kindForKey(key: string, value: string): string | undefined {
   if (/(?:^|[^A-Za-z0-9])auth$/i.test(key) && basicCredentials(value)) return 'docker-auth'
   if (GENERIC_KEY.test(key) && !PUBLIC_KEY.test(key) && highEntropy(value)) return 'secret'
   return undefined
-}
-
-const isPlainObject = (v: unknown): v is Record<string, unknown> => {
-  if (v === null || typeof v !== 'object') return false
-  const proto = Object.getPrototypeOf(v)
-  return proto === Object.prototype || proto === null
 }
 
 function redactDeep(value: unknown, tally: Map<string, number>, key?: string): unknown {

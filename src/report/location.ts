@@ -4,6 +4,7 @@
  */
 import { posix } from 'node:path'
 import type { CheckResult } from './types.js'
+import { isRecord as isObject } from '../util/object.js'
 
 export interface NixLocation {
   /** relative to the repository root once mapped back from the store (see src/nix/source-map.ts) */
@@ -14,7 +15,6 @@ export interface NixLocation {
   codeFrame?: string
 }
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
 const positive = (v: unknown): number | undefined => (typeof v === 'number' && Number.isInteger(v) && v > 0 ? v : undefined)
 
 function locationOf(v: unknown): NixLocation | undefined {

@@ -8,7 +8,7 @@ import { annotationTarget } from '../report/location.js'
 import { failsRun } from '../report/summary.js'
 import type { CheckResult, RunReport } from '../report/types.js'
 import { groupByHost, hostName } from './fleet.js'
-import { displayName, oneLineMessage, sanitizeOutput, sanitizeText, truncateMiddle } from './sanitize.js'
+import { displayName, oneLineMessage, safeJson, sanitizeOutput, sanitizeText, truncateMiddle } from './sanitize.js'
 import type { ReporterFactory } from './types.js'
 
 /** libxml2 rejects text nodes over 10 MB and GitLab caps files at 30 MB: stay under this. */
@@ -60,20 +60,12 @@ export function timestamp(...candidates: (string | undefined)[]): string {
   return '1970-01-01T00:00:00'
 }
 
-function safeJson(v: unknown): string {
-  try {
-    return JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? String(x) : x), 2) ?? String(v)
-  } catch {
-    return String(v)
-  }
-}
-
 /** Body = message, details, then output: GitLab shows only the element text, not attributes. */
 function body(r: CheckResult, limits: Limits): string {
   const part = Math.min(64 * 1024, limits.body)
   const parts = [sanitizeText(truncateMiddle(r.message ?? '', part))]
   if (r.kind) parts.push(`kind: ${r.kind}`)
-  if (r.details !== undefined) parts.push(`details: ${sanitizeOutput(safeJson(r.details), part)}`)
+  if (r.details !== undefined) parts.push(`details: ${sanitizeOutput(safeJson(r.details, 2), part)}`)
   if (r.stdout?.text) parts.push(`--- stdout ---\n${sanitizeOutput(r.stdout.text, part)}`)
   if (r.stderr?.text) parts.push(`--- stderr ---\n${sanitizeOutput(r.stderr.text, part)}`)
   return cappedText(parts.filter((p) => p !== '').join('\n'), limits.body)

@@ -91,3 +91,18 @@ export function oneLineMessage(text: string | undefined, maxBytes = 1024): strin
   const first = lines.find((l) => l.trim() !== '') ?? ''
   return truncateMiddle(singleLine(first).trim(), maxBytes)
 }
+
+/** `text` cut to `width` characters (code points), the last one an ellipsis when cut: a table cell or a terminal line. */
+export function clip(text: string, width: number): string {
+  const chars = [...text]
+  return chars.length <= width ? text : `${chars.slice(0, Math.max(0, width - 1)).join('')}…`
+}
+
+/** A check's `details` as JSON text that never throws: bigints as strings, a cycle (or anything else JSON refuses) as String(v). */
+export function safeJson(v: unknown, indent?: number): string {
+  try {
+    return JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? String(x) : x), indent) ?? String(v)
+  } catch {
+    return String(v)
+  }
+}

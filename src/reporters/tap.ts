@@ -5,8 +5,9 @@
 import { failsRun } from '../report/summary.js'
 import type { CheckResult, RunReport, Severity } from '../report/types.js'
 import { hostName, resultsInOrder } from './fleet.js'
-import { displayName, oneLineMessage, sanitizeOutput, sanitizeText, singleLine, truncateMiddle } from './sanitize.js'
+import { displayName, oneLineMessage, safeJson, sanitizeOutput, sanitizeText, singleLine, truncateMiddle } from './sanitize.js'
 import type { ReporterFactory } from './types.js'
+import { isPlainObject } from '../util/object.js'
 
 export interface TapOptions {
   version: 13 | 14
@@ -78,9 +79,6 @@ function yamlScalar(v: unknown): string | undefined {
 const SAFE_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/
 const COERCED_KEY = /^(?:true|false|null|yes|no|on|off|y|n)$/i
 
-const isPlainObject = (v: unknown): v is Record<string, unknown> =>
-  typeof v === 'object' && v !== null && !Array.isArray(v) && Object.getPrototypeOf(v) === Object.prototype
-
 /** Block lines for a non-empty mapping or list, or undefined when the subset cannot express it. */
 function yamlBlock(value: unknown, indent: string, depth: number): string[] | undefined {
   if (depth > MAX_DEPTH) return undefined
@@ -118,14 +116,6 @@ function yamlBlock(value: unknown, indent: string, depth: number): string[] | un
     out.push(`${indent}${key}:`, ...inner)
   }
   return out
-}
-
-function safeJson(v: unknown): string {
-  try {
-    return JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? String(x) : x)) ?? String(v)
-  } catch {
-    return String(v)
-  }
 }
 
 /** `details` as nested YAML when the subset allows, else one JSON string (both round-trip). */

@@ -1,34 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { pidExists } from './pid.js'
+import { procRoot, readProcStat, type ProcStat } from './proc-stat.js'
 
-/**
- * Where the process table is read: `/proc`, or `NBS_PROC_ROOT` (tests point it at a folder that
- * does not exist to run as on macOS, which has no /proc). Read on every call, so a test can set it.
- */
-export function procRoot(): string {
-  return process.env.NBS_PROC_ROOT || '/proc'
-}
-
-/** Linux only: what we need from /proc/<pid>/stat. */
-interface ProcStat {
-  pid: number
-  ppid: number
-  pgid: number
-  sid: number
-  zombie: boolean
-}
-
-function readStat(pid: number): ProcStat | undefined {
-  let raw: string
-  try {
-    raw = readFileSync(`${procRoot()}/${pid}/stat`, 'latin1')
-  } catch {
-    return undefined // gone, or not ours to read
-  }
-  // comm may contain spaces and parentheses: fields start after the LAST ')'
-  const f = raw.slice(raw.lastIndexOf(')') + 2).split(' ')
-  return { pid, ppid: Number(f[1]), pgid: Number(f[2]), sid: Number(f[3]), zombie: f[0] === 'Z' || f[0] === 'X' }
-}
 
 /**
  * Every pid, or undefined when there is no process table to read (macOS, a /proc not mounted):
@@ -52,7 +25,7 @@ function allPids(): number[] | undefined {
 function listProcs(): ProcStat[] {
   const out: ProcStat[] = []
   for (const pid of allPids() ?? []) {
-    const s = readStat(pid)
+    const s = readProcStat(pid)
     if (s) out.push(s)
   }
   return out
@@ -164,7 +137,7 @@ function alive(pids: Iterable<number>): number[] {
       if (pidExists(p)) out.push(p)
       continue
     }
-    const s = readStat(p)
+    const s = readProcStat(p)
     if (s && !s.zombie) out.push(p)
   }
   return out

@@ -1,7 +1,6 @@
 import { existsSync } from 'node:fs'
 import type { Readable, Writable } from 'node:stream'
 import { execa, type ResultPromise } from 'execa'
-import type { Exec } from '../checks/types.js'
 import type { CapturedText } from '../report/types.js'
 import { BoundedCapture, DEFAULT_HEAD_BYTES, DEFAULT_TAIL_BYTES } from './capture.js'
 import { groupAlive, killTree, pidsWithEnv } from './kill-tree.js'
@@ -64,6 +63,21 @@ export interface ProcessResult {
   notFound: boolean
   error?: string
 }
+
+/**
+ * Options for `ctx.exec` and `Machine.exec`. The runner adds the check's abort signal and output
+ * bounds itself; a `signal` given here stops the call earlier, never later. In a check, only
+ * `cwd`, `env`, `input`, `timeoutMs`, `signal`, `maxOutputBytes`, `killGraceMs`, `capture`,
+ * `onStdout` and `onStderr` are accepted (anything reaching the terminal or outliving the check,
+ * e.g. `stdout: 'inherit'`, makes the call reject, naming it).
+ */
+export type ExecOptions = RunProcessOptions
+
+/**
+ * How probes run programs: `ctx.exec` in a check, or `runProcess` for scripts. Library probes take
+ * one of these instead of spawning themselves, so a test or a future ssh target swaps the transport.
+ */
+export type Exec = (file: string, args?: readonly string[], options?: ExecOptions) => Promise<ProcessResult>
 
 /** Every child carries this, so orphans that called setsid can still be found and killed. */
 export const PROCESS_TAG_ENV = 'NBS_PROCESS_TAG'

@@ -1,5 +1,6 @@
 import { readFile, stat } from 'node:fs/promises'
 import { userInfo } from 'node:os'
+import { currentUserName, parsePasswd } from '../machine/users.js'
 import { join } from 'node:path'
 import type { Exec, ExecOptions } from '../checks/types.js'
 import { localFlakeDir } from '../nix/flake.js'
@@ -86,8 +87,8 @@ export async function dubiousOwnership(stderr: string, env: NodeJS.ProcessEnv = 
 /** `alice (uid 1000)`: the name from /etc/passwd (Node has no getpwuid), else `uid 1000`. */
 async function describeUser(uid: number): Promise<string> {
   const name = uid === process.getuid?.()
-    ? userInfo().username
-    : (await readFile('/etc/passwd', 'utf8').catch(() => '')).split('\n').map((l) => l.split(':')).find((f) => f[2] === String(uid))?.[0]
+    ? currentUserName()
+    : parsePasswd(await readFile('/etc/passwd', 'utf8').catch(() => '')).find((e) => e.uid === uid)?.name
   return name ? `${name} (uid ${uid})` : `uid ${uid}`
 }
 

@@ -3,7 +3,7 @@
  * `home-manager-N-link` profiles) or as the NixOS module (activation in
  * `home-manager-<user>.service`; since 25.11 no profile links are made, so old links go stale).
  */
-import { userInfo } from 'node:os'
+import { currentUserName, parsePasswd } from '../machine/users.js'
 import { posix, resolve } from 'node:path'
 import { machineOf, type MachineTarget } from '../machine/target.js'
 import type { Machine } from '../machine/types.js'
@@ -22,10 +22,8 @@ export interface HomeManagerGeneration extends ProfileGeneration {
 /** A user's home directory from the machine's own /etc/passwd, else the usual default. */
 export async function homeDirectory(machine: Machine, user: string): Promise<string> {
   const text = (await machine.readFile('/etc/passwd').catch(() => null)) ?? ''
-  for (const line of text.split('\n')) {
-    const fields = line.split(':')
-    if (fields[0] === user && fields[5]) return fields[5]
-  }
+  const home = parsePasswd(text).find((e) => e.name === user && e.home)?.home
+  if (home) return home
   return user === 'root' ? '/root' : `/home/${user}`
 }
 
@@ -43,11 +41,7 @@ export async function homeManagerProfileDirs(opts: MachineTarget & { user: strin
 /** `$XDG_STATE_HOME` when it speaks for `user` on `root`: only the live root, and only for the user running nbs. */
 export function envStateHome(user: string, root = '/', env: NodeJS.ProcessEnv = process.env): string | undefined {
   if (resolve(root) !== '/' || !env.XDG_STATE_HOME) return undefined
-  try {
-    return userInfo().username === user ? env.XDG_STATE_HOME : undefined
-  } catch {
-    return undefined // no passwd entry for our uid (containers)
-  }
+  return currentUserName() === user ? env.XDG_STATE_HOME : undefined
 }
 
 /**

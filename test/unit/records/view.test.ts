@@ -1,6 +1,7 @@
 import { stripVTControlCharacters } from 'node:util'
 import { describe, expect, it } from 'vitest'
-import { filterHistory, formatHistory, formatSeconds, formatWhen } from '../../../src/records/view.js'
+import { formatSeconds } from '../../../src/checks/duration.js'
+import { filterHistory, formatHistory, formatWhen } from '../../../src/records/view.js'
 import type { BuildRecord, GenerationSnapshot } from '../../../src/records/schema.js'
 
 const now = new Date('2025-11-14T16:00:00Z')
