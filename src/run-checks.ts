@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { loadConfig, resolveSettings, type ReporterEntry, type Settings, type SettingsFlags } from './config/load.js'
+import { configLabel, loadConfig, resolveSettings, type ReporterEntry, type Settings, type SettingsFlags } from './config/load.js'
 import { discoverChecks } from './discovery/discover.js'
 import { describeZodError, NbsError } from './errors.js'
 import { hostSummary, summarize, runStatus } from './report/summary.js'
@@ -10,7 +10,7 @@ import type { Reporter, ReporterFactory } from './reporters/types.js'
 import { commandSafeSink } from './reporters/github.js'
 import { loadPlugins, pluginReporters, type LoadedPlugin } from './plugins/load.js'
 import type { PluginContext, PluginHooks } from './plugins/define.js'
-import { relative, resolve } from 'node:path'
+import { resolve } from 'node:path'
 import { setMaxListeners } from 'node:events'
 import { killOrphans, probeExec } from './runner/process.js'
 import { localMachine } from './machine/local.js'
@@ -75,7 +75,7 @@ export async function prepareRun(
 ): Promise<{ settings: Settings; plan: Plan; plugins: LoadedPlugin[] }> {
   const loaded = await loadConfig(opts.cwd, opts.config)
   const settings = resolveSettings(loaded, opts)
-  const plugins = await loadPlugins(settings.projectRoot, settings.plugins, loaded.file ? relative(opts.cwd, loaded.file) : 'config')
+  const plugins = await loadPlugins(settings.projectRoot, settings.plugins, loaded.file ? configLabel(opts.cwd, loaded.file) : 'config')
   const checks = await discoverChecks(settings, plugins)
   return { settings, plan: buildPlan(checks, settings, opts), plugins }
 }
@@ -211,7 +211,7 @@ export async function runChecks(opts: CheckRunOptions): Promise<CheckRunResult> 
   const fromFlags = !!opts.reporters?.length
   // in GitHub Actions, with no reporters named anywhere: pretty as ever, plus annotations and a step summary
   const named = fromFlags ? opts.reporters! : settings.reporters.length || (opts.env ?? process.env).GITHUB_ACTIONS !== 'true' ? settings.reporters : ['pretty', GITHUB]
-  const reporters = createReporters(named, fromFlags ? opts.cwd : settings.projectRoot, fromFlags || !settings.configFile ? '--reporter' : `${relative(opts.cwd, settings.configFile) || settings.configFile}: reporters:`, opts, pluginReporters(plugins))
+  const reporters = createReporters(named, fromFlags ? opts.cwd : settings.projectRoot, fromFlags || !settings.configFile ? '--reporter' : `${configLabel(opts.cwd, settings.configFile)}: reporters:`, opts, pluginReporters(plugins))
   const signal = opts.signal ?? new AbortController().signal
   // every running check listens to it: many at once is expected, not a leak
   setMaxListeners(0, signal)

@@ -16,7 +16,7 @@ export function registerBuild(cli: CAC): void {
     .command('build <target> <action>', 'Run nh / nixos-rebuild / home-manager and record the build (exit: the tool\'s own code)')
     .usage('build <os|home> <switch|boot|test|build|dry-build> [options] [-- extra nix args]')
     .option('--config <file>', 'Config file')
-    .option('--flake <ref>', 'Flake to build (default: config, $NH_OS_FLAKE / $NH_HOME_FLAKE, $NH_FLAKE, /etc/nixos)')
+    .option('--flake <ref>', 'Flake to build (default: config, $NH_OS_FLAKE / $NH_HOME_FLAKE, $NBS_FLAKE, $NH_FLAKE, /etc/nixos)')
     .option('--host <name>', 'nixosConfigurations attribute (default: the flake\'s #fragment, config, hostname)')
     .option('--root <dir>', 'Filesystem root the generations are read from (default: /)')
     .option('--tool <name>', 'nh, nixos-rebuild or home-manager (default: nh when installed)')

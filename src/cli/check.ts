@@ -10,7 +10,7 @@ export function registerCheck(cli: CAC, argv: readonly string[]): void {
   cli
     .command('check', 'Run the checks and report (exit 0 passed, 1 failed, 3 invalid input, 70 internal error or a report not written)')
     .option('--config <file>', 'Config file (default: nbs.config.{ts,mts,js,mjs,json} in the working directory)')
-    .option('--flake <ref>', 'Flake to check (default: config, $NH_OS_FLAKE, $NH_FLAKE, /etc/nixos)')
+    .option('--flake <ref>', 'Flake to check (default: config, $NH_OS_FLAKE, $NBS_FLAKE, $NH_FLAKE, /etc/nixos)')
     .option('--host <name>', 'nixosConfigurations attribute (default: config, the hostname of --root or of this machine)')
     .option('--root <dir>', 'Filesystem root to read machine state from (default: /)')
     .option('--phase <phase>', 'Run only checks of this phase (repeatable), plus what they need')

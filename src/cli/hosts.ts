@@ -25,7 +25,7 @@ export function registerHosts(cli: CAC, argv: readonly string[]): void {
   cli
     .command('hosts', 'List the inventory: the config\'s hosts, colmena, deploy-rs and nixosConfigurations, and where each field came from')
     .option('--config <file>', 'Config file')
-    .option('--flake <ref>', 'Flake (default: config, $NH_OS_FLAKE, $NH_FLAKE, /etc/nixos)')
+    .option('--flake <ref>', 'Flake (default: config, $NH_OS_FLAKE, $NBS_FLAKE, $NH_FLAKE, /etc/nixos)')
     .option('--on <hosts>', 'Only these: comma-separated name globs and @tag globs (colmena\'s --on)')
     .option('--json', 'Print the hosts as JSON, with the source of each field')
     .example('nbs hosts --on "web-*,@db"')

@@ -53,7 +53,7 @@ export function registerStatus(cli: CAC, argv: readonly string[]): void {
   cli
     .command('status', 'Is this machine healthy and running what the flake says? (exit 0 healthy, 1 out of sync, 2 build errors)')
     .option('--config <file>', 'Config file')
-    .option('--flake <ref>', 'Flake (default: config, $NH_OS_FLAKE, $NH_FLAKE, /etc/nixos)')
+    .option('--flake <ref>', 'Flake (default: config, $NH_OS_FLAKE, $NBS_FLAKE, $NH_FLAKE, /etc/nixos)')
     .option('--host <name>', 'nixosConfigurations attribute (default: config, the hostname of --root or of this machine)')
     .option('--root <dir>', 'Filesystem root to read machine state from (default: /)')
     .option('--json', 'Print the status report as JSON')

@@ -33,6 +33,12 @@ export interface LoadedConfig {
  * `$XDG_CONFIG_HOME/nbs` (Home Manager's `programs.nbs.settings`), then the machine's
  * `/etc/nbs/nbs.config.json` (`NBS_SYSTEM_CONFIG` overrides the path).
  */
+/** How messages name a config: relative inside the working directory; the user's or the machine's config by its full path. */
+export function configLabel(cwd: string, file: string): string {
+  const rel = relative(cwd, file)
+  return rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : file
+}
+
 export function configCandidates(cwd: string, env: NodeJS.ProcessEnv = process.env): string[] {
   // the XDG spec: a relative XDG_CONFIG_HOME is invalid and ignored
   const xdg = env.XDG_CONFIG_HOME && isAbsolute(env.XDG_CONFIG_HOME) ? env.XDG_CONFIG_HOME : join(env.HOME || homedir(), '.config')
@@ -53,9 +59,7 @@ export async function loadConfig(cwd: string, configFlag?: string, env: NodeJS.P
     file = configCandidates(cwd, env).find((f) => isFile(f))
   }
   if (!file) return { config: {}, projectRoot: cwd }
-  // a file outside the working directory (the user's, the machine's) is named by its full path
-  const rel = relative(cwd, file)
-  const label = rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : file
+  const label = configLabel(cwd, file)
   assertTrustedFile(file, `config ${label}`)
   const value = await importDefault(file, label)
   const parsed = configSchema.safeParse(value)

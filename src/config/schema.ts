@@ -45,7 +45,7 @@ export type HostConfig = z.output<typeof hostConfigSchema>
 /** `nbs.config.ts`: every field optional; flags override it, it overrides the defaults. */
 export const configSchema = z.strictObject({
   $schema: z.string().optional().describe('JSON Schema reference for editors; ignored'),
-  flake: z.string().min(1).optional().describe('flake reference; default $NH_OS_FLAKE, $NH_FLAKE, then /etc/nixos'),
+  flake: z.string().min(1).optional().describe('flake reference; default $NH_OS_FLAKE, $NBS_FLAKE, $NH_FLAKE, then /etc/nixos'),
   host: z.string().min(1).optional().describe('nixosConfigurations attribute; default the hostname'),
   root: z.string().min(1).optional().describe('filesystem root the machine state is read from; default /'),
   profile: z

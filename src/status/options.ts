@@ -3,15 +3,14 @@
  * the config: bad options are exit 3 here too, and `nbs status`, `nbs debug` and the checks apply
  * the same journal window and thresholds.
  */
-import { relative } from 'node:path'
-import type { Settings } from '../config/load.js'
+import { configLabel, type Settings } from '../config/load.js'
 import { probeExec } from '../runner/process.js'
 import { checkOptionsFrom, journalOptionsFrom } from './journal-options.js'
 import type { StatusOptions } from './report.js'
 import { failedUnitsOptionsSchema } from './units.js'
 
 export function statusOptions(settings: Settings, evaluate: boolean, signal?: AbortSignal, cwd: string = process.cwd()): StatusOptions {
-  const label = settings.configFile ? relative(cwd, settings.configFile) || settings.configFile : 'config'
+  const label = settings.configFile ? configLabel(cwd, settings.configFile) : 'config'
   const { since, maxErrors, ignore } = journalOptionsFrom(settings.options, label)
   const journal = { since, maxErrors, ignore }
   const units = { ignore: checkOptionsFrom(failedUnitsOptionsSchema, 'failed-units', settings.options, label).ignore }
