@@ -46,7 +46,14 @@ needs('nix').describe('flake-eval and dry-build with real Nix', () => {
       const { exitCode, checks } = await check(['--flake', fixtureFlake('undefined-variable'), '--host', 'demo', '--only', 'dry-build'], env)
       expect(exitCode).toBe(1)
       expect(checks['flake-eval']).toMatchObject({ status: 'failed', message: "undefined variable 'undefinedPackage'" })
-      expect(checks['flake-eval'].details).toMatchObject({ kind: 'eval', line: 10, column: 16, file: expect.stringMatching(/^\/nix\/store\/\w{32}-source\/flake\.nix$/) })
+      // the fixture's own file, relative to this repository (the store copy Nix read kept beside it)
+      expect(checks['flake-eval'].details).toMatchObject({
+        kind: 'eval',
+        line: 10,
+        column: 16,
+        file: 'test/fixtures/flakes/undefined-variable/flake.nix',
+        storeFile: expect.stringMatching(/^\/nix\/store\/\w{32}-source\/flake\.nix$/),
+      })
       expect(checks['flake-eval'].details.codeFrame).toContain('undefinedPackage')
       expect(checks['dry-build']).toMatchObject({ status: 'skipped', message: 'dependency flake-eval failed' })
     }
