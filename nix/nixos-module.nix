@@ -49,12 +49,16 @@ let
   };
 
   # Exit 1 (checks failed) is a success for systemd (SuccessExitStatus), so OnFailure= does not see
-  # it: this ExecStopPost starts the onFailure units for it instead.
+  # it: this ExecStopPost starts the onFailure units for it instead. The units come as arguments on
+  # the ExecStopPost line, where systemd expands specifiers as it does in OnFailure= (the usual
+  # `notify@%n.service`); inside the script `%n` would stay literal and name no unit.
   startOnFailure = pkgs.writeShellScript "nbs-check-on-failure" ''
     if [ "$SERVICE_RESULT" = success ] && [ "$EXIT_CODE" = exited ] && [ "$EXIT_STATUS" = 1 ]; then
-      exec ${config.systemd.package}/bin/systemctl start --no-block -- ${lib.escapeShellArgs checkCfg.onFailure}
+      exec ${config.systemd.package}/bin/systemctl start --no-block -- "$@"
     fi
   '';
+  # quoted for an Exec line like utils.escapeSystemdExecArg, but with `%` left to systemd
+  unitArg = unit: builtins.replaceStrings [ "$" ] [ "$$" ] (builtins.toJSON unit);
 in
 {
   options.programs.nbs = {
@@ -163,6 +167,7 @@ in
       description = ''
         Units started when a run fails: when checks fail (exit 1, which does not fail the unit) and
         when nbs itself cannot run (exit 3 or 70, a timeout or a crash: the unit fails, `OnFailure=`).
+        Specifiers such as `%n` are expanded in both cases (`notify@%n.service`).
       '';
     };
   };
@@ -239,7 +244,9 @@ in
           # exit 1: checks failed, reported by the files and onFailure, not by a failed unit
           # (failed-units would report nbs's own service). 3 (bad config) and 70 (bug) still fail.
           SuccessExitStatus = "1";
-          ExecStopPost = lib.mkIf (checkCfg.onFailure != [ ]) [ "${startOnFailure}" ];
+          ExecStopPost = lib.mkIf (checkCfg.onFailure != [ ]) [
+            "${startOnFailure} ${lib.concatMapStringsSep " " unitArg checkCfg.onFailure}"
+          ];
           WorkingDirectory = checkCfg.reportDir;
           CacheDirectory = "nbs";
           UMask = "0022";

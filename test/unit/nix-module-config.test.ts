@@ -1,0 +1,81 @@
+/**
+ * What the NixOS module configures, in states an admin meets: its `config` evaluated with a
+ * stand-in lib (test/fixtures/nix/module-config.nix; nixpkgs cannot be fetched here), then the
+ * pieces that matter run for real where they can (the ExecStopPost script, with a systemctl double).
+ */
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { execa } from 'execa'
+import { afterEach, expect } from 'vitest'
+import { NIX_ENV } from '../helpers/nix.js'
+import { REPO_ROOT } from '../helpers/project.js'
+import { needs } from '../helpers/real.js'
+
+type Json = Record<string, any>
+
+/** The module's resolved config for these option values (Nix attribute sets as JSON). */
+async function moduleConfig(values: Json, other: Json = {}, module = 'nix/nixos-module.nix'): Promise<Json> {
+  const expr = `import ./test/fixtures/nix/module-config.nix { module = import ./${module}; values = builtins.fromJSON ${JSON.stringify(JSON.stringify(values))}; other = builtins.fromJSON ${JSON.stringify(JSON.stringify(other))}; }`
+  const r = await execa('nix-instantiate', ['--eval', '--strict', '--json', '--read-write-mode', '-E', expr], { cwd: REPO_ROOT, env: NIX_ENV, reject: false, timeout: 60_000 })
+  if (r.exitCode !== 0) throw new Error(r.stderr)
+  return JSON.parse(r.stdout) as Json
+}
+
+/**
+ * An Exec line as systemd reads it (systemd.service(5), systemd.syntax(7)): words, "…" with C
+ * escapes (the JSON subset NixOS writes), then specifiers (%n, %i, %%) and `$$` expanded.
+ */
+function execLine(line: string, unit: string): string[] {
+  const words = line.match(/"(?:[^"\\]|\\.)*"|\S+/g) ?? []
+  const instance = unit.includes('@') ? unit.slice(unit.indexOf('@') + 1, unit.lastIndexOf('.')) : ''
+  return words
+    .map((w) => (w.startsWith('"') ? (JSON.parse(w) as string) : w))
+    .map((w) => w.replace(/%([%ni])/g, (_, s: string) => (s === '%' ? '%' : s === 'n' ? unit : instance)).replace(/\$\$/g, '$'))
+}
+
+const scratch: string[] = []
+afterEach(() => scratch.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })))
+
+/** A systemd package whose systemctl is a double that writes its argv, one per line, to `log`. */
+function systemdDouble(): { dir: string; log: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'nbs-systemd-double-'))
+  scratch.push(dir)
+  mkdirSync(join(dir, 'bin'))
+  const log = join(dir, 'systemctl.log')
+  writeFileSync(join(dir, 'bin/systemctl'), `#!/bin/sh\nprintf '%s\\n' "$@" > ${log}\n`)
+  chmodSync(join(dir, 'bin/systemctl'), 0o755)
+  return { dir, log }
+}
+
+needs('nix').describe('the NixOS module, evaluated', () => {
+  needs('nix').it('onFailure units with specifiers (notify@%n.service) are started by their expanded names when checks fail (exit 1)', async () => {
+    const systemd = systemdDouble()
+    const config = await moduleConfig(
+      { programs: { nbs: { enable: true } }, services: { nbs: { check: { enable: true, onFailure: ['notify@%n.service', 'page-admins.service'] } } } },
+      { systemd: { package: systemd.dir } },
+    )
+    const service = config.systemd.services['nbs-check']
+    // OnFailure= (a failed unit: exit 3, 70, timeout) expands %n itself
+    expect(service.onFailure).toEqual(['notify@%n.service', 'page-admins.service'])
+    const [line] = service.serviceConfig.ExecStopPost as string[]
+    const [script, ...args] = execLine(line!, 'nbs-check.service')
+    const run = (env: Record<string, string>) => execa('/bin/sh', [script!, ...args], { env, reject: false, extendEnv: false })
+
+    // checks failed: exit 1, a success to systemd
+    rmSync(systemd.log, { force: true })
+    expect((await run({ SERVICE_RESULT: 'success', EXIT_CODE: 'exited', EXIT_STATUS: '1' })).exitCode).toBe(0)
+    expect(readFileSync(systemd.log, 'utf8').trim().split('\n')).toEqual(['start', '--no-block', '--', 'notify@nbs-check.service.service', 'page-admins.service'])
+
+    // all passed, or the unit failed (OnFailure= covers that): nothing started twice
+    for (const env of [
+      { SERVICE_RESULT: 'success', EXIT_CODE: 'exited', EXIT_STATUS: '0' },
+      { SERVICE_RESULT: 'exit-code', EXIT_CODE: 'exited', EXIT_STATUS: '3' },
+      { SERVICE_RESULT: 'signal', EXIT_CODE: 'killed', EXIT_STATUS: 'TERM' },
+    ]) {
+      rmSync(systemd.log, { force: true })
+      expect((await run(env)).exitCode).toBe(0)
+      expect(() => readFileSync(systemd.log)).toThrow()
+    }
+  })
+})
