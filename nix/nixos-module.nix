@@ -19,17 +19,30 @@ let
   defaultLogDir = "/var/log/nixos-builds";
   configFile = "/etc/nbs/nbs.config.json";
 
-  # With another logDir the nbs on PATH is wrapped to know it, so `sudo nbs build` (which drops
-  # the caller's environment) still writes where the machine keeps its records.
+  # The nbs on PATH is wrapped to know another logDir and the default flake, so `sudo nbs build os`
+  # (sudo drops the caller's environment, NBS_FLAKE included) still builds the configured flake,
+  # not whatever /etc/nixos holds, and writes where the machine keeps its records. --set-default: a
+  # variable the caller does pass still wins.
+  wrapperArgs =
+    lib.optionals (cfg.logDir != defaultLogDir) [
+      "--set-default"
+      "NBS_LOG_DIR"
+      cfg.logDir
+    ]
+    ++ lib.optionals (cfg.flake != null) [
+      "--set-default"
+      "NBS_FLAKE"
+      cfg.flake
+    ];
   finalPackage =
-    if cfg.logDir == defaultLogDir then
+    if wrapperArgs == [ ] then
       cfg.package
     else
       pkgs.symlinkJoin {
         name = "nbs-${cfg.package.version or "wrapped"}";
         paths = [ cfg.package ];
         nativeBuildInputs = [ pkgs.makeWrapper ];
-        postBuild = "wrapProgram $out/bin/nbs --set-default NBS_LOG_DIR ${lib.escapeShellArg cfg.logDir}";
+        postBuild = "wrapProgram $out/bin/nbs ${lib.escapeShellArgs wrapperArgs}";
         meta.mainProgram = "nbs";
       };
 
@@ -77,7 +90,8 @@ in
       example = "/etc/nixos";
       description = ''
         The default flake of `nbs check`, `nbs status` and `nbs build os`, set as the `NBS_FLAKE`
-        environment variable (as `programs.nh.flake` sets `NH_FLAKE`). A `--flake` flag or a
+        environment variable (as `programs.nh.flake` sets `NH_FLAKE`) and as that variable's
+        default in a wrapper around the installed `nbs`, since sudo drops it. A `--flake` flag or a
         config's `flake` come first; of the environment variables nh's `NH_OS_FLAKE` comes before
         `NBS_FLAKE`, and `NH_FLAKE` after it. Also the flake the check service checks.
       '';

@@ -79,3 +79,26 @@ needs('nix').describe('the NixOS module, evaluated', () => {
     }
   })
 })
+
+/** The argv a `wrapProgram` line gives the wrapper (shell words, single-quoted as lib.escapeShellArg writes them). */
+async function shellWords(line: string): Promise<string[]> {
+  // as the build's shell runs it, with $out left as the word `$out`
+  const r = await execa('/bin/sh', ['-c', `out='$out'; set -- ${line}; printf '%s\\n' "$@"`])
+  return r.stdout.split('\n')
+}
+
+needs('nix').describe('the nbs the NixOS module installs', () => {
+  needs('nix').it('knows programs.nbs.flake without the environment, so `sudo nbs build os` (sudo drops NBS_FLAKE) builds that flake', async () => {
+    const config = await moduleConfig({ programs: { nbs: { enable: true, flake: "/home/me/it's config" } } })
+    const [pkg] = config.environment.systemPackages as Json[]
+    expect(pkg!.meta.mainProgram).toBe('nbs')
+    expect(await shellWords(pkg!.postBuild)).toEqual(['wrapProgram', '$out/bin/nbs', '--set-default', 'NBS_FLAKE', "/home/me/it's config"])
+    // the login shell's variable is still set, for `echo $NBS_FLAKE`
+    expect(config.environment.variables).toEqual({ NBS_FLAKE: "/home/me/it's config" })
+  })
+
+  needs('nix').it('is the package itself when there is nothing to set', async () => {
+    const config = await moduleConfig({ programs: { nbs: { enable: true } } })
+    expect(config.environment.systemPackages).toEqual(['/nix/store/00000000000000000000000000000000-nbs'])
+  })
+})
