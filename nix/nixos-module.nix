@@ -17,6 +17,10 @@ let
 
   # nbs's own default (src/records/paths.ts): the folder needs no variable when it is this one
   defaultLogDir = "/var/log/nixos-builds";
+  # the admins' group of the records, as nbs reads it from the config (src/records/groups.ts): the
+  # folder tmpfiles creates (and resets at every boot and switch) must carry that group, or its
+  # members are refused it and nbs's own fix (chgrp) is undone by the next switch
+  logGroup = if builtins.isAttrs cfg.settings then cfg.settings.logGroup or "wheel" else "wheel";
   configFile = "/etc/nbs/nbs.config.json";
 
   # The nbs on PATH is wrapped to know another logDir and the default flake, so `sudo nbs build os`
@@ -121,7 +125,7 @@ in
       example = "/persist/var/log/nixos-builds";
       description = ''
         Folder of the system's build records, created group-writable and setgid for `wheel`
-        (2775 root:wheel). Any other folder (a persisted one, for impermanence) is passed to nbs as
+        (2775 root:wheel), or for the group `settings.logGroup` names. Any other folder (a persisted one, for impermanence) is passed to nbs as
         `NBS_LOG_DIR` by a wrapper around the installed `nbs`.
       '';
     };
@@ -193,18 +197,22 @@ in
           assertion = cfg.flake != null -> !(lib.hasSuffix ".nix" cfg.flake);
           message = "programs.nbs.flake must name a flake (a folder or flake reference), not a .nix file";
         }
+        {
+          assertion = !(builtins.isAttrs cfg.settings && cfg.settings ? logDir) || cfg.settings.logDir == cfg.logDir;
+          message = "programs.nbs.settings.logDir differs from programs.nbs.logDir, the folder the module creates for the records: set programs.nbs.logDir instead";
+        }
       ];
 
       environment.systemPackages = [ finalPackage ];
       environment.variables = lib.mkIf (cfg.flake != null) { NBS_FLAKE = cfg.flake; };
       environment.etc."nbs/nbs.config.json".source = json.generate "nbs.config.json" cfg.settings;
 
-      # What src/records expects: the records folder (and its builds/) 2775 root:wheel, so admins
+      # What src/records expects: the records folder (and its builds/) 2775 root:GROUP, so admins
       # write records without root and each new file gets the group; the lock folder sticky and
       # world-writable like /run/lock, so any user can take over a dead build's lock.
       systemd.tmpfiles.rules = [
-        "d ${cfg.logDir} 2775 root wheel -"
-        "d ${cfg.logDir}/builds 2775 root wheel -"
+        "d ${cfg.logDir} 2775 root ${logGroup} -"
+        "d ${cfg.logDir}/builds 2775 root ${logGroup} -"
         "d /run/lock/nbs 1777 root root -"
       ];
     })

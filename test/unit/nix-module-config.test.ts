@@ -102,3 +102,23 @@ needs('nix').describe('the nbs the NixOS module installs', () => {
     expect(config.environment.systemPackages).toEqual(['/nix/store/00000000000000000000000000000000-nbs'])
   })
 })
+
+needs('nix').describe('the records folder the NixOS module creates', () => {
+  const rules = async (settings: Json) => (await moduleConfig({ programs: { nbs: { enable: true, settings } } })).systemd.tmpfiles.rules as string[]
+
+  needs('nix').it('is 2775 root:wheel, builds/ too, and the lock folder 1777 root, as src/records expects', async () => {
+    expect(await rules({})).toEqual(['d /var/log/nixos-builds 2775 root wheel -', 'd /var/log/nixos-builds/builds 2775 root wheel -', 'd /run/lock/nbs 1777 root root -'])
+  })
+
+  needs('nix').it('carries the group settings.logGroup names, which nbs uses (else tmpfiles resets it to wheel at every switch)', async () => {
+    expect(await rules({ logGroup: 'admins' })).toEqual(['d /var/log/nixos-builds 2775 root admins -', 'd /var/log/nixos-builds/builds 2775 root admins -', 'd /run/lock/nbs 1777 root root -'])
+  })
+
+  needs('nix').it('settings.logDir other than programs.nbs.logDir (a folder the module does not create) is refused at evaluation', async () => {
+    const config = await moduleConfig({ programs: { nbs: { enable: true, settings: { logDir: '/persist/builds' } } } })
+    const failed = (config.assertions as Array<{ assertion: boolean; message: string }>).filter((a) => !a.assertion).map((a) => a.message)
+    expect(failed).toEqual([expect.stringContaining('set programs.nbs.logDir instead')])
+    const same = await moduleConfig({ programs: { nbs: { enable: true, logDir: '/persist/builds', settings: { logDir: '/persist/builds' } } } })
+    expect((same.assertions as Array<{ assertion: boolean }>).every((a) => a.assertion)).toBe(true)
+  })
+})
