@@ -50,13 +50,23 @@ let
         meta.mainProgram = "nbs";
       };
 
-  # The flake as a local folder (`/srv/flake`, `path:…`, `git+file://…`), else null (`github:…`).
+  # The flake the service checks, as nbs picks it: programs.nbs.flake (NBS_FLAKE) only when the
+  # config names none, else nbs's own default /etc/nixos.
+  settingsFlake = if builtins.isAttrs cfg.settings then cfg.settings.flake or null else null;
+  serviceFlake =
+    if settingsFlake != null then
+      settingsFlake
+    else if cfg.flake != null then
+      cfg.flake
+    else
+      "/etc/nixos";
+  # That flake as a local folder (`/srv/flake`, `path:…`, `git+file://…`), else null (`github:…`,
+  # or a path relative to /etc/nbs).
   flakeDir =
     let
-      m = if cfg.flake == null then null else builtins.match "(path:|git\\+file://)?(/[^?#]*).*" cfg.flake;
+      m = builtins.match "(path:|git\\+file://)?(/[^?#]*).*" serviceFlake;
     in
     if m == null then null else lib.elemAt m 1;
-  flakeUnderHome = flakeDir != null && builtins.match "/(home|root)(/.*)?" flakeDir != null;
 
   prometheusFile = "${checkCfg.prometheus.directory}/nbs.prom";
   checkArgs = import ./check-command.nix {
@@ -276,7 +286,9 @@ in
           # read-only system; writable: the reports, the textfile, the cache
           ProtectSystem = "strict";
           ReadWritePaths = [ checkCfg.reportDir ] ++ lib.optional checkCfg.prometheus.enable checkCfg.prometheus.directory;
-          ProtectHome = if flakeUnderHome then "read-only" else true;
+          # read-only, never hidden: the flake may be under /home without its name saying so
+          # (/etc/nixos a symlink to ~/nixos-config, the usual layout), which no evaluation can see
+          ProtectHome = "read-only";
           PrivateTmp = true;
           PrivateDevices = true;
           NoNewPrivileges = true;

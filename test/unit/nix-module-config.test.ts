@@ -122,3 +122,21 @@ needs('nix').describe('the records folder the NixOS module creates', () => {
     expect((same.assertions as Array<{ assertion: boolean }>).every((a) => a.assertion)).toBe(true)
   })
 })
+
+needs('nix').describe('the check service reads the flake nbs will check', () => {
+  const service = async (nbs: Json) => (await moduleConfig({ programs: { nbs: { enable: true, ...nbs } }, services: { nbs: { check: { enable: true } } } })).systemd.services['nbs-check']
+  const safeDirectory = (s: Json) => (s.environment.GIT_CONFIG_KEY_0 === 'safe.directory' ? s.environment.GIT_CONFIG_VALUE_0 : undefined)
+
+  needs('nix').it('/home stays readable whatever the flake is called: /etc/nixos may be a symlink to ~/nixos-config', async () => {
+    for (const nbs of [{}, { flake: '/etc/nixos' }, { flake: 'github:me/cfg' }, { flake: '/home/me/cfg' }]) {
+      expect((await service(nbs)).serviceConfig.ProtectHome).toBe('read-only')
+    }
+  })
+
+  needs('nix').it("git's safe.directory names that flake: nbs's default /etc/nixos, programs.nbs.flake, or the config's flake, which comes first", async () => {
+    expect(safeDirectory(await service({}))).toBe('/etc/nixos')
+    expect(safeDirectory(await service({ flake: 'git+file:///srv/cfg?ref=main' }))).toBe('/srv/cfg')
+    expect(safeDirectory(await service({ flake: '/srv/cfg', settings: { flake: '/home/me/cfg#web' } }))).toBe('/home/me/cfg')
+    expect(safeDirectory(await service({ flake: 'github:me/cfg' }))).toBeUndefined()
+  })
+})
