@@ -17,29 +17,56 @@ let
 
   # nbs's own default (src/records/paths.ts): the folder needs no variable when it is this one
   defaultLogDir = "/var/log/nixos-builds";
+  # the admins' group of the records, as nbs reads it from the config (src/records/groups.ts): the
+  # folder tmpfiles creates (and resets at every boot and switch) must carry that group, or its
+  # members are refused it and nbs's own fix (chgrp) is undone by the next switch
+  logGroup = if builtins.isAttrs cfg.settings then cfg.settings.logGroup or "wheel" else "wheel";
   configFile = "/etc/nbs/nbs.config.json";
 
-  # With another logDir the nbs on PATH is wrapped to know it, so `sudo nbs build` (which drops
-  # the caller's environment) still writes where the machine keeps its records.
+  # The nbs on PATH is wrapped to know another logDir and the default flake, so `sudo nbs build os`
+  # (sudo drops the caller's environment, NBS_FLAKE included) still builds the configured flake,
+  # not whatever /etc/nixos holds, and writes where the machine keeps its records. --set-default: a
+  # variable the caller does pass still wins.
+  wrapperArgs =
+    lib.optionals (cfg.logDir != defaultLogDir) [
+      "--set-default"
+      "NBS_LOG_DIR"
+      cfg.logDir
+    ]
+    ++ lib.optionals (cfg.flake != null) [
+      "--set-default"
+      "NBS_FLAKE"
+      cfg.flake
+    ];
   finalPackage =
-    if cfg.logDir == defaultLogDir then
+    if wrapperArgs == [ ] then
       cfg.package
     else
       pkgs.symlinkJoin {
         name = "nbs-${cfg.package.version or "wrapped"}";
         paths = [ cfg.package ];
         nativeBuildInputs = [ pkgs.makeWrapper ];
-        postBuild = "wrapProgram $out/bin/nbs --set-default NBS_LOG_DIR ${lib.escapeShellArg cfg.logDir}";
+        postBuild = "wrapProgram $out/bin/nbs ${lib.escapeShellArgs wrapperArgs}";
         meta.mainProgram = "nbs";
       };
 
-  # The flake as a local folder (`/srv/flake`, `path:…`, `git+file://…`), else null (`github:…`).
+  # The flake the service checks, as nbs picks it: programs.nbs.flake (NBS_FLAKE) only when the
+  # config names none, else nbs's own default /etc/nixos.
+  settingsFlake = if builtins.isAttrs cfg.settings then cfg.settings.flake or null else null;
+  serviceFlake =
+    if settingsFlake != null then
+      settingsFlake
+    else if cfg.flake != null then
+      cfg.flake
+    else
+      "/etc/nixos";
+  # That flake as a local folder (`/srv/flake`, `path:…`, `git+file://…`), else null (`github:…`,
+  # or a path relative to /etc/nbs).
   flakeDir =
     let
-      m = if cfg.flake == null then null else builtins.match "(path:|git\\+file://)?(/[^?#]*).*" cfg.flake;
+      m = builtins.match "(path:|git\\+file://)?(/[^?#]*).*" serviceFlake;
     in
     if m == null then null else lib.elemAt m 1;
-  flakeUnderHome = flakeDir != null && builtins.match "/(home|root)(/.*)?" flakeDir != null;
 
   prometheusFile = "${checkCfg.prometheus.directory}/nbs.prom";
   checkArgs = import ./check-command.nix {
@@ -49,12 +76,16 @@ let
   };
 
   # Exit 1 (checks failed) is a success for systemd (SuccessExitStatus), so OnFailure= does not see
-  # it: this ExecStopPost starts the onFailure units for it instead.
+  # it: this ExecStopPost starts the onFailure units for it instead. The units come as arguments on
+  # the ExecStopPost line, where systemd expands specifiers as it does in OnFailure= (the usual
+  # `notify@%n.service`); inside the script `%n` would stay literal and name no unit.
   startOnFailure = pkgs.writeShellScript "nbs-check-on-failure" ''
     if [ "$SERVICE_RESULT" = success ] && [ "$EXIT_CODE" = exited ] && [ "$EXIT_STATUS" = 1 ]; then
-      exec ${config.systemd.package}/bin/systemctl start --no-block -- ${lib.escapeShellArgs checkCfg.onFailure}
+      exec ${config.systemd.package}/bin/systemctl start --no-block -- "$@"
     fi
   '';
+  # quoted for an Exec line like utils.escapeSystemdExecArg, but with `%` left to systemd
+  unitArg = unit: builtins.replaceStrings [ "$" ] [ "$$" ] (builtins.toJSON unit);
 in
 {
   options.programs.nbs = {
@@ -73,7 +104,8 @@ in
       example = "/etc/nixos";
       description = ''
         The default flake of `nbs check`, `nbs status` and `nbs build os`, set as the `NBS_FLAKE`
-        environment variable (as `programs.nh.flake` sets `NH_FLAKE`). A `--flake` flag or a
+        environment variable (as `programs.nh.flake` sets `NH_FLAKE`) and as that variable's
+        default in a wrapper around the installed `nbs`, since sudo drops it. A `--flake` flag or a
         config's `flake` come first; of the environment variables nh's `NH_OS_FLAKE` comes before
         `NBS_FLAKE`, and `NH_FLAKE` after it. Also the flake the check service checks.
       '';
@@ -103,7 +135,7 @@ in
       example = "/persist/var/log/nixos-builds";
       description = ''
         Folder of the system's build records, created group-writable and setgid for `wheel`
-        (2775 root:wheel). Any other folder (a persisted one, for impermanence) is passed to nbs as
+        (2775 root:wheel), or for the group `settings.logGroup` names. Any other folder (a persisted one, for impermanence) is passed to nbs as
         `NBS_LOG_DIR` by a wrapper around the installed `nbs`.
       '';
     };
@@ -163,6 +195,7 @@ in
       description = ''
         Units started when a run fails: when checks fail (exit 1, which does not fail the unit) and
         when nbs itself cannot run (exit 3 or 70, a timeout or a crash: the unit fails, `OnFailure=`).
+        Specifiers such as `%n` are expanded in both cases (`notify@%n.service`).
       '';
     };
   };
@@ -174,18 +207,22 @@ in
           assertion = cfg.flake != null -> !(lib.hasSuffix ".nix" cfg.flake);
           message = "programs.nbs.flake must name a flake (a folder or flake reference), not a .nix file";
         }
+        {
+          assertion = !(builtins.isAttrs cfg.settings && cfg.settings ? logDir) || cfg.settings.logDir == cfg.logDir;
+          message = "programs.nbs.settings.logDir differs from programs.nbs.logDir, the folder the module creates for the records: set programs.nbs.logDir instead";
+        }
       ];
 
       environment.systemPackages = [ finalPackage ];
       environment.variables = lib.mkIf (cfg.flake != null) { NBS_FLAKE = cfg.flake; };
       environment.etc."nbs/nbs.config.json".source = json.generate "nbs.config.json" cfg.settings;
 
-      # What src/records expects: the records folder (and its builds/) 2775 root:wheel, so admins
+      # What src/records expects: the records folder (and its builds/) 2775 root:GROUP, so admins
       # write records without root and each new file gets the group; the lock folder sticky and
       # world-writable like /run/lock, so any user can take over a dead build's lock.
       systemd.tmpfiles.rules = [
-        "d ${cfg.logDir} 2775 root wheel -"
-        "d ${cfg.logDir}/builds 2775 root wheel -"
+        "d ${cfg.logDir} 2775 root ${logGroup} -"
+        "d ${cfg.logDir}/builds 2775 root ${logGroup} -"
         "d /run/lock/nbs 1777 root root -"
       ];
     })
@@ -239,7 +276,9 @@ in
           # exit 1: checks failed, reported by the files and onFailure, not by a failed unit
           # (failed-units would report nbs's own service). 3 (bad config) and 70 (bug) still fail.
           SuccessExitStatus = "1";
-          ExecStopPost = lib.mkIf (checkCfg.onFailure != [ ]) [ "${startOnFailure}" ];
+          ExecStopPost = lib.mkIf (checkCfg.onFailure != [ ]) [
+            "${startOnFailure} ${lib.concatMapStringsSep " " unitArg checkCfg.onFailure}"
+          ];
           WorkingDirectory = checkCfg.reportDir;
           CacheDirectory = "nbs";
           UMask = "0022";
@@ -247,7 +286,9 @@ in
           # read-only system; writable: the reports, the textfile, the cache
           ProtectSystem = "strict";
           ReadWritePaths = [ checkCfg.reportDir ] ++ lib.optional checkCfg.prometheus.enable checkCfg.prometheus.directory;
-          ProtectHome = if flakeUnderHome then "read-only" else true;
+          # read-only, never hidden: the flake may be under /home without its name saying so
+          # (/etc/nixos a symlink to ~/nixos-config, the usual layout), which no evaluation can see
+          ProtectHome = "read-only";
           PrivateTmp = true;
           PrivateDevices = true;
           NoNewPrivileges = true;

@@ -5,7 +5,7 @@
  * work tree around a `?dir=` flake, or a `path:` input of its flake.lock) and names it relative to
  * the repository root, which is where GitHub, GitLab and JUnit consumers resolve paths.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs'
+import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs'
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path'
 import { localFlakeDir } from './flake.js'
 
@@ -13,7 +13,7 @@ import { localFlakeDir } from './flake.js'
 const STORE_FILE = /^\/nix\/store\/[0-9a-df-np-sv-z]{32}-[^/]+\/(.+)$/
 /** The same inside text (traces: `… while evaluating … at /nix/store/…/x.nix:3:5`). */
 const STORE_FILE_IN_TEXT = /\/nix\/store\/[0-9a-df-np-sv-z]{32}-[^/\s'"`:]+\/[^\s'"`:]+/g
-/** Files above this size are matched by path alone (comparing them would cost more than it tells). */
+/** Files above this size are not compared, so not mapped (a .nix file that large is not hand-written). */
 const COMPARE_MAX_BYTES = 4 * 1024 * 1024
 
 export interface SourceMapper {
@@ -29,10 +29,13 @@ const NONE: SourceMapper = { file: () => undefined, text: (t) => t }
 export function flakeSourceMapper(flake: string, cwd = process.cwd()): SourceMapper {
   const local = localFlakeDir(flake, cwd)
   if ('error' in local || !isDirectory(local.dir)) return NONE
-  const repoRoot = findRepoRoot(local.dir) ?? local.dir
+  // the folder itself, not a symlink to it (/etc/nixos → ~/dotfiles/nixos): Nix copies the git
+  // tree the real folder is in, and that tree's top is where CI resolves paths
+  const dir = realPath(local.dir)
+  const repoRoot = findRepoRoot(dir) ?? dir
   // where a store copy can come from: the flake; the tree around it (a `?dir=` flake from git is
   // copied whole); each `path:` input in its lock file
-  const roots = unique([local.dir, ...(repoRoot !== local.dir ? [repoRoot] : []), ...pathInputs(local.dir)])
+  const roots = unique([dir, ...(repoRoot !== dir ? [repoRoot] : []), ...pathInputs(dir)])
   const cache = new Map<string, string | undefined>()
 
   const file = (nixPath: string): string | undefined => {
@@ -53,14 +56,18 @@ function locate(nixPath: string, roots: string[], repoRoot: string): string | un
   const inStore = STORE_FILE.exec(nixPath)?.[1]
   if (!inStore) {
     // a path Nix read in place (an impure or `--impure` import): shown relative when it is ours
-    return isAbsolute(nixPath) && inside(repoRoot, nixPath) ? relative(repoRoot, nixPath) : undefined
+    if (!isAbsolute(nixPath)) return undefined
+    const real = realPath(nixPath)
+    return inside(repoRoot, real) ? relative(repoRoot, real) : undefined
   }
   const candidates = roots.map((root) => [root, join(root, inStore)] as const).filter(([root, p]) => inside(root, p) && isFile(p)).map(([, p]) => p)
   if (candidates.length === 0) return undefined
+  // only a file with the same bytes is the copy's source (`flake.nix` of the flake and of a `path:`
+  // input share a name, not content; nixpkgs' `lib/modules.nix` may share one with the user's). A
+  // copy not readable here (another machine's store, collected since) proves nothing: not mapped.
   const copy = readSmall(nixPath)
-  // the store copy is readable here (the evaluation ran here): only a file with the same bytes is
-  // its source (`flake.nix` of the flake and of a `path:` input share a name, not content)
-  const source = copy === undefined ? candidates[0] : candidates.find((p) => sameBytes(p, copy))
+  if (copy === undefined) return undefined
+  const source = candidates.find((p) => sameBytes(p, copy))
   if (source === undefined) return undefined
   return inside(repoRoot, source) ? relative(repoRoot, source) || '.' : source
 }
@@ -95,6 +102,14 @@ function findRepoRoot(dir: string): string | undefined {
 
 const inside = (root: string, path: string): boolean => path === root || path.startsWith(root.endsWith(sep) ? root : root + sep)
 const unique = (list: string[]): string[] => [...new Set(list)]
+
+function realPath(p: string): string {
+  try {
+    return realpathSync(p)
+  } catch {
+    return p
+  }
+}
 
 function isDirectory(p: string): boolean {
   try {

@@ -3,7 +3,7 @@
  * flake before evaluating it): the mapper must find the file the copy came from, and only that one.
  */
 import { spawnSync } from 'node:child_process'
-import { cpSync, mkdirSync, writeFileSync } from 'node:fs'
+import { cpSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { expect, it } from 'vitest'
 import { flakeSourceMapper } from '../../../src/nix/source-map.js'
@@ -72,6 +72,28 @@ needs('nix').describe('flakeSourceMapper (real store copies)', () => {
     const flake = write(tmp.fresh(), FLAKE)
     const other = storeCopy(write(tmp.fresh(), { 'hosts/web.nix': '{ x = somethingElse; }\n' }))
     expect(flakeSourceMapper(`path:${flake}`).file(`${other}/hosts/web.nix`)).toBeUndefined()
+  })
+
+  it("a store path that is not on this machine (another machine's evaluation, collected since) is not mapped by its name alone", () => {
+    // nixpkgs' lib/modules.nix, as a remote host's Nix names it; the checkout has a file of that name
+    const flake = write(tmp.fresh(), { ...FLAKE, 'lib/modules.nix': '{ }\n' })
+    const map = flakeSourceMapper(`path:${flake}`)
+    expect(map.file('/nix/store/0c4ahqbsb3l3hm56pw8a8ljj1bkdypr6-source/lib/modules.nix')).toBeUndefined()
+    expect(map.text('error at /nix/store/0c4ahqbsb3l3hm56pw8a8ljj1bkdypr6-source/lib/modules.nix:5:3')).toBe('error at /nix/store/0c4ahqbsb3l3hm56pw8a8ljj1bkdypr6-source/lib/modules.nix:5:3')
+  })
+
+  it('a flake reached through a symlink (/etc/nixos → a subfolder of a repository): the real tree, relative to its top', () => {
+    const repo = tmp.fresh()
+    mkdirSync(join(repo, '.git'))
+    write(join(repo, 'nixos'), FLAKE)
+    const link = join(tmp.fresh(), 'etc-nixos')
+    symlinkSync(join(repo, 'nixos'), link)
+    // Nix copies the git tree of the real folder whole: the store path has the subfolder in it
+    const whole = storeCopy(repo)
+    const map = flakeSourceMapper(link)
+    expect(map.file(`${whole}/nixos/hosts/web.nix`)).toBe('nixos/hosts/web.nix')
+    // lazy trees name it by the link
+    expect(map.file(`«path:${link}»/hosts/web.nix`)).toBe('nixos/hosts/web.nix')
   })
 
   it('flakes with no checkout here map nothing; lazy-trees `«path:…»` names and files read in place do', () => {
