@@ -27,7 +27,7 @@ in
       default = { };
       example = lib.literalExpression ''
         {
-          flake = "${config.home.homeDirectory}/src/dotfiles";
+          flake = "''${config.home.homeDirectory}/src/dotfiles";
           reporters = [ "pretty" ];
         }
       '';
