@@ -1,4 +1,4 @@
-import { existsSync, statSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import { cpus, homedir, hostname } from 'node:os'
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path'
 import { NbsError, describeZodError } from '../errors.js'
@@ -9,6 +9,7 @@ import { rootHostnameSync } from '../machine/root-path.js'
 import type { PluginEntry } from '../plugins/load.js'
 import { assertTrustedFile } from '../plugins/permissions.js'
 import { CHECK_FILE_EXTENSIONS, DEFAULT_INCLUDE, DEFAULT_PHASES, configSchema, type HostConfig, type NbsConfig } from './schema.js'
+import { isDirectory, isFile } from '../fs/stat.js'
 
 export const CONFIG_NAMES = CHECK_FILE_EXTENSIONS.map((ext) => `nbs.config.${ext}`)
 /** The machine's config (the NixOS module's `programs.nbs.settings`); NBS_SYSTEM_CONFIG names another file. */
@@ -177,21 +178,7 @@ export function defaultFlake(env: NodeJS.ProcessEnv): string {
   return env.NH_OS_FLAKE || env.NBS_FLAKE || env.NH_FLAKE || '/etc/nixos'
 }
 
-function isFile(path: string): boolean {
-  try {
-    return statSync(path).isFile()
-  } catch {
-    return false
-  }
-}
 
-function isDirectory(path: string): boolean {
-  try {
-    return statSync(path).isDirectory()
-  } catch {
-    return false
-  }
-}
 
 /** A relative path flake in the config is relative to the config file, as users of nix expect. */
 export function resolveFlakeRef(base: string, ref: string): string {

@@ -8,6 +8,7 @@
 import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs'
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path'
 import { localFlakeDir } from './flake.js'
+import { isDirectory, isFile } from '../fs/stat.js'
 
 /** `/nix/store/<hash>-<name>` and the path inside it; the name is `source` for flakes and inputs. */
 const STORE_FILE = /^\/nix\/store\/[0-9a-df-np-sv-z]{32}-[^/]+\/(.+)$/
@@ -111,21 +112,7 @@ function realPath(p: string): string {
   }
 }
 
-function isDirectory(p: string): boolean {
-  try {
-    return statSync(p).isDirectory()
-  } catch {
-    return false
-  }
-}
 
-function isFile(p: string): boolean {
-  try {
-    return statSync(p).isFile()
-  } catch {
-    return false
-  }
-}
 
 /** The file's bytes when it is small enough to compare; undefined when unreadable or large. */
 function readSmall(p: string): Buffer | undefined {
