@@ -59,6 +59,8 @@ export function completionSpec(cli: CAC): CompletionSpec {
       flags: c.options.map((o) => flagSpec(o.rawName, o.description)),
       args: argValues(c.name),
     })),
-    globalFlags: cli.globalCommand.options.map((o) => flagSpec(o.rawName, o.description)),
+    // as cac's help: --version belongs to nbs itself, not to its commands
+    globalFlags: cli.globalCommand.options.filter((o) => o.name !== 'version').map((o) => flagSpec(o.rawName, o.description)),
+    topFlags: cli.globalCommand.options.map((o) => flagSpec(o.rawName, o.description)),
   }
 }

@@ -14,7 +14,7 @@ export function bashScript(spec: CompletionSpec): string {
   const flagCases = spec.commands
     .map((c) => `    ${plain(c.name)}) _r=(${commandFlags(spec, c).flatMap((f) => f.names.map(plain)).join(' ')}) ;;`)
     .join('\n')
-  const globalFlags = spec.globalFlags.flatMap((f) => f.names.map(plain)).join(' ')
+  const globalFlags = spec.topFlags.flatMap((f) => f.names.map(plain)).join(' ')
   const valueCases = spec.commands
     .flatMap((c) => commandFlags(spec, c).filter((f) => f.value).flatMap((f) => f.names.map((n) => `    '${plain(c.name)} ${plain(n)}') _r='${sourceWord(f.value!)}' ;;`)))
     .join('\n')

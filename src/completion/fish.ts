@@ -68,7 +68,8 @@ export function fishScript(spec: CompletionSpec): string {
     '',
     `complete -c ${p} -f`,
   ]
-  for (const f of spec.globalFlags) lines.push(`complete -c ${p} ${flagArgs(f)} -d ${quote(shortDescription(f.description))}${f.value ? ` ${valueArgs(f.value, fn)}` : ''}`)
+  const everywhere = new Set(spec.globalFlags.flatMap((f) => f.names))
+  for (const f of spec.topFlags) lines.push(`complete -c ${p}${f.names.some((n) => everywhere.has(n)) ? '' : ` -n ${quote(`not __fish_seen_subcommand_from ${names}`)}`} ${flagArgs(f)} -d ${quote(shortDescription(f.description))}${f.value ? ` ${valueArgs(f.value, fn)}` : ''}`)
   for (const c of spec.commands) {
     lines.push('', `complete -c ${p} -n ${quote(`not __fish_seen_subcommand_from ${names}`)} -a ${plain(c.name)} -d ${quote(shortDescription(c.description))}`)
     const when = `__fish_seen_subcommand_from ${plain(c.name)}`

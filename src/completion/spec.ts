@@ -39,6 +39,8 @@ export interface CompletionSpec {
   commands: CommandSpec[]
   /** flags every command takes (`--debug`, `--help`) */
   globalFlags: FlagSpec[]
+  /** flags before a command (the global ones and `--version`) */
+  topFlags: FlagSpec[]
 }
 
 /**
