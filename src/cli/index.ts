@@ -10,9 +10,11 @@ import { EXIT_INTERNAL, internalErrorLine } from '../errors.js'
 import { VERSION } from '../version.js'
 import { registerBuild } from './build.js'
 import { registerCheck } from './check.js'
+import { hideFromHelp, registerCompletion } from './completion.js'
 import { registerDebug } from './debug.js'
 import { registerHistory } from './history.js'
 import { registerHosts } from './hosts.js'
+import { registerInit } from './init.js'
 import { registerList } from './list.js'
 import { registerStatus } from './status.js'
 
@@ -33,13 +35,15 @@ export async function main(argv: string[]): Promise<void> {
   registerStatus(cli, argv)
   registerDebug(cli, argv)
   registerHosts(cli, argv)
+  registerInit(cli)
+  registerCompletion(cli)
 
   cli.command('[...args]', '').action((args: string[]) => {
     if (args.length === 0) return cli.outputHelp()
     throw Object.assign(new Error(`unknown command "${args[0]}"; see nbs --help`), { name: 'CACError' })
   })
   cli.usage('<command> [options]')
-  cli.help()
+  cli.help(hideFromHelp)
   cli.version(VERSION)
 
   try {

@@ -7,7 +7,7 @@
  */
 
 /** The package names that resolve to the running library. Another name (an alias) is one line. */
-export const LIBRARY_NAMES: readonly string[] = ['nbs']
+export const LIBRARY_NAMES: readonly string[] = ['nixos-build-status', 'nbs']
 
 let running: object | undefined
 

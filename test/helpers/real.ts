@@ -56,6 +56,7 @@ export const COMPONENTS = {
     fix: 'apt-get install openssh-server openssh-client (the tests start their own sshd; no service needed)',
   },
   fish: { probe: () => executable('/usr/bin/fish'), fix: 'apt-get install fish' },
+  zsh: { probe: () => runs('zsh', ['-c', 'true']), fix: 'apt-get install zsh' },
   // Python's TAP consumer, run through its own loader and unittest runner (what its `tappy` CLI does)
   tappy: { probe: () => tappyPython() !== undefined, fix: 'apt-get install python3-tap python3-yaml python3-more-itertools' },
   // Prometheus's own linter for the text exposition format

@@ -1,0 +1,44 @@
+/**
+ * `nbs init [dir]`: writes nbs.config.ts and an example check into a flake's folder, then says
+ * what to run next. Notes (hosts not read) go to stderr; the files and commands to stdout.
+ */
+import { relative } from 'node:path'
+import type { CAC } from 'cac'
+import { signalExitCode } from '../errors.js'
+import { initProject } from '../init/index.js'
+import { probeExec } from '../runner/process.js'
+import { text } from './options.js'
+
+/** reading nixosConfigurations' names fetches the flake's inputs the first time */
+const HOSTS_TIMEOUT_MS = 2 * 60_000
+
+export function registerInit(cli: CAC): void {
+  cli
+    .command('init [dir]', "Start using nbs in a flake: write nbs.config.ts (the flake's hosts, reporters for its CI) and an example check")
+    .example('nbs init            # in the flake\'s folder')
+    .example('nbs init ~/nixos')
+    .action(async (dirArg: unknown) => {
+      const controller = new AbortController()
+      const onSignal = (sig: 'SIGINT' | 'SIGTERM') => (controller.signal.aborted ? process.exit(signalExitCode(sig)) : controller.abort(sig))
+      process.on('SIGINT', onSignal).on('SIGTERM', onSignal)
+      const dir = text(dirArg) ?? '.'
+      const result = await initProject({ dir, exec: probeExec({ timeoutMs: HOSTS_TIMEOUT_MS, signal: controller.signal }), signal: controller.signal })
+      for (const note of result.notes) process.stderr.write(`nbs init: ${note}\n`)
+      const hosts = result.hosts?.length ? `${result.hosts.length} host${result.hosts.length === 1 ? '' : 's'}: ${result.hosts.join(', ')}` : 'no hosts'
+      const ci = result.ci === 'github' ? '; reporters for GitHub Actions' : result.ci === 'gitlab' ? '; reporters for GitLab CI' : ''
+      const where = relative(process.cwd(), result.dir)
+      const out = [
+        `wrote ${result.files[0]} (${hosts}${ci})`,
+        ...result.files.slice(1).map((f) => `wrote ${f} (an example check)`),
+        '',
+        where ? `Next, in ${where}:` : 'Next:',
+        ...alignComments(result.next),
+      ]
+      process.stdout.write(`${out.join('\n')}\n`)
+    })
+}
+
+function alignComments(next: { command: string; why: string }[]): string[] {
+  const width = Math.max(...next.map((n) => n.command.length))
+  return next.map((n) => `  ${n.command.padEnd(width)}  # ${n.why}`)
+}

@@ -1,0 +1,129 @@
+/**
+ * `nbs init`: a config and an example check for an existing flake. Everything is checked before
+ * anything is written (a flake, no config, no example check), so a refusal leaves the folder as it
+ * was; each file is written to a temp name and linked into place, which fails rather than replace a
+ * file that appeared meanwhile, and a failure removes what this run wrote.
+ */
+import { existsSync, statSync } from 'node:fs'
+import { link, mkdir, open, rm, rmdir } from 'node:fs/promises'
+import { dirname, join, relative, resolve } from 'node:path'
+import type { Exec } from '../checks/types.js'
+import { CHECK_FILE_EXTENSIONS } from '../config/schema.js'
+import { NbsError } from '../errors.js'
+import { tempPathFor } from '../fs/atomic-write.js'
+import { readFlakeHosts } from '../hosts/flake-hosts.js'
+import { CONFIG_FILE, EXAMPLE_CHECK_FILE, nextCommands, renderConfig, renderExampleCheck, type CiKind } from './render.js'
+
+export { CONFIG_FILE, EXAMPLE_CHECK_FILE, EXAMPLE_CHECK_ID, GITLAB_FILE, JUNIT_FILE, PACKAGE_NAME } from './render.js'
+export type { CiKind } from './render.js'
+
+/** Config names nbs looks for in a project (config/load.ts): any of them means "already set up". */
+const CONFIG_NAMES = CHECK_FILE_EXTENSIONS.map((ext) => `nbs.config.${ext}`)
+
+export interface InitOptions {
+  /** the flake's folder */
+  dir: string
+  /** runs nix for the host names (probeExec in the CLI) */
+  exec: Exec
+  signal?: AbortSignal
+}
+
+export interface InitResult {
+  dir: string
+  /** written, relative to dir */
+  files: string[]
+  /** nixosConfigurations names; undefined when Nix could not read them */
+  hosts: string[] | undefined
+  ci: CiKind
+  /** what the user should know (why no hosts were read) */
+  notes: string[]
+  next: { command: string; why: string }[]
+}
+
+/** The CI the project uses, from the files each CI reads. */
+export function detectCi(dir: string): CiKind {
+  if (existsSync(join(dir, '.gitlab-ci.yml'))) return 'gitlab'
+  if (existsSync(join(dir, '.github', 'workflows'))) return 'github'
+  return 'none'
+}
+
+export async function initProject(opts: InitOptions): Promise<InitResult> {
+  const dir = resolve(opts.dir)
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new NbsError(`${dir} is not a folder: run nbs init in your flake's folder, or name it (nbs init DIR)`)
+  if (!existsSync(join(dir, 'flake.nix'))) {
+    throw new NbsError(`${dir} has no flake.nix: run nbs init in your flake's folder (nix flake init makes a flake)`)
+  }
+  refuseExisting(dir)
+
+  const notes: string[] = []
+  const read = await readFlakeHosts({ flake: dir, exec: opts.exec, cwd: dir, ...(opts.signal ? { signal: opts.signal } : {}) })
+  let hosts: string[] | undefined
+  let hostsNote: string | undefined
+  if (read.ok) {
+    hosts = [...(read.value.nixosConfigurations ?? [])].sort()
+    if (!hosts.length) hostsNote = 'the flake has no nixosConfigurations'
+  } else if ('notFound' in read) {
+    hostsNote = 'nix is not on PATH, so the hosts of nixosConfigurations were not read'
+  } else {
+    hostsNote = `nix could not read nixosConfigurations: ${(read.errors[0]?.message ?? 'nix eval failed').split('\n')[0]}`
+  }
+  if (hostsNote && hosts === undefined) notes.push(`${hostsNote}; ${CONFIG_FILE} lists no hosts (add them under hosts, or run nbs init again)`)
+  if (opts.signal?.aborted) throw new NbsError('interrupted; nothing written', 130)
+
+  const ci = detectCi(dir)
+  const files: [string, string][] = [
+    [CONFIG_FILE, renderConfig({ hosts, ci, ...(hostsNote ? { hostsNote } : {}) })],
+    [EXAMPLE_CHECK_FILE, renderExampleCheck()],
+  ]
+  // the evaluation took a while: look again, then write without replacing anything
+  refuseExisting(dir)
+  await writeAllNew(dir, files)
+  return { dir, files: files.map(([f]) => f), hosts, ci, notes, next: nextCommands({ hosts, ci }) }
+}
+
+function refuseExisting(dir: string): void {
+  for (const name of [...CONFIG_NAMES, EXAMPLE_CHECK_FILE]) {
+    if (existsSync(join(dir, name))) throw new NbsError(`${join(dir, name)} exists already; nothing written (nbs init only starts a project: edit that file instead)`)
+  }
+}
+
+/** Writes every file or none: each to a temp name, then linked into place (link never replaces). */
+async function writeAllNew(dir: string, files: [string, string][]): Promise<void> {
+  const written: string[] = []
+  const madeDirs: string[] = []
+  try {
+    for (const [name, content] of files) {
+      const path = join(dir, name)
+      const parent = dirname(path)
+      if (!existsSync(parent)) {
+        await mkdir(parent, { recursive: true })
+        madeDirs.push(parent)
+      }
+      await writeNew(path, content)
+      written.push(path)
+    }
+  } catch (e) {
+    for (const path of written.reverse()) await rm(path, { force: true })
+    for (const d of madeDirs.reverse()) await rmdir(d).catch(() => {})
+    const err = e as NodeJS.ErrnoException & { dest?: string }
+    if (err.code === 'EEXIST') throw new NbsError(`${relative(dir, err.path ?? err.dest ?? dir) || dir} appeared while nbs init ran; nothing written`)
+    if (err.code) throw new NbsError(`cannot write in ${dir}: ${err.message}; nothing written`)
+    throw e
+  }
+}
+
+async function writeNew(path: string, content: string): Promise<void> {
+  const tmp = tempPathFor(path)
+  const handle = await open(tmp, 'wx', 0o644)
+  try {
+    await handle.writeFile(content)
+    await handle.sync()
+  } finally {
+    await handle.close()
+  }
+  try {
+    await link(tmp, path)
+  } finally {
+    await rm(tmp, { force: true })
+  }
+}
