@@ -1,4 +1,4 @@
-import { defineConfig } from 'nbs'
+import { defineConfig } from 'nixos-build-status'
 
 // This repository's own config: the demo run (`npx nbs check`) checks the input-less example flake
 // with the built-in checks, plus the example checks in examples/checks/.
