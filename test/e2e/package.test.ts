@@ -7,7 +7,7 @@
  * check and a local plugin; the built-in checks come from the installed package and run against an
  * input-less flake with real Nix.
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { delimiter, dirname, join } from 'node:path'
 import { execa } from 'execa'
@@ -117,8 +117,20 @@ needs('npm', 'nix').describe('the npm package, packed and installed globally', (
     const path = [join(prefix, 'bin'), dirname(process.execPath), nixDir!, '/usr/sbin', '/usr/bin', '/sbin', '/bin']
     env = { PATH: [...new Set(path)].join(delimiter), HOME: process.env.HOME ?? scratch, NO_COLOR: '1', ...NIX_ENV }
   }, 240_000)
-  afterAll(() => {
-    if (scratch) rmSync(scratch, { recursive: true, force: true })
+  afterAll(async () => {
+    if (!scratch) return
+    rmSync(scratch, { recursive: true, force: true })
+    // `npm exec --package <tarball>` installed it into npm's npx folder: remove that install (ours
+    // only: the one whose package.json names this run's tarball), or every run leaves ~16 MB behind
+    const cache = (await execa('npm', ['config', 'get', 'cache'], { env: cleanEnv(), extendEnv: false, reject: false })).stdout.trim()
+    const npx = join(cache, '_npx')
+    for (const entry of existsSync(npx) ? readdirSync(npx) : []) {
+      try {
+        if (readFileSync(join(npx, entry, 'package.json'), 'utf8').includes(scratch)) rmSync(join(npx, entry), { recursive: true, force: true })
+      } catch {
+        // not an install (or gone meanwhile)
+      }
+    }
   })
 
   it('the tarball holds what running needs and nothing else', () => {
