@@ -1,7 +1,8 @@
-import { defineConfig } from 'nbs'
+import { defineConfig } from 'nixos-build-status'
 
-// This repository's own config: the demo run (`npx nbs check`) checks the input-less example flake
-// with the built-in checks, plus the example checks in examples/checks/.
+// This repository's own config: the demo run (`node dist/cli.js check`, the README's first
+// command) checks the input-less example flake with the built-in checks, plus the example checks
+// in examples/checks/.
 export default defineConfig({
   flake: './examples/demo',
   host: 'demo',

@@ -1,4 +1,4 @@
-import { buildDerivation, buildPlatforms, defineCheck, describeBuildFailure, nixOptionArgs, unbuildableReason } from 'nbs'
+import { buildDerivation, buildPlatforms, defineCheck, describeBuildFailure, nixOptionArgs, unbuildableReason } from 'nixos-build-status'
 
 // The toplevel really builds (opt-in: it can take long). A failure names each derivation that
 // failed, its builder's exit code and its last log lines; a toplevel this machine cannot build

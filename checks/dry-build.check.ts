@@ -1,4 +1,4 @@
-import { defineCheck, dryBuild, nixOptionArgs } from 'nbs'
+import { defineCheck, dryBuild, nixOptionArgs } from 'nixos-build-status'
 
 // The evaluated toplevel can be built: what a rebuild would build and fetch, without building.
 // The counts are Nix's own; details keep a sample of the paths.

@@ -1,4 +1,4 @@
-import { checkFailedUnits, defineCheck, describeFailedUnits, failedUnitsOptionsSchema, systemdIsPid1 } from 'nbs'
+import { checkFailedUnits, defineCheck, describeFailedUnits, failedUnitsOptionsSchema, systemdIsPid1 } from 'nixos-build-status'
 
 // No systemd unit is in the failed state; each failed unit comes with its last journal lines.
 export default defineCheck({

@@ -1,4 +1,4 @@
-import { defineCheck, evalToplevel, nixOptionArgs, notAFlakeReason } from 'nbs'
+import { defineCheck, evalToplevel, nixOptionArgs, notAFlakeReason } from 'nixos-build-status'
 
 // The flake's NixOS configuration evaluates: the first thing to know before any build. Its data
 // (toplevel, platform, networking.hostName) tells later checks what to build and whether the

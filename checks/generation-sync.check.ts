@@ -1,4 +1,4 @@
-import { compareRevision, defaultUser, defineCheck, describeHomeManager, envStateHome, getCurrentCommit, getCurrentGeneration, getHomeManagerState, readNixosVersion, rebootNeeded, z } from 'nbs'
+import { compareRevision, defaultUser, defineCheck, describeHomeManager, envStateHome, getCurrentCommit, getCurrentGeneration, getHomeManagerState, readNixosVersion, rebootNeeded, z } from 'nixos-build-status'
 
 // What runs is what the system profile points to (a rollback counts, a specialisation of that
 // generation counts), and the flake still says so: its evaluated toplevel, else the git revision

@@ -1,4 +1,4 @@
-import { checkJournalErrors, defineCheck, describeWindow, describeJournalErrors, journalAccess, journalErrorsOptionsSchema, JournalUnavailableError } from 'nbs'
+import { checkJournalErrors, defineCheck, describeWindow, describeJournalErrors, journalAccess, journalErrorsOptionsSchema, JournalUnavailableError } from 'nixos-build-status'
 
 // Journal entries at priority err or worse, kernel included, stay under a threshold; the message
 // shows the window and the top messages. A warning by default (boot-time firmware and ACPI noise

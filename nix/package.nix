@@ -26,10 +26,10 @@ let
     fileset = lib.fileset.unions [
       ../package.json
       ../package-lock.json
+      ../LICENSE
       ../tsconfig.json
       ../src
       ../checks
-      ../plugins
       ../schemas
     ];
   };

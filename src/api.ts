@@ -1,4 +1,4 @@
-/** The public API: what config files, check files, plugins and scripts import from 'nbs' (the package entry, index.ts, re-exports it). */
+/** The public API: what config files, check files, plugins and scripts import from 'nixos-build-status' (or its alias 'nbs') (the package entry, index.ts, re-exports it). */
 export { defineCheck } from './checks/define.js'
 /** zod, for check and plugin `options` schemas, so a project needs no node_modules of its own */
 export { z } from 'zod'

@@ -10,7 +10,7 @@ function findPackageRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url))
   for (;;) {
     const pkg = join(dir, 'package.json')
-    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'nbs') return dir
+    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'nixos-build-status') return dir
     const parent = dirname(dir)
     if (parent === dir) throw new Error('nbs: cannot find its own package.json')
     dir = parent

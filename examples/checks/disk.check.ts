@@ -1,4 +1,4 @@
-import { defineCheck, z } from 'nbs'
+import { defineCheck, z } from 'nixos-build-status'
 
 // The programmatic form: run commands through ctx.exec, parse, decide; options come from nbs.config.ts.
 export default defineCheck({

@@ -1,4 +1,4 @@
-import { defineCheck } from 'nbs'
+import { defineCheck } from 'nixos-build-status'
 
 // The declarative form: a command and what its output must show.
 export default [

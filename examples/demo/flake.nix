@@ -1,7 +1,8 @@
 {
-  # The demo for `npx nbs check`: a NixOS-shaped flake with no inputs (no nixpkgs download), so the
-  # built-in checks run for real on any machine with Nix. Its toplevel is a plain derivation with
-  # the files nbs reads from a NixOS system: nixos-version, kernel, initrd, kernel-modules.
+  # The demo for `node dist/cli.js check` (the README's first command): a NixOS-shaped flake with
+  # no inputs (no nixpkgs download), so the built-in checks run for real on any machine with Nix.
+  # Its toplevel is a plain derivation with the files nbs reads from a NixOS system:
+  # nixos-version, kernel, initrd, kernel-modules.
   description = "nbs demo: an input-less NixOS-shaped configuration";
   outputs = { self }:
     let

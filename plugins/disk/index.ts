@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
-import { defineCheck, definePlugin, z, type CheckContext } from 'nbs'
+import { defineCheck, definePlugin, z, type CheckContext } from 'nixos-build-status'
 
 /**
  * disk: free space and free inodes on / and /nix/store against thresholds, and how much a garbage

@@ -1,4 +1,4 @@
-import { definePlugin, type CheckResult, type ReporterFactory } from 'nbs'
+import { definePlugin, type CheckResult, type ReporterFactory } from 'nixos-build-status'
 
 /**
  * markdown: a summary table for a CI job page or a merge request comment.

@@ -19,7 +19,7 @@ import { registerList } from './list.js'
 import { registerStatus } from './status.js'
 
 export async function main(argv: string[]): Promise<void> {
-  // `import … from 'nbs'` in config, check and plugin files: this running nbs
+  // `import … from 'nixos-build-status'` (or 'nbs') in config, check and plugin files: this running nbs
   setLibrary(library)
   const debug = argv.includes('--debug')
   // a reader that goes away (`nbs history | head`) is not an error of ours: stop writing, carry on

@@ -9,7 +9,7 @@ import { libraryModules } from './library.js'
 
 /**
  * Loads config, check and plugin modules. TS goes through jiti (Node 20 cannot strip types), and
- * `import ... from 'nbs'` resolves to the running nbs (library.ts: what the package entry or the
+ * `import ... from 'nixos-build-status'` (or 'nbs') resolves to the running nbs (library.ts: what the package entry or the
  * CLI registered), so a project needs no node_modules of its own.
  */
 let jiti: Promise<Jiti> | undefined

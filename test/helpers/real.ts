@@ -66,6 +66,8 @@ export const COMPONENTS = {
     probe: () => runs('prometheus-node-exporter', ['--version']),
     fix: 'apt-get install prometheus-node-exporter (the tests start their own exporter; no service needed)',
   },
+  // packs nbs and installs the tarball into a scratch prefix (test/e2e/package.test.ts)
+  npm: { probe: () => runs('npm', ['--version']), fix: 'install npm (it comes with Node.js; Debian: apt-get install npm)' },
   // the client side only: the container's own root brings its sshd
   'ssh-client': { probe: () => runs('ssh', ['-V']) && onPath('ssh-keygen'), fix: 'apt-get install openssh-client' },
 } satisfies Record<string, Component>

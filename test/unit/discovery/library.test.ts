@@ -1,6 +1,7 @@
 /**
- * `import … from 'nbs'` in a loaded config, check or plugin file is the library handed to
- * setLibrary (the package entry or the CLI), under every name in LIBRARY_NAMES.
+ * `import … from 'nixos-build-status'` (the npm name) or `from 'nbs'` (the alias) in a loaded
+ * config, check or plugin file is the library handed to setLibrary (the package entry or the CLI),
+ * under every name in LIBRARY_NAMES.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -29,5 +30,17 @@ describe('the running library', () => {
     const modules = libraryModules()
     expect(modules.nbs).toBeDefined()
     expect((modules.nbs as typeof api).defineCheck).toBe(api.defineCheck)
+    expect(modules['nixos-build-status']).toBe(modules.nbs)
+  })
+
+  it('answers to the npm name and the alias, and one file importing from both gets one instance', async () => {
+    expect(LIBRARY_NAMES).toEqual(expect.arrayContaining(['nixos-build-status', 'nbs']))
+    setLibrary({ defineCheck: (d: unknown) => d })
+    const file = join(dir, 'both.check.ts')
+    writeFileSync(
+      file,
+      `import { defineCheck as a } from 'nixos-build-status'\nimport { defineCheck as b } from 'nbs'\nexport default a({ id: 'both', same: a === b })\n`,
+    )
+    expect(await importDefault(file, `check ${file}`)).toEqual({ id: 'both', same: true })
   })
 })
