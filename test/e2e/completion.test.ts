@@ -7,7 +7,7 @@
  * prove that none was.
  */
 import { spawnSync } from 'node:child_process'
-import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { afterAll, beforeEach, describe, expect, it } from 'vitest'
@@ -99,6 +99,21 @@ describe('nbs completion bash', () => {
     expect(readFileSync(nixCalls, 'utf8').trim().split('\n')).toHaveLength(1)
     // --flake on the line being completed names another flake
     expect(await bash(['nbs', 'check', '--flake', other, '--host', ''])).toEqual(['bastion-9', 'demo', 'demo.example', '@edge'])
+  })
+
+  needs('nix').it('a flake\'s host names with shell syntax are inserted quoted: the line run with them runs nothing', async () => {
+    const evil = join(tmp, 'evil')
+    const pwned = join(tmp, 'pwned')
+    mkdirSync(evil, { recursive: true })
+    writeFileSync(join(evil, 'flake.nix'), `{ outputs = { self }: { nixosConfigurations = { "$(touch ${pwned})" = {}; "a b" = {}; "it's" = {}; ok = {}; }; }; }\n`)
+    const offered = await bash(['nbs', 'check', '--flake', evil, '--host', ''])
+    expect(offered).toEqual([`\\$\\(touch\\ ${pwned}\\)`, 'a\\ b', 'bastion-9', "it\\'s", 'ok', '@edge'])
+    // what bash puts on the line, run as the user would run it: each name is one literal word
+    const run = spawnSync('bash', ['--norc', '-c', `printf '%s\\n' ${offered.join(' ')}`], { encoding: 'utf8' })
+    expect(run.stdout.split('\n')).toEqual([`$(touch ${pwned})`, 'a b', 'bastion-9', "it's", 'ok', '@edge', ''])
+    expect(existsSync(pwned)).toBe(false)
+    // typed with a backslash, as the user would type it, it still completes
+    expect(await bash(['nbs', 'check', '--flake', evil, '--host', 'a\\ '])).toEqual(['a\\ b'])
   })
 
   it('fixed values and files', async () => {
