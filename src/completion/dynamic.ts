@@ -6,7 +6,8 @@
  * kept for a few minutes so repeated TABs do not run Nix again.
  */
 import { createHash } from 'node:crypto'
-import { mkdir, readFile, stat } from 'node:fs/promises'
+import { constants } from 'node:fs'
+import { lstat, mkdir, open, stat } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { z } from 'zod'
 import type { Exec } from '../checks/types.js'
@@ -65,15 +66,38 @@ async function flakeHostNames(flake: string, nixOptions: Record<string, string>,
   const key = JSON.stringify({ flake, dir: 'error' in local ? null : local.dir, mtimes, nixOptions, nixConfig: env.NIX_CONFIG ?? null })
   const dir = opts.cacheDir ?? join(dirname(evalCacheDir(env)), 'complete')
   const file = join(dir, `hosts-${createHash('sha256').update(key).digest('hex').slice(0, 32)}.json`)
-  const cached = await readFile(file, 'utf8').then((t) => cacheEntry.safeParse(JSON.parse(t)), () => undefined).catch(() => undefined)
+  const cached = await readPrivate(dir, file).then((t) => (t === undefined ? undefined : cacheEntry.safeParse(JSON.parse(t))), () => undefined)
   if (cached?.success && cached.data.key === key && now - cached.data.at < HOSTS_CACHE_TTL_MS && cached.data.at <= now) return cached.data.names
   const read = await readFlakeHosts({ flake, exec: opts.exec, nixOptions, cwd: opts.cwd })
   if (!read.ok) return []
   const names = read.value.nixosConfigurations ?? []
-  await mkdir(dir, { recursive: true })
-    .then(() => atomicWrite(file, JSON.stringify({ key, at: now, names }), 0o600, { syncDir: false }))
+  // private, as the eval cache: names another user could write would be offered to this user (root)
+  await mkdir(dir, { recursive: true, mode: 0o700 })
+    .then(async () => {
+      if (await isPrivate(dir)) await atomicWrite(file, JSON.stringify({ key, at: now, names }), 0o600, { syncDir: false })
+    })
     .catch(() => {}) // a cache that cannot be written only costs the next TAB an evaluation
   return names
+}
+
+/** Ours, and writable by nobody else: a folder or file another user could have planted is not read. */
+async function isPrivate(path: string): Promise<boolean> {
+  const st = await lstat(path).catch(() => undefined)
+  return !!st && !st.isSymbolicLink() && st.uid === process.getuid?.() && (st.mode & 0o022) === 0
+}
+
+/** The cache file's text when the file and its folder are this user's alone, else undefined. */
+async function readPrivate(dir: string, file: string): Promise<string | undefined> {
+  if (!(await isPrivate(dir))) return undefined
+  const handle = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW).catch(() => undefined)
+  if (!handle) return undefined
+  try {
+    const st = await handle.stat()
+    if (!st.isFile() || st.uid !== process.getuid?.() || (st.mode & 0o022) !== 0) return undefined
+    return await handle.readFile('utf8')
+  } finally {
+    await handle.close()
+  }
 }
 
 function unique(values: string[]): string[] {

@@ -7,7 +7,7 @@
  * prove that none was.
  */
 import { spawnSync } from 'node:child_process'
-import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { afterAll, beforeEach, describe, expect, it } from 'vitest'
@@ -114,6 +114,33 @@ describe('nbs completion bash', () => {
     expect(existsSync(pwned)).toBe(false)
     // typed with a backslash, as the user would type it, it still completes
     expect(await bash(['nbs', 'check', '--flake', evil, '--host', 'a\\ '])).toEqual(['a\\ b'])
+  })
+
+  needs('nix', 'root').it('the host-name cache is private: a cache file another user planted, or could rewrite, is not offered', async () => {
+    const flake = join(tmp, 'planted')
+    cpSync(fixtureFlakeDir('good'), flake, { recursive: true })
+    const line = ['nbs', 'check', '--flake', flake, '--host', '']
+    expect(await bash(line)).toEqual(['bastion-9', 'demo', 'demo.example', '@edge'])
+    const dir = join(cache, 'nbs', 'complete')
+    expect(statSync(dir).mode & 0o777).toBe(0o700)
+    // the entry of this flake, rewritten with a name of the attacker's choosing
+    const file = readdirSync(dir).map((f) => join(dir, f)).find((f) => readFileSync(f, 'utf8').includes(flake))!
+    const entry = JSON.parse(readFileSync(file, 'utf8')) as { names: string[] }
+    const plant = (mode: number, uid: number) => {
+      rmSync(file)
+      writeFileSync(file, JSON.stringify({ ...entry, names: ['$(planted)'] }), { mode })
+      chmodSync(file, mode)
+      chownSync(file, uid, uid)
+    }
+    plant(0o600, 65534) // another user's file
+    expect(await bash(line)).toEqual(['bastion-9', 'demo', 'demo.example', '@edge'])
+    plant(0o666, 0) // ours, but anyone may rewrite it
+    expect(await bash(line)).toEqual(['bastion-9', 'demo', 'demo.example', '@edge'])
+    plant(0o600, 0) // ours alone: used
+    chmodSync(dir, 0o777) // in a folder anyone may write to: not used
+    expect(await bash(line)).toEqual(['bastion-9', 'demo', 'demo.example', '@edge'])
+    chmodSync(dir, 0o700)
+    expect(await bash(line)).toEqual(['\\$\\(planted\\)', 'bastion-9', '@edge'])
   })
 
   it('fixed values and files', async () => {
