@@ -143,6 +143,25 @@ describe('nbs completion bash', () => {
     expect(await bash(line)).toEqual(['\\$\\(planted\\)', 'bastion-9', '@edge'])
   })
 
+  needs('nix').it('a flake Nix cannot list in time (inputs offline): TAB waits once, then completes the config\'s hosts at once', async () => {
+    const flake = join(tmp, 'stuck')
+    mkdirSync(flake)
+    // reading a FIFO nobody writes to blocks, as a fetch from an unreachable host does
+    const fifo = join(tmp, 'never')
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0)
+    writeFileSync(join(flake, 'flake.nix'), `{ outputs = { self }: { nixosConfigurations = builtins.seq (builtins.readFile ${fifo}) { a = {}; }; }; }\n`)
+    const line = ['nbs', 'check', '--flake', flake, '--host', '']
+    let start = Date.now()
+    expect(await bash(line)).toEqual(['bastion-9', '@edge'])
+    expect(Date.now() - start).toBeLessThan(9_000)
+    expect(readFileSync(nixCalls, 'utf8').trim().split('\n')).toHaveLength(1)
+    writeFileSync(nixCalls, '')
+    start = Date.now()
+    expect(await bash(line)).toEqual(['bastion-9', '@edge'])
+    expect(Date.now() - start).toBeLessThan(3_000)
+    expect(readFileSync(nixCalls, 'utf8')).toBe('')
+  }, 30_000)
+
   it('fixed values and files', async () => {
     expect(await bash(['nbs', 'check', '--reporter', 't'])).toEqual(['tap', 'tap14'])
     expect(await bash(['nbs', 'check', '--fail-on', ''])).toEqual(['error', 'warning'])
