@@ -7,6 +7,7 @@ import type { CAC } from 'cac'
 import { signalExitCode } from '../errors.js'
 import { initProject } from '../init/index.js'
 import { probeExec } from '../runner/process.js'
+import { singleLine } from '../reporters/sanitize.js'
 import { text } from './options.js'
 
 /** reading nixosConfigurations' names fetches the flake's inputs the first time */
@@ -24,7 +25,7 @@ export function registerInit(cli: CAC): void {
       const dir = text(dirArg) ?? '.'
       const result = await initProject({ dir, exec: probeExec({ timeoutMs: HOSTS_TIMEOUT_MS, signal: controller.signal }), signal: controller.signal })
       for (const note of result.notes) process.stderr.write(`nbs init: ${note}\n`)
-      const hosts = result.hosts?.length ? `${result.hosts.length} host${result.hosts.length === 1 ? '' : 's'}: ${result.hosts.join(', ')}` : 'no hosts'
+      const hosts = result.hosts?.length ? `${result.hosts.length} host${result.hosts.length === 1 ? '' : 's'}: ${result.hosts.map(singleLine).join(', ')}` : 'no hosts'
       const ci = result.ci === 'github' ? '; reporters for GitHub Actions' : result.ci === 'gitlab' ? '; reporters for GitLab CI' : ''
       const where = relative(process.cwd(), result.dir)
       const out = [
@@ -40,5 +41,6 @@ export function registerInit(cli: CAC): void {
 
 function alignComments(next: { command: string; why: string }[]): string[] {
   const width = Math.max(...next.map((n) => n.command.length))
-  return next.map((n) => `  ${n.command.padEnd(width)}  # ${n.why}`)
+  // a host name from the flake may hold control characters: never sent to the terminal as they are
+  return next.map((n) => singleLine(`  ${n.command.padEnd(width)}  # ${n.why}`))
 }

@@ -141,6 +141,31 @@ needs('nix').describe('nbs init in a flake', () => {
     expect(existsSync(join(dir, 'nbs.config.ts'))).toBe(true)
   })
 
+  it('host names with shell syntax, quotes and control characters: a valid config, a quoted command, nothing raw on the terminal', async () => {
+    const dir = join(tmp, `odd-${++seq}`)
+    mkdirSync(dir)
+    const pwned = join(tmp, `pwned-${seq}`)
+    // an ESC through JSON: Nix strings have no escape for it
+    writeFileSync(
+      join(dir, 'flake.nix'),
+      `{ outputs = { self }: { nixosConfigurations = builtins.listToAttrs (map (name: { inherit name; value = {}; }) [ "$(touch ${pwned})" "it's \\"q\\" \\\${x}" (builtins.fromJSON "\\"z\\\\u001b[31mred\\"") ]); }; }\n`,
+    )
+    const r = await nbs(['init'], { cwd: dir, env: withNix })
+    expect(r.exitCode, r.stderr).toBe(0)
+    expect(r.stdout).not.toContain('\x1b')
+    expect(r.stdout).toContain('3 hosts: ')
+    // the CI command, pasted into a shell (nbs replaced by printf): the host is one literal word
+    const ci = r.stdout.split('\n').find((l) => l.includes('--host'))!.split('  #')[0]!.trim()
+    const pasted = spawnSync('sh', ['-c', ci.replace(/^nbs check --host /, "printf '%s' ")], { encoding: 'utf8' })
+    expect(pasted.stdout).toBe(`$(touch ${pwned})`)
+    expect(existsSync(pwned)).toBe(false)
+    // the config carries every name exactly
+    const hosts = await nbs(['hosts', '--json'], { cwd: dir, env: withNix })
+    expect(hosts.exitCode, hosts.stderr).toBe(0)
+    const config = (JSON.parse(hosts.stdout) as { name: string; seenIn: string[] }[]).filter((h) => h.seenIn.includes('config')).map((h) => h.name)
+    expect(config.sort()).toEqual([`$(touch ${pwned})`, 'z\x1b[31mred', 'it\'s "q" ${x}'].sort())
+  })
+
   it('an evaluation error: the config is still written, with no hosts, and stderr says why', async () => {
     const dir = copyFlake('undefined-variable')
     const r = await nbs(['init'], { cwd: dir, env: withNix })
