@@ -12,6 +12,7 @@ import { CHECK_FILE_EXTENSIONS } from '../config/schema.js'
 import { NbsError } from '../errors.js'
 import { tempPathFor } from '../fs/atomic-write.js'
 import { readFlakeHosts } from '../hosts/flake-hosts.js'
+import { gitProbe } from '../status/git.js'
 import { CONFIG_FILE, EXAMPLE_CHECK_FILE, nextCommands, renderConfig, renderExampleCheck, type CiKind } from './render.js'
 
 export { CONFIG_FILE, EXAMPLE_CHECK_FILE, EXAMPLE_CHECK_ID, GITLAB_FILE, JUNIT_FILE, PACKAGE_NAME } from './render.js'
@@ -64,10 +65,14 @@ export async function initProject(opts: InitOptions): Promise<InitResult> {
     if (!hosts.length) hostsNote = 'the flake has no nixosConfigurations'
   } else if ('notFound' in read) {
     hostsNote = 'nix is not on PATH, so the hosts of nixosConfigurations were not read'
+  } else if (await untrackedFlake(opts.exec, dir)) {
+    // Nix's git fetcher sees tracked files only: its own message names a store path, not the cause
+    hostsNote = 'flake.nix is not tracked by git, and Nix reads only the files git tracks: git add flake.nix (and the files it imports)'
   } else {
     hostsNote = `nix could not read nixosConfigurations: ${(read.errors[0]?.message ?? 'nix eval failed').split('\n')[0]}`
   }
-  if (hostsNote && hosts === undefined) notes.push(`${hostsNote}; ${CONFIG_FILE} lists no hosts (add them under hosts, or run nbs init again)`)
+  // a second nbs init refuses (the config exists): the way on is to edit the file
+  if (hostsNote && hosts === undefined) notes.push(`${hostsNote}; ${CONFIG_FILE} lists no hosts: add them under hosts (nbs hosts lists the flake's once Nix reads it)`)
   if (opts.signal?.aborted) throw new NbsError('interrupted; nothing written', 130)
 
   const ci = detectCi(dir)
@@ -79,6 +84,12 @@ export async function initProject(opts: InitOptions): Promise<InitResult> {
   refuseExisting(dir)
   await writeAllNew(dir, files)
   return { dir, files: files.map(([f]) => f), hosts, ci, notes, next: nextCommands({ hosts, ci }) }
+}
+
+/** Whether dir is in a git work tree where flake.nix is not tracked (false when git cannot say). */
+async function untrackedFlake(exec: Exec, dir: string): Promise<boolean> {
+  const r = await gitProbe(exec, dir, ['ls-files', '--', 'flake.nix'])
+  return r.exitCode === 0 && r.stdout.text.trim() === ''
 }
 
 function refuseExisting(dir: string): void {

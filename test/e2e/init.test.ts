@@ -166,6 +166,19 @@ needs('nix').describe('nbs init in a flake', () => {
     expect(config.sort()).toEqual([`$(touch ${pwned})`, 'z\x1b[31mred', 'it\'s "q" ${x}'].sort())
   })
 
+  needs('git').it('a new git repository where flake.nix is not added yet: stderr says git add, not a store path', async () => {
+    const dir = copyFlake('inventory')
+    expect(spawnSync('git', ['init', '-q', dir]).status).toBe(0)
+    const r = await nbs(['init'], { cwd: dir, env: withNix })
+    expect(r.exitCode, r.stderr).toBe(0)
+    expect(r.stderr).toBe("nbs init: flake.nix is not tracked by git, and Nix reads only the files git tracks: git add flake.nix (and the files it imports); nbs.config.ts lists no hosts: add them under hosts (nbs hosts lists the flake's once Nix reads it)")
+    // what it says works: once added, Nix reads the hosts
+    expect(spawnSync('git', ['-C', dir, 'add', 'flake.nix', 'hosts'], { encoding: 'utf8' }).status).toBe(0)
+    const hosts = await nbs(['hosts'], { cwd: dir, env: withNix })
+    expect(hosts.exitCode, hosts.stderr).toBe(0)
+    expect(hosts.stdout).toContain('web-1')
+  })
+
   it('an evaluation error: the config is still written, with no hosts, and stderr says why', async () => {
     const dir = copyFlake('undefined-variable')
     const r = await nbs(['init'], { cwd: dir, env: withNix })
@@ -188,7 +201,7 @@ describe('nbs init refuses', () => {
     const dir = copyFlake('inventory')
     const r = await nbs(['init'], { cwd: dir, env: noNix })
     expect(r.exitCode, r.stderr).toBe(0)
-    expect(r.stderr).toBe('nbs init: nix is not on PATH, so the hosts of nixosConfigurations were not read; nbs.config.ts lists no hosts (add them under hosts, or run nbs init again)')
+    expect(r.stderr).toBe('nbs init: nix is not on PATH, so the hosts of nixosConfigurations were not read; nbs.config.ts lists no hosts: add them under hosts (nbs hosts lists the flake\'s once Nix reads it)')
     expect(readFileSync(join(dir, 'nbs.config.ts'), 'utf8')).toContain("// hosts: { web1: { targetHost: 'root@web1.example.org', tags: ['web'] } },")
   })
 
