@@ -31,6 +31,8 @@ export function registerInit(cli: CAC): void {
       const out = [
         `wrote ${result.files[0]} (${hosts}${ci})`,
         ...result.files.slice(1).map((f) => `wrote ${f} (an example check)`),
+        // CI checks out commits: untracked, the config and the check are not there
+        ...(result.inGit ? [`not in git yet: git add ${result.files.join(' ')}   # CI sees committed files only`] : []),
         '',
         where ? `Next, in ${where}:` : 'Next:',
         ...alignComments(result.next),

@@ -38,6 +38,8 @@ export interface InitResult {
   ci: CiKind
   /** what the user should know (why no hosts were read) */
   notes: string[]
+  /** the folder is in a git work tree: the files written are untracked until added (CI checks out commits) */
+  inGit: boolean
   next: { command: string; why: string }[]
 }
 
@@ -83,7 +85,8 @@ export async function initProject(opts: InitOptions): Promise<InitResult> {
   // the evaluation took a while: look again, then write without replacing anything
   refuseExisting(dir)
   await writeAllNew(dir, files)
-  return { dir, files: files.map(([f]) => f), hosts, ci, notes, next: nextCommands({ hosts, ci }) }
+  const inGit = (await gitProbe(opts.exec, dir, ['rev-parse', '--is-inside-work-tree'])).stdout.text.trim() === 'true'
+  return { dir, files: files.map(([f]) => f), hosts, ci, notes, inGit, next: nextCommands({ hosts, ci }) }
 }
 
 /** Whether dir is in a git work tree where flake.nix is not tracked (false when git cannot say). */

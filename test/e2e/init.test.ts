@@ -59,6 +59,7 @@ needs('nix').describe('nbs init in a flake', () => {
     expect(r.stderr).toBe('')
     expect(r.stdout).toContain('wrote nbs.config.ts (5 hosts: cache, db-1, laptop, web-1, web-2; reporters for GitHub Actions)')
     expect(r.stdout).toContain('wrote checks/flake-inputs-age.check.ts (an example check)')
+    expect(r.stdout).not.toContain('git add')
     expect(nextCommands(r.stdout)).toEqual([['nbs', 'list'], ['nbs', 'check'], ['nbs', 'check', '--host', 'cache']])
     const config = readFileSync(join(dir, 'nbs.config.ts'), 'utf8')
     expect(config).toContain("import { defineConfig } from 'nixos-build-status'")
@@ -177,6 +178,21 @@ needs('nix').describe('nbs init in a flake', () => {
     const hosts = await nbs(['hosts'], { cwd: dir, env: withNix })
     expect(hosts.exitCode, hosts.stderr).toBe(0)
     expect(hosts.stdout).toContain('web-1')
+  })
+
+  needs('git').it('in a git repository: says to git add what it wrote, since CI checks out commits only', async () => {
+    const dir = copyFlake('inventory')
+    const git = (...args: string[]) => expect(spawnSync('git', ['-C', dir, '-c', 'user.name=t', '-c', 'user.email=t@example.org', ...args]).status).toBe(0)
+    git('init', '-q')
+    git('add', '-A')
+    git('commit', '-qm', 'flake')
+    const r = await nbs(['init'], { cwd: dir, env: withNix })
+    expect(r.exitCode, r.stderr).toBe(0)
+    const line = r.stdout.split('\n').find((l) => l.startsWith('not in git yet: '))
+    expect(line).toBe('not in git yet: git add nbs.config.ts checks/flake-inputs-age.check.ts   # CI sees committed files only')
+    // the command as printed leaves nothing of nbs init untracked
+    expect(spawnSync('sh', ['-c', line!.replace('not in git yet: ', '')], { cwd: dir }).status).toBe(0)
+    expect(spawnSync('git', ['-C', dir, 'status', '--porcelain'], { encoding: 'utf8' }).stdout).toBe('A  checks/flake-inputs-age.check.ts\nA  nbs.config.ts\n')
   })
 
   it('an evaluation error: the config is still written, with no hosts, and stderr says why', async () => {
