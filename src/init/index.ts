@@ -5,13 +5,15 @@
  * file that appeared meanwhile, and a failure removes what this run wrote.
  */
 import { existsSync, statSync } from 'node:fs'
-import { link, mkdir, open, rm, rmdir } from 'node:fs/promises'
+import { constants } from 'node:fs'
+import { access, link, mkdir, open, rm, rmdir } from 'node:fs/promises'
 import { dirname, join, relative, resolve } from 'node:path'
 import type { Exec } from '../checks/types.js'
 import { CHECK_FILE_EXTENSIONS } from '../config/schema.js'
 import { NbsError } from '../errors.js'
 import { tempPathFor } from '../fs/atomic-write.js'
 import { readFlakeHosts } from '../hosts/flake-hosts.js'
+import { currentUserName } from '../machine/users.js'
 import { gitProbe } from '../status/git.js'
 import { CONFIG_FILE, EXAMPLE_CHECK_FILE, nextCommands, renderConfig, renderExampleCheck, type CiKind } from './render.js'
 
@@ -57,6 +59,8 @@ export async function initProject(opts: InitOptions): Promise<InitResult> {
     throw new NbsError(`${dir} has no flake.nix: run nbs init in your flake's folder (nix flake init makes a flake)`)
   }
   refuseExisting(dir)
+  // before the evaluation, which may take minutes: a root-owned /etc/nixos is refused at once
+  await refuseUnwritable(dir)
 
   const notes: string[] = []
   const read = await readFlakeHosts({ flake: dir, exec: opts.exec, cwd: dir, ...(opts.signal ? { signal: opts.signal } : {}) })
@@ -93,6 +97,17 @@ export async function initProject(opts: InitOptions): Promise<InitResult> {
 async function untrackedFlake(exec: Exec, dir: string): Promise<boolean> {
   const r = await gitProbe(exec, dir, ['ls-files', '--', 'flake.nix'])
   return r.exitCode === 0 && r.stdout.text.trim() === ''
+}
+
+async function refuseUnwritable(dir: string): Promise<void> {
+  const checks = join(dir, dirname(EXAMPLE_CHECK_FILE))
+  for (const d of existsSync(checks) ? [dir, checks] : [dir]) {
+    const err = await access(d, constants.W_OK).then(() => undefined, (e: NodeJS.ErrnoException) => e)
+    if (!err) continue
+    const why = err.code === 'EROFS' ? 'a read-only file system' : err.code === 'EACCES' || err.code === 'EPERM' ? `permission denied for ${currentUserName() ?? `uid ${process.getuid?.()}`}` : (err.code ?? err.message)
+    const fix = err.code === 'EROFS' ? '' : ': run nbs init as its owner (sudo nbs init for a root-owned /etc/nixos)'
+    throw new NbsError(`cannot write in ${d} (${why})${fix}; nothing written`)
+  }
 }
 
 function refuseExisting(dir: string): void {

@@ -4,12 +4,12 @@
  * exactly as `nbs init` told the user to run them.
  */
 import { spawnSync } from 'node:child_process'
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { fixtureFlakeDir, NIX_ENV } from '../helpers/nix.js'
-import { nbs } from '../helpers/project.js'
+import { CLI, nbs } from '../helpers/project.js'
 import { needs } from '../helpers/real.js'
 
 const tmp = mkdtempSync(join(tmpdir(), 'nbs-init-'))
@@ -219,6 +219,28 @@ describe('nbs init refuses', () => {
     expect(r.exitCode, r.stderr).toBe(0)
     expect(r.stderr).toBe('nbs init: nix is not on PATH, so the hosts of nixosConfigurations were not read; nbs.config.ts lists no hosts: add them under hosts (nbs hosts lists the flake\'s once Nix reads it)')
     expect(readFileSync(join(dir, 'nbs.config.ts'), 'utf8')).toContain("// hosts: { web1: { targetHost: 'root@web1.example.org', tags: ['web'] } },")
+  })
+
+  needs('root').it('a root-owned flake (/etc/nixos) run by a user: exit 3 at once, one line, before any evaluation, nothing written', async () => {
+    const dir = copyFlake('inventory')
+    // an evaluation that would block until nbs init's 2-minute timeout: a FIFO nobody writes to
+    const fifo = join(tmp, `fifo-${seq}`)
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0)
+    writeFileSync(join(dir, 'flake.nix'), `{ outputs = { self }: { nixosConfigurations = builtins.seq (builtins.readFile ${fifo}) { a = {}; }; }; }\n`)
+    chmodSync(tmp, 0o755)
+    const before = snapshot(dir)
+    const start = Date.now()
+    const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, CLI, 'init'], {
+      cwd: dir,
+      env: { ...withNix, HOME: tmp },
+      encoding: 'utf8',
+      timeout: 30_000,
+    })
+    expect(Date.now() - start).toBeLessThan(10_000)
+    expect(r.status).toBe(3)
+    expect(r.stderr).toBe(`nbs init: cannot write in ${dir} (permission denied for nobody): run nbs init as its owner (sudo nbs init for a root-owned /etc/nixos); nothing written\n`)
+    expect(r.stdout).toBe('')
+    expect(snapshot(dir)).toEqual(before)
   })
 
   for (const existing of ['nbs.config.json', 'nbs.config.mjs', 'checks/flake-inputs-age.check.ts']) {
