@@ -12,6 +12,8 @@ import { text } from './options.js'
 
 /** reading nixosConfigurations' names fetches the flake's inputs the first time */
 const HOSTS_TIMEOUT_MS = 2 * 60_000
+/** a fleet's names on one line would wrap over the screen: the file has them all */
+const MAX_HOSTS_SHOWN = 8
 
 export function registerInit(cli: CAC): void {
   cli
@@ -25,7 +27,9 @@ export function registerInit(cli: CAC): void {
       const dir = text(dirArg) ?? '.'
       const result = await initProject({ dir, exec: probeExec({ timeoutMs: HOSTS_TIMEOUT_MS, signal: controller.signal }), signal: controller.signal })
       for (const note of result.notes) process.stderr.write(`nbs init: ${note}\n`)
-      const hosts = result.hosts?.length ? `${result.hosts.length} host${result.hosts.length === 1 ? '' : 's'}: ${result.hosts.map(singleLine).join(', ')}` : 'no hosts'
+      const shown = result.hosts?.slice(0, MAX_HOSTS_SHOWN).map(singleLine) ?? []
+      const more = (result.hosts?.length ?? 0) - shown.length
+      const hosts = result.hosts?.length ? `${result.hosts.length} host${result.hosts.length === 1 ? '' : 's'}: ${shown.join(', ')}${more ? `, … (${more} more in the file)` : ''}` : 'no hosts'
       const ci = result.ci === 'github' ? '; reporters for GitHub Actions' : result.ci === 'gitlab' ? '; reporters for GitLab CI' : ''
       const where = relative(process.cwd(), result.dir)
       const out = [

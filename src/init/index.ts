@@ -67,7 +67,8 @@ export async function initProject(opts: InitOptions): Promise<InitResult> {
   let hosts: string[] | undefined
   let hostsNote: string | undefined
   if (read.ok) {
-    hosts = [...(read.value.nixosConfigurations ?? [])].sort()
+    // web-2 before web-10, as people number machines
+    hosts = [...(read.value.nixosConfigurations ?? [])].sort(new Intl.Collator('en', { numeric: true }).compare)
     if (!hosts.length) hostsNote = 'the flake has no nixosConfigurations'
   } else if ('notFound' in read) {
     hostsNote = 'nix is not on PATH, so the hosts of nixosConfigurations were not read'

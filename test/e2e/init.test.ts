@@ -195,6 +195,18 @@ needs('nix').describe('nbs init in a flake', () => {
     expect(spawnSync('git', ['-C', dir, 'status', '--porcelain'], { encoding: 'utf8' }).stdout).toBe('A  checks/flake-inputs-age.check.ts\nA  nbs.config.ts\n')
   })
 
+  it('a fleet of 40: numbered hosts in number order in the file, the first eight on the terminal', async () => {
+    const dir = join(tmp, `fleet-${++seq}`)
+    mkdirSync(dir)
+    writeFileSync(join(dir, 'flake.nix'), '{ outputs = { self }: { nixosConfigurations = builtins.listToAttrs (builtins.genList (i: { name = "web-${toString (i + 1)}"; value = {}; }) 40); }; }\n')
+    const r = await nbs(['init'], { cwd: dir, env: withNix })
+    expect(r.exitCode, r.stderr).toBe(0)
+    expect(r.stdout.split('\n')[0]).toBe('wrote nbs.config.ts (40 hosts: web-1, web-2, web-3, web-4, web-5, web-6, web-7, web-8, … (32 more in the file))')
+    const keys = [...readFileSync(join(dir, 'nbs.config.ts'), 'utf8').matchAll(/^ {4}'(web-\d+)': \{\},$/gm)].map((m) => m[1])
+    expect(keys).toEqual(Array.from({ length: 40 }, (_, i) => `web-${i + 1}`))
+    expect(nextCommands(r.stdout)[2]).toEqual(['nbs', 'check', '--host', 'web-1'])
+  })
+
   it('an evaluation error: the config is still written, with no hosts, and stderr says why', async () => {
     const dir = copyFlake('undefined-variable')
     const r = await nbs(['init'], { cwd: dir, env: withNix })
