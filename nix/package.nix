@@ -2,8 +2,10 @@
 # by the URL and hash already in the lock file, so there is no npmDepsHash to keep up to date.
 {
   lib,
+  stdenv,
   buildNpmPackage,
   importNpmLock,
+  installShellFiles,
   nodejs,
   git,
   openssh,
@@ -61,6 +63,16 @@ lib.throwIf (unresolved != [ ])
         openssh
       ])
     ];
+
+    # Completions where NixOS and Home Manager look (programs.bash.completion, zsh, fish), written
+    # by the installed nbs itself; skipped when cross-compiling, where it cannot run.
+    nativeBuildInputs = [ installShellFiles ];
+    postInstall = lib.optionalString (stdenv.buildPlatform.canExecute stdenv.hostPlatform) ''
+      installShellCompletion --cmd nbs \
+        --bash <($out/bin/nbs completion bash) \
+        --zsh <($out/bin/nbs completion zsh) \
+        --fish <($out/bin/nbs completion fish)
+    '';
 
     meta = {
       description = "Pre-deploy checks, recorded rebuilds and machine status for NixOS flakes";

@@ -4,6 +4,7 @@
  */
 import { NbsError } from '../errors.js'
 import { ACTIONS, TARGETS, TOOLS, type BuildAction, type BuildTarget, type BuildTool } from './tools/index.js'
+import { shellQuote } from '../util/shell.js'
 
 export * from './tools/index.js'
 
@@ -35,8 +36,4 @@ export function parseTool(target: BuildTarget, value: string | undefined): Build
 /** A command line a user could paste into a POSIX shell, for the record. */
 export function formatCommand(file: string, args: readonly string[]): string {
   return [file, ...args].map(shellQuote).join(' ')
-}
-
-function shellQuote(arg: string): string {
-  return /^[A-Za-z0-9_@%+=:,./#-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`
 }

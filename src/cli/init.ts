@@ -7,10 +7,13 @@ import type { CAC } from 'cac'
 import { signalExitCode } from '../errors.js'
 import { initProject } from '../init/index.js'
 import { probeExec } from '../runner/process.js'
+import { singleLine } from '../reporters/sanitize.js'
 import { text } from './options.js'
 
 /** reading nixosConfigurations' names fetches the flake's inputs the first time */
 const HOSTS_TIMEOUT_MS = 2 * 60_000
+/** a fleet's names on one line would wrap over the screen: the file has them all */
+const MAX_HOSTS_SHOWN = 8
 
 export function registerInit(cli: CAC): void {
   cli
@@ -24,12 +27,16 @@ export function registerInit(cli: CAC): void {
       const dir = text(dirArg) ?? '.'
       const result = await initProject({ dir, exec: probeExec({ timeoutMs: HOSTS_TIMEOUT_MS, signal: controller.signal }), signal: controller.signal })
       for (const note of result.notes) process.stderr.write(`nbs init: ${note}\n`)
-      const hosts = result.hosts?.length ? `${result.hosts.length} host${result.hosts.length === 1 ? '' : 's'}: ${result.hosts.join(', ')}` : 'no hosts'
+      const shown = result.hosts?.slice(0, MAX_HOSTS_SHOWN).map(singleLine) ?? []
+      const more = (result.hosts?.length ?? 0) - shown.length
+      const hosts = result.hosts?.length ? `${result.hosts.length} host${result.hosts.length === 1 ? '' : 's'}: ${shown.join(', ')}${more ? `, … (${more} more in the file)` : ''}` : 'no hosts'
       const ci = result.ci === 'github' ? '; reporters for GitHub Actions' : result.ci === 'gitlab' ? '; reporters for GitLab CI' : ''
       const where = relative(process.cwd(), result.dir)
       const out = [
         `wrote ${result.files[0]} (${hosts}${ci})`,
         ...result.files.slice(1).map((f) => `wrote ${f} (an example check)`),
+        // CI checks out commits: untracked, the config and the check are not there
+        ...(result.inGit ? [`not in git yet: git add ${result.files.join(' ')}   # CI sees committed files only`] : []),
         '',
         where ? `Next, in ${where}:` : 'Next:',
         ...alignComments(result.next),
@@ -40,5 +47,6 @@ export function registerInit(cli: CAC): void {
 
 function alignComments(next: { command: string; why: string }[]): string[] {
   const width = Math.max(...next.map((n) => n.command.length))
-  return next.map((n) => `  ${n.command.padEnd(width)}  # ${n.why}`)
+  // a host name from the flake may hold control characters: never sent to the terminal as they are
+  return next.map((n) => singleLine(`  ${n.command.padEnd(width)}  # ${n.why}`))
 }

@@ -3,7 +3,7 @@
  * check ids, phases, tags and hosts are asked of nbs itself (`nbs __complete KIND`, with the
  * `--config`/`--flake` already typed) when TAB is pressed. Plain bash: no bash-completion helpers
  * are needed. Values read from nbs are matched with `[[ == prefix* ]]`, never through
- * `compgen -W`, which would expand them as shell words.
+ * `compgen -W`, which would expand them as shell words, and inserted quoted.
  */
 import type { CompletionSpec } from './spec.js'
 import { commandFlags, plain, sourceWord } from './words.js'
@@ -52,7 +52,7 @@ ${argCases}
 }
 
 ${fn}() {
-  local cur=\${COMP_WORDS[COMP_CWORD]} bin=\${COMP_WORDS[0]} cmd= flag= i w nargs=0 dashdash= _r
+  local cur=\${COMP_WORDS[COMP_CWORD]} bin=\${COMP_WORDS[0]} cmd= flag= i w q nargs=0 dashdash= _r
   local -a ctx=()
   command -v -- "$bin" >/dev/null 2>&1 || bin=${p}
   COMPREPLY=()
@@ -98,8 +98,12 @@ ${fn}() {
     dynamic:*)
       # a comma-separated list (--on web-1,db-<TAB>, --only a,b): complete its last item
       if [[ $cur == *,* ]]; then pre=\${cur%,*},; cur=\${cur##*,}; fi
+      # bash inserts a completion as typed text: quoted (%q), a host named $(…) or "a b" from a
+      # flake stays one literal word on the command line, never shell code run with it
       while IFS= read -r w; do
-        [[ -n $w && $w == "$cur"* ]] && COMPREPLY+=("$pre$w")
+        [[ -n $w ]] || continue
+        printf -v q '%q' "$w"
+        if [[ $w == "$cur"* || $q == "$cur"* ]]; then COMPREPLY+=("$pre$q"); fi
       done < <("$bin" __complete "\${src#dynamic:}" "\${ctx[@]}" 2>/dev/null) ;;
     files)
       compopt -o filenames 2>/dev/null

@@ -6,7 +6,8 @@
  * kept for a few minutes so repeated TABs do not run Nix again.
  */
 import { createHash } from 'node:crypto'
-import { mkdir, readFile, stat } from 'node:fs/promises'
+import { constants } from 'node:fs'
+import { lstat, mkdir, open, stat } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { z } from 'zod'
 import type { Exec } from '../checks/types.js'
@@ -22,6 +23,11 @@ import type { DynamicKind } from './spec.js'
 export const HOSTS_EVAL_TIMEOUT_MS = 5_000
 /** How long listed host names are reused. */
 export const HOSTS_CACHE_TTL_MS = 5 * 60_000
+/**
+ * How long a failed or timed-out listing is remembered: without it every TAB in a flake whose
+ * inputs cannot be fetched (offline) would freeze the prompt for the whole timeout again.
+ */
+export const HOSTS_FAILURE_TTL_MS = 60_000
 
 export interface CompletionValuesOptions {
   cwd: string
@@ -53,7 +59,7 @@ async function hostValues(opts: CompletionValuesOptions): Promise<string[]> {
   return unique([...[...configured, ...flake].sort(), ...unique(tags).sort()])
 }
 
-const cacheEntry = z.object({ key: z.string(), at: z.number(), names: z.array(z.string()) })
+const cacheEntry = z.object({ key: z.string(), at: z.number(), names: z.array(z.string()), failed: z.boolean().optional() })
 
 async function flakeHostNames(flake: string, nixOptions: Record<string, string>, opts: CompletionValuesOptions): Promise<string[]> {
   if (notAFlakeReason(flake, opts.cwd)) return []
@@ -65,15 +71,42 @@ async function flakeHostNames(flake: string, nixOptions: Record<string, string>,
   const key = JSON.stringify({ flake, dir: 'error' in local ? null : local.dir, mtimes, nixOptions, nixConfig: env.NIX_CONFIG ?? null })
   const dir = opts.cacheDir ?? join(dirname(evalCacheDir(env)), 'complete')
   const file = join(dir, `hosts-${createHash('sha256').update(key).digest('hex').slice(0, 32)}.json`)
-  const cached = await readFile(file, 'utf8').then((t) => cacheEntry.safeParse(JSON.parse(t)), () => undefined).catch(() => undefined)
-  if (cached?.success && cached.data.key === key && now - cached.data.at < HOSTS_CACHE_TTL_MS && cached.data.at <= now) return cached.data.names
-  const read = await readFlakeHosts({ flake, exec: opts.exec, nixOptions, cwd: opts.cwd })
-  if (!read.ok) return []
-  const names = read.value.nixosConfigurations ?? []
-  await mkdir(dir, { recursive: true })
-    .then(() => atomicWrite(file, JSON.stringify({ key, at: now, names }), 0o600, { syncDir: false }))
+  const cached = await readPrivate(dir, file).then((t) => (t === undefined ? undefined : cacheEntry.safeParse(JSON.parse(t))), () => undefined)
+  if (cached?.success && cached.data.key === key && cached.data.at <= now) {
+    if (now - cached.data.at < (cached.data.failed ? HOSTS_FAILURE_TTL_MS : HOSTS_CACHE_TTL_MS)) return cached.data.names
+  }
+  // one deadline for the whole listing: readFlakeHosts may run nix twice (its colmena retry)
+  const read = await readFlakeHosts({ flake, exec: opts.exec, nixOptions, cwd: opts.cwd, signal: AbortSignal.timeout(HOSTS_EVAL_TIMEOUT_MS) })
+  if (!read.ok && 'notFound' in read) return []
+  const names = read.ok ? (read.value.nixosConfigurations ?? []) : []
+  const failed = !read.ok
+  // private, as the eval cache: names another user could write would be offered to this user (root)
+  await mkdir(dir, { recursive: true, mode: 0o700 })
+    .then(async () => {
+      if (await isPrivate(dir)) await atomicWrite(file, JSON.stringify({ key, at: now, names, ...(failed ? { failed } : {}) }), 0o600, { syncDir: false })
+    })
     .catch(() => {}) // a cache that cannot be written only costs the next TAB an evaluation
   return names
+}
+
+/** Ours, and writable by nobody else: a folder or file another user could have planted is not read. */
+async function isPrivate(path: string): Promise<boolean> {
+  const st = await lstat(path).catch(() => undefined)
+  return !!st && !st.isSymbolicLink() && st.uid === process.getuid?.() && (st.mode & 0o022) === 0
+}
+
+/** The cache file's text when the file and its folder are this user's alone, else undefined. */
+async function readPrivate(dir: string, file: string): Promise<string | undefined> {
+  if (!(await isPrivate(dir))) return undefined
+  const handle = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW).catch(() => undefined)
+  if (!handle) return undefined
+  try {
+    const st = await handle.stat()
+    if (!st.isFile() || st.uid !== process.getuid?.() || (st.mode & 0o022) !== 0) return undefined
+    return await handle.readFile('utf8')
+  } finally {
+    await handle.close()
+  }
 }
 
 function unique(values: string[]): string[] {

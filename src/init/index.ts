@@ -5,13 +5,16 @@
  * file that appeared meanwhile, and a failure removes what this run wrote.
  */
 import { existsSync, statSync } from 'node:fs'
-import { link, mkdir, open, rm, rmdir } from 'node:fs/promises'
+import { constants } from 'node:fs'
+import { access, link, mkdir, open, rm, rmdir } from 'node:fs/promises'
 import { dirname, join, relative, resolve } from 'node:path'
 import type { Exec } from '../checks/types.js'
 import { CHECK_FILE_EXTENSIONS } from '../config/schema.js'
 import { NbsError } from '../errors.js'
 import { tempPathFor } from '../fs/atomic-write.js'
 import { readFlakeHosts } from '../hosts/flake-hosts.js'
+import { currentUserName } from '../machine/users.js'
+import { gitProbe } from '../status/git.js'
 import { CONFIG_FILE, EXAMPLE_CHECK_FILE, nextCommands, renderConfig, renderExampleCheck, type CiKind } from './render.js'
 
 export { CONFIG_FILE, EXAMPLE_CHECK_FILE, EXAMPLE_CHECK_ID, GITLAB_FILE, JUNIT_FILE, PACKAGE_NAME } from './render.js'
@@ -37,6 +40,8 @@ export interface InitResult {
   ci: CiKind
   /** what the user should know (why no hosts were read) */
   notes: string[]
+  /** the folder is in a git work tree: the files written are untracked until added (CI checks out commits) */
+  inGit: boolean
   next: { command: string; why: string }[]
 }
 
@@ -54,20 +59,27 @@ export async function initProject(opts: InitOptions): Promise<InitResult> {
     throw new NbsError(`${dir} has no flake.nix: run nbs init in your flake's folder (nix flake init makes a flake)`)
   }
   refuseExisting(dir)
+  // before the evaluation, which may take minutes: a root-owned /etc/nixos is refused at once
+  await refuseUnwritable(dir)
 
   const notes: string[] = []
   const read = await readFlakeHosts({ flake: dir, exec: opts.exec, cwd: dir, ...(opts.signal ? { signal: opts.signal } : {}) })
   let hosts: string[] | undefined
   let hostsNote: string | undefined
   if (read.ok) {
-    hosts = [...(read.value.nixosConfigurations ?? [])].sort()
+    // web-2 before web-10, as people number machines
+    hosts = [...(read.value.nixosConfigurations ?? [])].sort(new Intl.Collator('en', { numeric: true }).compare)
     if (!hosts.length) hostsNote = 'the flake has no nixosConfigurations'
   } else if ('notFound' in read) {
     hostsNote = 'nix is not on PATH, so the hosts of nixosConfigurations were not read'
+  } else if (await untrackedFlake(opts.exec, dir)) {
+    // Nix's git fetcher sees tracked files only: its own message names a store path, not the cause
+    hostsNote = 'flake.nix is not tracked by git, and Nix reads only the files git tracks: git add flake.nix (and the files it imports)'
   } else {
     hostsNote = `nix could not read nixosConfigurations: ${(read.errors[0]?.message ?? 'nix eval failed').split('\n')[0]}`
   }
-  if (hostsNote && hosts === undefined) notes.push(`${hostsNote}; ${CONFIG_FILE} lists no hosts (add them under hosts, or run nbs init again)`)
+  // a second nbs init refuses (the config exists): the way on is to edit the file
+  if (hostsNote && hosts === undefined) notes.push(`${hostsNote}; ${CONFIG_FILE} lists no hosts: add them under hosts (nbs hosts lists the flake's once Nix reads it)`)
   if (opts.signal?.aborted) throw new NbsError('interrupted; nothing written', 130)
 
   const ci = detectCi(dir)
@@ -78,7 +90,25 @@ export async function initProject(opts: InitOptions): Promise<InitResult> {
   // the evaluation took a while: look again, then write without replacing anything
   refuseExisting(dir)
   await writeAllNew(dir, files)
-  return { dir, files: files.map(([f]) => f), hosts, ci, notes, next: nextCommands({ hosts, ci }) }
+  const inGit = (await gitProbe(opts.exec, dir, ['rev-parse', '--is-inside-work-tree'])).stdout.text.trim() === 'true'
+  return { dir, files: files.map(([f]) => f), hosts, ci, notes, inGit, next: nextCommands({ hosts, ci }) }
+}
+
+/** Whether dir is in a git work tree where flake.nix is not tracked (false when git cannot say). */
+async function untrackedFlake(exec: Exec, dir: string): Promise<boolean> {
+  const r = await gitProbe(exec, dir, ['ls-files', '--', 'flake.nix'])
+  return r.exitCode === 0 && r.stdout.text.trim() === ''
+}
+
+async function refuseUnwritable(dir: string): Promise<void> {
+  const checks = join(dir, dirname(EXAMPLE_CHECK_FILE))
+  for (const d of existsSync(checks) ? [dir, checks] : [dir]) {
+    const err = await access(d, constants.W_OK).then(() => undefined, (e: NodeJS.ErrnoException) => e)
+    if (!err) continue
+    const why = err.code === 'EROFS' ? 'a read-only file system' : err.code === 'EACCES' || err.code === 'EPERM' ? `permission denied for ${currentUserName() ?? `uid ${process.getuid?.()}`}` : (err.code ?? err.message)
+    const fix = err.code === 'EROFS' ? '' : ': run nbs init as its owner (sudo nbs init for a root-owned /etc/nixos)'
+    throw new NbsError(`cannot write in ${d} (${why})${fix}; nothing written`)
+  }
 }
 
 function refuseExisting(dir: string): void {

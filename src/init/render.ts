@@ -2,6 +2,7 @@
  * The text `nbs init` writes: the config and the example check. Kept as templates with the few
  * values that vary (hosts, CI), so what a new user reads first is written by hand, with comments.
  */
+import { shellQuote } from '../util/shell.js'
 
 export type CiKind = 'github' | 'gitlab' | 'none'
 
@@ -138,7 +139,8 @@ export interface NextCommandsInput {
 /** The three commands to run next, each with what it does. */
 export function nextCommands(t: NextCommandsInput): { command: string; why: string }[] {
   const hosts = t.hosts ?? []
-  const ciHost = hosts.length === 1 ? '' : ` --host ${hosts[0] ?? 'HOST'}`
+  // a flake's attribute name can hold anything: quoted, the printed command is safe to paste
+  const ciHost = hosts.length === 1 ? '' : ` --host ${hosts[0] === undefined ? 'HOST' : shellQuote(hosts[0])}`
   const reports =
     t.ci === 'github' ? `GitHub: annotations, summary, ${JUNIT_FILE}` : t.ci === 'gitlab' ? `GitLab: ${JUNIT_FILE}, ${GITLAB_FILE}` : `add --reporter junit:${JUNIT_FILE} for a report file`
   return [

@@ -7,7 +7,7 @@
  * prove that none was.
  */
 import { spawnSync } from 'node:child_process'
-import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { afterAll, beforeEach, describe, expect, it } from 'vitest'
@@ -100,6 +100,67 @@ describe('nbs completion bash', () => {
     // --flake on the line being completed names another flake
     expect(await bash(['nbs', 'check', '--flake', other, '--host', ''])).toEqual(['bastion-9', 'demo', 'demo.example', '@edge'])
   })
+
+  needs('nix').it('a flake\'s host names with shell syntax are inserted quoted: the line run with them runs nothing', async () => {
+    const evil = join(tmp, 'evil')
+    const pwned = join(tmp, 'pwned')
+    mkdirSync(evil, { recursive: true })
+    writeFileSync(join(evil, 'flake.nix'), `{ outputs = { self }: { nixosConfigurations = { "$(touch ${pwned})" = {}; "a b" = {}; "it's" = {}; ok = {}; }; }; }\n`)
+    const offered = await bash(['nbs', 'check', '--flake', evil, '--host', ''])
+    expect(offered).toEqual([`\\$\\(touch\\ ${pwned}\\)`, 'a\\ b', 'bastion-9', "it\\'s", 'ok', '@edge'])
+    // what bash puts on the line, run as the user would run it: each name is one literal word
+    const run = spawnSync('bash', ['--norc', '-c', `printf '%s\\n' ${offered.join(' ')}`], { encoding: 'utf8' })
+    expect(run.stdout.split('\n')).toEqual([`$(touch ${pwned})`, 'a b', 'bastion-9', "it's", 'ok', '@edge', ''])
+    expect(existsSync(pwned)).toBe(false)
+    // typed with a backslash, as the user would type it, it still completes
+    expect(await bash(['nbs', 'check', '--flake', evil, '--host', 'a\\ '])).toEqual(['a\\ b'])
+  })
+
+  needs('nix', 'root').it('the host-name cache is private: a cache file another user planted, or could rewrite, is not offered', async () => {
+    const flake = join(tmp, 'planted')
+    cpSync(fixtureFlakeDir('good'), flake, { recursive: true })
+    const line = ['nbs', 'check', '--flake', flake, '--host', '']
+    expect(await bash(line)).toEqual(['bastion-9', 'demo', 'demo.example', '@edge'])
+    const dir = join(cache, 'nbs', 'complete')
+    expect(statSync(dir).mode & 0o777).toBe(0o700)
+    // the entry of this flake, rewritten with a name of the attacker's choosing
+    const file = readdirSync(dir).map((f) => join(dir, f)).find((f) => readFileSync(f, 'utf8').includes(flake))!
+    const entry = JSON.parse(readFileSync(file, 'utf8')) as { names: string[] }
+    const plant = (mode: number, uid: number) => {
+      rmSync(file)
+      writeFileSync(file, JSON.stringify({ ...entry, names: ['$(planted)'] }), { mode })
+      chmodSync(file, mode)
+      chownSync(file, uid, uid)
+    }
+    plant(0o600, 65534) // another user's file
+    expect(await bash(line)).toEqual(['bastion-9', 'demo', 'demo.example', '@edge'])
+    plant(0o666, 0) // ours, but anyone may rewrite it
+    expect(await bash(line)).toEqual(['bastion-9', 'demo', 'demo.example', '@edge'])
+    plant(0o600, 0) // ours alone: used
+    chmodSync(dir, 0o777) // in a folder anyone may write to: not used
+    expect(await bash(line)).toEqual(['bastion-9', 'demo', 'demo.example', '@edge'])
+    chmodSync(dir, 0o700)
+    expect(await bash(line)).toEqual(['\\$\\(planted\\)', 'bastion-9', '@edge'])
+  })
+
+  needs('nix').it('a flake Nix cannot list in time (inputs offline): TAB waits once, then completes the config\'s hosts at once', async () => {
+    const flake = join(tmp, 'stuck')
+    mkdirSync(flake)
+    // reading a FIFO nobody writes to blocks, as a fetch from an unreachable host does
+    const fifo = join(tmp, 'never')
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0)
+    writeFileSync(join(flake, 'flake.nix'), `{ outputs = { self }: { nixosConfigurations = builtins.seq (builtins.readFile ${fifo}) { a = {}; }; }; }\n`)
+    const line = ['nbs', 'check', '--flake', flake, '--host', '']
+    let start = Date.now()
+    expect(await bash(line)).toEqual(['bastion-9', '@edge'])
+    expect(Date.now() - start).toBeLessThan(9_000)
+    expect(readFileSync(nixCalls, 'utf8').trim().split('\n')).toHaveLength(1)
+    writeFileSync(nixCalls, '')
+    start = Date.now()
+    expect(await bash(line)).toEqual(['bastion-9', '@edge'])
+    expect(Date.now() - start).toBeLessThan(3_000)
+    expect(readFileSync(nixCalls, 'utf8')).toBe('')
+  }, 30_000)
 
   it('fixed values and files', async () => {
     expect(await bash(['nbs', 'check', '--reporter', 't'])).toEqual(['tap', 'tap14'])

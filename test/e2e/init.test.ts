@@ -4,12 +4,12 @@
  * exactly as `nbs init` told the user to run them.
  */
 import { spawnSync } from 'node:child_process'
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { fixtureFlakeDir, NIX_ENV } from '../helpers/nix.js'
-import { nbs } from '../helpers/project.js'
+import { CLI, nbs } from '../helpers/project.js'
 import { needs } from '../helpers/real.js'
 
 const tmp = mkdtempSync(join(tmpdir(), 'nbs-init-'))
@@ -59,6 +59,7 @@ needs('nix').describe('nbs init in a flake', () => {
     expect(r.stderr).toBe('')
     expect(r.stdout).toContain('wrote nbs.config.ts (5 hosts: cache, db-1, laptop, web-1, web-2; reporters for GitHub Actions)')
     expect(r.stdout).toContain('wrote checks/flake-inputs-age.check.ts (an example check)')
+    expect(r.stdout).not.toContain('git add')
     expect(nextCommands(r.stdout)).toEqual([['nbs', 'list'], ['nbs', 'check'], ['nbs', 'check', '--host', 'cache']])
     const config = readFileSync(join(dir, 'nbs.config.ts'), 'utf8')
     expect(config).toContain("import { defineConfig } from 'nixos-build-status'")
@@ -141,6 +142,71 @@ needs('nix').describe('nbs init in a flake', () => {
     expect(existsSync(join(dir, 'nbs.config.ts'))).toBe(true)
   })
 
+  it('host names with shell syntax, quotes and control characters: a valid config, a quoted command, nothing raw on the terminal', async () => {
+    const dir = join(tmp, `odd-${++seq}`)
+    mkdirSync(dir)
+    const pwned = join(tmp, `pwned-${seq}`)
+    // an ESC through JSON: Nix strings have no escape for it
+    writeFileSync(
+      join(dir, 'flake.nix'),
+      `{ outputs = { self }: { nixosConfigurations = builtins.listToAttrs (map (name: { inherit name; value = {}; }) [ "$(touch ${pwned})" "it's \\"q\\" \\\${x}" (builtins.fromJSON "\\"z\\\\u001b[31mred\\"") ]); }; }\n`,
+    )
+    const r = await nbs(['init'], { cwd: dir, env: withNix })
+    expect(r.exitCode, r.stderr).toBe(0)
+    expect(r.stdout).not.toContain('\x1b')
+    expect(r.stdout).toContain('3 hosts: ')
+    // the CI command, pasted into a shell (nbs replaced by printf): the host is one literal word
+    const ci = r.stdout.split('\n').find((l) => l.includes('--host'))!.split('  #')[0]!.trim()
+    const pasted = spawnSync('sh', ['-c', ci.replace(/^nbs check --host /, "printf '%s' ")], { encoding: 'utf8' })
+    expect(pasted.stdout).toBe(`$(touch ${pwned})`)
+    expect(existsSync(pwned)).toBe(false)
+    // the config carries every name exactly
+    const hosts = await nbs(['hosts', '--json'], { cwd: dir, env: withNix })
+    expect(hosts.exitCode, hosts.stderr).toBe(0)
+    const config = (JSON.parse(hosts.stdout) as { name: string; seenIn: string[] }[]).filter((h) => h.seenIn.includes('config')).map((h) => h.name)
+    expect(config.sort()).toEqual([`$(touch ${pwned})`, 'z\x1b[31mred', 'it\'s "q" ${x}'].sort())
+  })
+
+  needs('git').it('a new git repository where flake.nix is not added yet: stderr says git add, not a store path', async () => {
+    const dir = copyFlake('inventory')
+    expect(spawnSync('git', ['init', '-q', dir]).status).toBe(0)
+    const r = await nbs(['init'], { cwd: dir, env: withNix })
+    expect(r.exitCode, r.stderr).toBe(0)
+    expect(r.stderr).toBe("nbs init: flake.nix is not tracked by git, and Nix reads only the files git tracks: git add flake.nix (and the files it imports); nbs.config.ts lists no hosts: add them under hosts (nbs hosts lists the flake's once Nix reads it)")
+    // what it says works: once added, Nix reads the hosts
+    expect(spawnSync('git', ['-C', dir, 'add', 'flake.nix', 'hosts'], { encoding: 'utf8' }).status).toBe(0)
+    const hosts = await nbs(['hosts'], { cwd: dir, env: withNix })
+    expect(hosts.exitCode, hosts.stderr).toBe(0)
+    expect(hosts.stdout).toContain('web-1')
+  })
+
+  needs('git').it('in a git repository: says to git add what it wrote, since CI checks out commits only', async () => {
+    const dir = copyFlake('inventory')
+    const git = (...args: string[]) => expect(spawnSync('git', ['-C', dir, '-c', 'user.name=t', '-c', 'user.email=t@example.org', ...args]).status).toBe(0)
+    git('init', '-q')
+    git('add', '-A')
+    git('commit', '-qm', 'flake')
+    const r = await nbs(['init'], { cwd: dir, env: withNix })
+    expect(r.exitCode, r.stderr).toBe(0)
+    const line = r.stdout.split('\n').find((l) => l.startsWith('not in git yet: '))
+    expect(line).toBe('not in git yet: git add nbs.config.ts checks/flake-inputs-age.check.ts   # CI sees committed files only')
+    // the command as printed leaves nothing of nbs init untracked
+    expect(spawnSync('sh', ['-c', line!.replace('not in git yet: ', '')], { cwd: dir }).status).toBe(0)
+    expect(spawnSync('git', ['-C', dir, 'status', '--porcelain'], { encoding: 'utf8' }).stdout).toBe('A  checks/flake-inputs-age.check.ts\nA  nbs.config.ts\n')
+  })
+
+  it('a fleet of 40: numbered hosts in number order in the file, the first eight on the terminal', async () => {
+    const dir = join(tmp, `fleet-${++seq}`)
+    mkdirSync(dir)
+    writeFileSync(join(dir, 'flake.nix'), '{ outputs = { self }: { nixosConfigurations = builtins.listToAttrs (builtins.genList (i: { name = "web-${toString (i + 1)}"; value = {}; }) 40); }; }\n')
+    const r = await nbs(['init'], { cwd: dir, env: withNix })
+    expect(r.exitCode, r.stderr).toBe(0)
+    expect(r.stdout.split('\n')[0]).toBe('wrote nbs.config.ts (40 hosts: web-1, web-2, web-3, web-4, web-5, web-6, web-7, web-8, … (32 more in the file))')
+    const keys = [...readFileSync(join(dir, 'nbs.config.ts'), 'utf8').matchAll(/^ {4}'(web-\d+)': \{\},$/gm)].map((m) => m[1])
+    expect(keys).toEqual(Array.from({ length: 40 }, (_, i) => `web-${i + 1}`))
+    expect(nextCommands(r.stdout)[2]).toEqual(['nbs', 'check', '--host', 'web-1'])
+  })
+
   it('an evaluation error: the config is still written, with no hosts, and stderr says why', async () => {
     const dir = copyFlake('undefined-variable')
     const r = await nbs(['init'], { cwd: dir, env: withNix })
@@ -163,8 +229,30 @@ describe('nbs init refuses', () => {
     const dir = copyFlake('inventory')
     const r = await nbs(['init'], { cwd: dir, env: noNix })
     expect(r.exitCode, r.stderr).toBe(0)
-    expect(r.stderr).toBe('nbs init: nix is not on PATH, so the hosts of nixosConfigurations were not read; nbs.config.ts lists no hosts (add them under hosts, or run nbs init again)')
+    expect(r.stderr).toBe('nbs init: nix is not on PATH, so the hosts of nixosConfigurations were not read; nbs.config.ts lists no hosts: add them under hosts (nbs hosts lists the flake\'s once Nix reads it)')
     expect(readFileSync(join(dir, 'nbs.config.ts'), 'utf8')).toContain("// hosts: { web1: { targetHost: 'root@web1.example.org', tags: ['web'] } },")
+  })
+
+  needs('root').it('a root-owned flake (/etc/nixos) run by a user: exit 3 at once, one line, before any evaluation, nothing written', async () => {
+    const dir = copyFlake('inventory')
+    // an evaluation that would block until nbs init's 2-minute timeout: a FIFO nobody writes to
+    const fifo = join(tmp, `fifo-${seq}`)
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0)
+    writeFileSync(join(dir, 'flake.nix'), `{ outputs = { self }: { nixosConfigurations = builtins.seq (builtins.readFile ${fifo}) { a = {}; }; }; }\n`)
+    chmodSync(tmp, 0o755)
+    const before = snapshot(dir)
+    const start = Date.now()
+    const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, CLI, 'init'], {
+      cwd: dir,
+      env: { ...withNix, HOME: tmp },
+      encoding: 'utf8',
+      timeout: 30_000,
+    })
+    expect(Date.now() - start).toBeLessThan(10_000)
+    expect(r.status).toBe(3)
+    expect(r.stderr).toBe(`nbs init: cannot write in ${dir} (permission denied for nobody): run nbs init as its owner (sudo nbs init for a root-owned /etc/nixos); nothing written\n`)
+    expect(r.stdout).toBe('')
+    expect(snapshot(dir)).toEqual(before)
   })
 
   for (const existing of ['nbs.config.json', 'nbs.config.mjs', 'checks/flake-inputs-age.check.ts']) {

@@ -32,6 +32,7 @@ function cleanEnv(extra: Record<string, string> = {}): Record<string, string> {
 let scratch = ''
 let tarball = ''
 let tarFiles: string[] = []
+let packInfo: { size: number; unpackedSize: number; entryCount: number } | undefined
 let prefix = ''
 let bin = ''
 let installed = ''
@@ -100,7 +101,8 @@ needs('npm', 'nix').describe('the npm package, packed and installed globally', (
     // --ignore-scripts: `prepare` would rebuild dist/ under the other test files that run it; the
     // suite builds before it runs
     const pack = await execa('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', scratch], { cwd: REPO_ROOT, env: cleanEnv(), extendEnv: false })
-    const [packed] = JSON.parse(pack.stdout) as { filename: string }[]
+    const [packed] = JSON.parse(pack.stdout) as { filename: string; size: number; unpackedSize: number; entryCount: number }[]
+    packInfo = packed
     tarball = join(scratch, packed!.filename)
     tarFiles = (await execa('tar', ['-tzf', tarball])).stdout.split('\n').filter(Boolean)
     prefix = join(scratch, 'prefix')
@@ -131,6 +133,16 @@ needs('npm', 'nix').describe('the npm package, packed and installed globally', (
         // not an install (or gone meanwhile)
       }
     }
+  })
+
+  it("the README's size and file count of the package are those of the tarball (within 5%)", () => {
+    const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8')
+    const m = /about (\d+) KB packed \(([\d.]+) MB unpacked, (\d+) files/.exec(readme)
+    expect(m, 'README: "about N KB packed (X MB unpacked, F files"').not.toBeNull()
+    const near = (said: number, real: number) => expect(Math.abs(said - real) / real, `README says ${said}, the tarball has ${real}`).toBeLessThan(0.05)
+    near(Number(m![1]) * 1000, packInfo!.size)
+    near(Number(m![2]) * 1e6, packInfo!.unpackedSize)
+    near(Number(m![3]), packInfo!.entryCount)
   })
 
   it('the tarball holds what running needs and nothing else', () => {

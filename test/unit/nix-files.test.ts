@@ -8,7 +8,7 @@
  */
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { execa } from 'execa'
 import { afterEach, describe, expect, it } from 'vitest'
 import { NIX_ENV } from '../helpers/nix.js'
@@ -124,6 +124,24 @@ needs('nix').describe('Nix files', () => {
     expect(pkg).toMatch(/"--suffix"\s+"PATH"/)
     expect(pkg).not.toMatch(/--prefix|"--set"\s+"PATH"/)
   })
+})
+
+needs('zsh', 'fish').it('the package installs bash, zsh and fish completions, each written by the installed nbs and accepted by its shell', async () => {
+  const pkg = readFileSync(join(REPO_ROOT, 'nix/package.nix'), 'utf8')
+  expect(pkg).toMatch(/nativeBuildInputs = \[ installShellFiles \]/)
+  const install = /installShellCompletion --cmd nbs((?:\s*\\?\s*--\w+ <\(\$out\/bin\/nbs [^)]*\))+)/.exec(pkg)
+  expect(install).not.toBeNull()
+  const shells = [...install![1]!.matchAll(/--(\w+) <\(\$out\/bin\/nbs ([^)]*)\)/g)].map((m) => [m[1]!, m[2]!.split(' ')] as const)
+  expect(shells.map(([shell]) => shell)).toEqual(['bash', 'zsh', 'fish'])
+  for (const [shell, args] of shells) {
+    const script = await execa(process.execPath, [CLI, ...args])
+    expect(args).toEqual(['completion', shell])
+    const file = join(mkdtempSync(join(tmpdir(), 'nbs-completion-')), `nbs.${shell}`)
+    writeFileSync(file, script.stdout)
+    const parsed = await execa(shell, ['-n', file], { reject: false })
+    rmSync(dirname(file), { recursive: true })
+    expect(parsed.exitCode, `${shell}: ${parsed.stderr}`).toBe(0)
+  }
 })
 
 needs('nix', 'promtool').describe('the check service runs a command line the CLI accepts', () => {
