@@ -6,13 +6,13 @@
  * kept for a few minutes so repeated TABs do not run Nix again.
  */
 import { createHash } from 'node:crypto'
-import { constants } from 'node:fs'
-import { lstat, mkdir, open, stat } from 'node:fs/promises'
+import { mkdir, stat } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { z } from 'zod'
 import type { Exec } from '../checks/types.js'
 import { loadConfig, resolveSettings } from '../config/load.js'
 import { atomicWrite } from '../fs/atomic-write.js'
+import { isPrivate, readPrivate } from '../fs/private.js'
 import { readFlakeHosts } from '../hosts/flake-hosts.js'
 import { listChecks } from '../list-checks.js'
 import { localFlakeDir, notAFlakeReason } from '../nix/flake.js'
@@ -87,26 +87,6 @@ async function flakeHostNames(flake: string, nixOptions: Record<string, string>,
     })
     .catch(() => {}) // a cache that cannot be written only costs the next TAB an evaluation
   return names
-}
-
-/** Ours, and writable by nobody else: a folder or file another user could have planted is not read. */
-async function isPrivate(path: string): Promise<boolean> {
-  const st = await lstat(path).catch(() => undefined)
-  return !!st && !st.isSymbolicLink() && st.uid === process.getuid?.() && (st.mode & 0o022) === 0
-}
-
-/** The cache file's text when the file and its folder are this user's alone, else undefined. */
-async function readPrivate(dir: string, file: string): Promise<string | undefined> {
-  if (!(await isPrivate(dir))) return undefined
-  const handle = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW).catch(() => undefined)
-  if (!handle) return undefined
-  try {
-    const st = await handle.stat()
-    if (!st.isFile() || st.uid !== process.getuid?.() || (st.mode & 0o022) !== 0) return undefined
-    return await handle.readFile('utf8')
-  } finally {
-    await handle.close()
-  }
 }
 
 function unique(values: string[]): string[] {

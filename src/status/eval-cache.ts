@@ -21,6 +21,7 @@ import { mkdir, readdir, readFile, readlink, lstat, rm, stat } from 'node:fs/pro
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { z } from 'zod'
+import { isPrivate, readPrivate } from '../fs/private.js'
 import { atomicWrite } from '../fs/atomic-write.js'
 import { evalToplevel, type EvalToplevelOptions, type EvalToplevelResult, type EvaluatedToplevel } from '../nix/eval.js'
 import { localFlakeDir } from '../nix/flake.js'
@@ -67,7 +68,7 @@ export async function evalToplevelCached(opts: CachedEvalOptions): Promise<Cache
   if (key === undefined) return evalToplevel(opts)
   const dir = opts.cacheDir ?? evalCacheDir(opts.processEnv)
   const file = join(dir, `${sha256(key)}.json`)
-  const hit = await readEntry(file, key)
+  const hit = await readEntry(dir, file, key)
   if (hit) return { ...hit, cached: true }
   const result = await evalToplevel(opts)
   if (result.ok) await writeEntry(dir, file, key, result).catch(() => {})
@@ -146,9 +147,12 @@ async function hashTree(dir: string): Promise<string | undefined> {
   return (await walk('')) ? hash.digest('hex') : undefined
 }
 
-async function readEntry(file: string, key: string): Promise<EvaluatedToplevel | undefined> {
+async function readEntry(dir: string, file: string, key: string): Promise<EvaluatedToplevel | undefined> {
   try {
-    const entry = entrySchema.parse(JSON.parse(await readFile(file, 'utf8')))
+    // only an entry this user alone could have written (not one planted under `sudo -E`)
+    const text = await readPrivate(dir, file)
+    if (text === undefined) return undefined
+    const entry = entrySchema.parse(JSON.parse(text))
     return entry.key === key ? entry.result : undefined
   } catch {
     return undefined // missing, unreadable or corrupt: evaluate as if there were no cache
@@ -158,6 +162,7 @@ async function readEntry(file: string, key: string): Promise<EvaluatedToplevel |
 async function writeEntry(dir: string, file: string, key: string, result: EvaluatedToplevel): Promise<void> {
   // private: a cache another user could write would decide what counts as "in sync"
   await mkdir(dir, { recursive: true, mode: 0o700 })
+  if (!(await isPrivate(dir))) return
   const entry = { format: FORMAT, key, createdAt: new Date().toISOString(), result }
   await atomicWrite(file, `${JSON.stringify(entry, null, 2)}\n`, 0o600, { syncDir: false })
   await prune(dir)

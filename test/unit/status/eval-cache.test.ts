@@ -162,4 +162,29 @@ needs('nix', 'git').describe('evalToplevelCached with real Nix and git', () => {
     expect(statSync(cacheDir).mode & 0o777).toBe(0o700)
     expect(statSync(join(cacheDir, readdirSync(cacheDir)[0]!)).mode & 0o777).toBe(0o600)
   })
+
+  it('an entry another user could have written is not believed (a planted "in sync" under sudo -E or a shared cache)', async () => {
+    const dir = await gitFlake()
+    const cacheDir = join(work, `planted-${seq}`, 'nbs', 'eval')
+    const first = await evalToplevelCached(opts(dir, { cacheDir }))
+    expect(nixCalls()).toBe(1)
+    const entry = join(cacheDir, readdirSync(cacheDir)[0]!)
+    // a group-writable entry, and a folder others can write: neither is read
+    chmodSync(entry, 0o660)
+    expect(await evalToplevelCached(opts(dir, { cacheDir }))).toEqual(first)
+    expect(nixCalls()).toBe(2)
+    chmodSync(entry, 0o600)
+    expect(await evalToplevelCached(opts(dir, { cacheDir }))).toMatchObject({ cached: true })
+    chmodSync(cacheDir, 0o777)
+    expect(await evalToplevelCached(opts(dir, { cacheDir }))).toEqual(first)
+    expect(nixCalls()).toBe(3)
+    // another owner: nobody's file is not ours
+    chmodSync(cacheDir, 0o700)
+    if (process.getuid?.() === 0) {
+      const { chownSync } = await import('node:fs')
+      chownSync(entry, 65534, 65534)
+      expect(await evalToplevelCached(opts(dir, { cacheDir }))).toEqual(first)
+      expect(nixCalls()).toBe(4)
+    }
+  })
 })
