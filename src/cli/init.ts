@@ -25,7 +25,13 @@ export function registerInit(cli: CAC): void {
       const onSignal = (sig: 'SIGINT' | 'SIGTERM') => (controller.signal.aborted ? process.exit(signalExitCode(sig)) : controller.abort(sig))
       process.on('SIGINT', onSignal).on('SIGTERM', onSignal)
       const dir = text(dirArg) ?? '.'
-      const result = await initProject({ dir, exec: probeExec({ timeoutMs: HOSTS_TIMEOUT_MS, signal: controller.signal }), signal: controller.signal })
+      const result = await initProject({
+        dir,
+        exec: probeExec({ timeoutMs: HOSTS_TIMEOUT_MS, signal: controller.signal }),
+        signal: controller.signal,
+        // only on a terminal: a script reading stderr gets the notes alone
+        ...(process.stderr.isTTY ? { onStatus: (line: string) => process.stderr.write(`nbs init: ${line}\n`) } : {}),
+      })
       for (const note of result.notes) process.stderr.write(`nbs init: ${note}\n`)
       const shown = result.hosts?.slice(0, MAX_HOSTS_SHOWN).map(singleLine) ?? []
       const more = (result.hosts?.length ?? 0) - shown.length

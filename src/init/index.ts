@@ -6,7 +6,7 @@
  */
 import { existsSync, statSync } from 'node:fs'
 import { constants } from 'node:fs'
-import { access, link, mkdir, open, rm, rmdir } from 'node:fs/promises'
+import { access, lchown, link, mkdir, open, rm, rmdir, stat } from 'node:fs/promises'
 import { dirname, join, relative, resolve } from 'node:path'
 import type { Exec } from '../checks/types.js'
 import { CHECK_FILE_EXTENSIONS } from '../config/schema.js'
@@ -29,6 +29,8 @@ export interface InitOptions {
   /** runs nix for the host names (probeExec in the CLI) */
   exec: Exec
   signal?: AbortSignal
+  /** what it is doing while it waits (the CLI shows it on a terminal: the first evaluation can take minutes) */
+  onStatus?(line: string): void
 }
 
 export interface InitResult {
@@ -63,6 +65,7 @@ export async function initProject(opts: InitOptions): Promise<InitResult> {
   await refuseUnwritable(dir)
 
   const notes: string[] = []
+  opts.onStatus?.("reading the flake's hosts (nix eval of nixosConfigurations' names; Ctrl-C stops, nothing is written)")
   const read = await readFlakeHosts({ flake: dir, exec: opts.exec, cwd: dir, ...(opts.signal ? { signal: opts.signal } : {}) })
   let hosts: string[] | undefined
   let hostsNote: string | undefined
@@ -89,7 +92,9 @@ export async function initProject(opts: InitOptions): Promise<InitResult> {
   ]
   // the evaluation took a while: look again, then write without replacing anything
   refuseExisting(dir)
-  await writeAllNew(dir, files)
+  const made = await writeAllNew(dir, files)
+  // `sudo nbs init` in a user's flake: the files are the flake owner's to edit, not root's
+  await giveToOwnerOf(dir, made)
   const inGit = (await gitProbe(opts.exec, dir, ['rev-parse', '--is-inside-work-tree'])).stdout.text.trim() === 'true'
   return { dir, files: files.map(([f]) => f), hosts, ci, notes, inGit, next: nextCommands({ hosts, ci }) }
 }
@@ -117,8 +122,16 @@ function refuseExisting(dir: string): void {
   }
 }
 
-/** Writes every file or none: each to a temp name, then linked into place (link never replaces). */
-async function writeAllNew(dir: string, files: [string, string][]): Promise<void> {
+/** Root writing into a folder another user owns: what it made becomes that user's (and group's). */
+async function giveToOwnerOf(dir: string, paths: string[]): Promise<void> {
+  if (process.getuid?.() !== 0) return
+  const owner = await stat(dir)
+  if (owner.uid === 0) return
+  for (const p of paths) await lchown(p, owner.uid, owner.gid).catch(() => {})
+}
+
+/** Writes every file or none: each to a temp name, then linked into place (link never replaces). Returns what it made. */
+async function writeAllNew(dir: string, files: [string, string][]): Promise<string[]> {
   const written: string[] = []
   const madeDirs: string[] = []
   try {
@@ -132,6 +145,7 @@ async function writeAllNew(dir: string, files: [string, string][]): Promise<void
       await writeNew(path, content)
       written.push(path)
     }
+    return [...madeDirs, ...written]
   } catch (e) {
     for (const path of written.reverse()) await rm(path, { force: true })
     for (const d of madeDirs.reverse()) await rmdir(d).catch(() => {})

@@ -255,6 +255,17 @@ describe('nbs init refuses', () => {
     expect(snapshot(dir)).toEqual(before)
   })
 
+  needs('root').it("sudo nbs init in a user's flake: what it writes is the flake owner's, not root's", async () => {
+    const dir = copyFlake('inventory')
+    spawnSync('chown', ['-R', '65534:65534', dir])
+    const r = await nbs(['init'], { cwd: dir, env: noNix })
+    expect(r.exitCode, r.stderr).toBe(0)
+    for (const f of ['nbs.config.ts', 'checks', 'checks/flake-inputs-age.check.ts']) {
+      const st = statSync(join(dir, f))
+      expect([f, st.uid, st.gid]).toEqual([f, 65534, 65534])
+    }
+  })
+
   for (const existing of ['nbs.config.json', 'nbs.config.mjs', 'checks/flake-inputs-age.check.ts']) {
     it(`to overwrite ${existing}: exit 3, one line, nothing written`, async () => {
       const dir = copyFlake('inventory', { [existing]: '{}\n' })
