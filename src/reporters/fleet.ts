@@ -3,6 +3,7 @@
  * per host and the report's phases interleave hosts. Every format reads them host by host, in
  * inventory order, through these helpers.
  */
+import { failsRun } from '../report/summary.js'
 import type { CheckResult, RunReport } from '../report/types.js'
 import { displayName } from './sanitize.js'
 
@@ -53,4 +54,13 @@ export function groupByHost(report: Pick<RunReport, 'hosts' | 'phases'>): HostGr
 export function resultsInOrder(report: Pick<RunReport, 'fleet' | 'hosts' | 'phases'>): { check: CheckResult; phase: string }[] {
   const phases = report.fleet ? groupByHost(report).flatMap((g) => g.phases) : report.phases
   return phases.flatMap((p) => p.checks.map((check) => ({ check, phase: p.name })))
+}
+
+/**
+ * The failed and errored results of a run, those that fail it first (then the tolerated failed
+ * warnings), each group in reading order: what CI outputs that show only the first few list.
+ */
+export function brokenChecks(report: Pick<RunReport, 'fleet' | 'hosts' | 'phases' | 'failOn'>): CheckResult[] {
+  const broken = resultsInOrder(report).map((x) => x.check).filter((r) => r.status === 'failed' || r.status === 'errored')
+  return [...broken.filter((r) => failsRun(r, report.failOn)), ...broken.filter((r) => !failsRun(r, report.failOn))]
 }

@@ -8,7 +8,7 @@ import { appendFile, stat } from 'node:fs/promises'
 import { failsRun } from '../report/summary.js'
 import type { CheckResult, RunReport } from '../report/types.js'
 import { annotationTarget, formatLocation, resultLocation } from '../report/location.js'
-import { hostName, resultsInOrder } from './fleet.js'
+import { brokenChecks, hostName } from './fleet.js'
 import { displayName, oneLineMessage, sanitizeText, truncateMiddle } from './sanitize.js'
 import type { ReporterFactory, ReportSink } from './types.js'
 
@@ -51,7 +51,7 @@ function annotationFor(r: CheckResult, kind: 'error' | 'warning', fleet: boolean
  * warning that does not as `::warning`; errors first because GitHub keeps only the first few.
  */
 export function renderAnnotations(report: RunReport, perKind = ANNOTATIONS_PER_KIND): string[] {
-  const broken = resultsInOrder(report).map((x) => x.check).filter((r) => r.status === 'failed' || r.status === 'errored')
+  const broken = brokenChecks(report)
   const errors = broken.filter((r) => failsRun(r, report.failOn))
   const warnings = broken.filter((r) => !failsRun(r, report.failOn))
   const out: string[] = []
@@ -90,9 +90,8 @@ export function renderSummary(report: RunReport, maxBytes = STEP_SUMMARY_MAX_BYT
     `| ${s.total} | ${s.passed} | ${s.failed} | ${s.errored} | ${s.skipped} | ${s.warnings} |`,
     '',
   ]
-  const broken = resultsInOrder(report).map((x) => x.check).filter((r) => r.status === 'failed' || r.status === 'errored')
   // the same order as the annotations: what fails the run first
-  broken.sort((a, b) => Number(failsRun(b, report.failOn)) - Number(failsRun(a, report.failOn)))
+  const broken = brokenChecks(report)
   if (broken.length === 0) return `${head.join('\n')}\n`
   head.push('### Failed checks', '', `| | ${report.fleet ? 'Host | ' : ''}Check | Phase | Location | Message |`, `| --- | ${report.fleet ? '--- | ' : ''}--- | --- | --- | --- |`)
   let text = `${head.join('\n')}\n`

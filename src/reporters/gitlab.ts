@@ -18,7 +18,7 @@ import { createHash } from 'node:crypto'
 import { annotationTarget } from '../report/location.js'
 import { failsRun } from '../report/summary.js'
 import type { CheckResult, RunReport } from '../report/types.js'
-import { hostName, resultsInOrder } from './fleet.js'
+import { brokenChecks, hostName } from './fleet.js'
 import { displayName, oneLineMessage, toWellFormed } from './sanitize.js'
 import type { ReporterFactory } from './types.js'
 
@@ -76,10 +76,7 @@ export const markdownText = (s: string): string => s.replace(/[\\`*_[\]<>#!|~@$&
 
 /** The issues of a run, what fails the run first; a passed run has none. */
 export function codeQualityIssues(report: RunReport): CodeQualityIssue[] {
-  const broken = resultsInOrder(report)
-    .map((x) => x.check)
-    .filter((r) => r.status === 'failed' || r.status === 'errored')
-  broken.sort((a, b) => Number(failsRun(b, report.failOn)) - Number(failsRun(a, report.failOn)))
+  const broken = brokenChecks(report)
   const seen = new Map<string, number>()
   return broken.map((r) => {
     const { path, line } = locationOf(r)
