@@ -21,6 +21,9 @@ function str(s: string): string {
   return /^[A-Za-z0-9 ._/@:+-]*$/.test(s) ? `'${s}'` : JSON.stringify(s)
 }
 
+/** Text inside a `//` comment: every JavaScript line terminator would end the comment and start code. */
+const commentText = (s: string): string => s.replace(/[\r\n\u2028\u2029]+/g, ' ')
+
 /** An object key: bare when an identifier, else a string literal. */
 function key(s: string): string {
   return /^[A-Za-z_$][A-Za-z0-9_$]*$/.test(s) ? s : str(s)
@@ -76,7 +79,7 @@ export function renderConfig(t: ConfigTemplate): string {
     )
   } else {
     lines.push(
-      `  // no hosts listed: ${t.hostsNote ?? 'the flake has no nixosConfigurations'}`,
+      `  // no hosts listed: ${commentText(t.hostsNote ?? 'the flake has no nixosConfigurations')}`,
       "  // hosts: { web1: { targetHost: 'root@web1.example.org', tags: ['web'] } },",
     )
   }
