@@ -2,9 +2,9 @@
 import type { CAC } from 'cac'
 import { loadConfig, resolveSettings } from '../config/load.js'
 import { debugAfterFailedCheck } from '../debug/write.js'
-import { NbsError, signalExitCode } from '../errors.js'
+import { NbsError } from '../errors.js'
 import { runChecks } from '../run-checks.js'
-import { list, selectors, text, wholeNumber } from './options.js'
+import { abortOnSignals, list, selectors, text, wholeNumber } from './options.js'
 
 export function registerCheck(cli: CAC, argv: readonly string[]): void {
   cli
@@ -37,14 +37,8 @@ export function registerCheck(cli: CAC, argv: readonly string[]): void {
       }
       const parallel = o.parallel === undefined ? undefined : wholeNumber('--parallel', o.parallel, 0)
       const on = selectors(argv, o.on)
-      const controller = new AbortController()
-      let signals = 0
-      const onSignal = (sig: 'SIGINT' | 'SIGTERM') => {
-        // first signal: stop the checks and still write every report; second: leave at once
-        if (++signals > 1) process.exit(signalExitCode(sig))
-        controller.abort(sig)
-      }
-      process.on('SIGINT', onSignal).on('SIGTERM', onSignal)
+      // first signal: stop the checks and still write every report; second: leave at once
+      const controller = abortOnSignals()
       const { exitCode, reporterErrors, hookWarnings } = await runChecks({
         cwd: process.cwd(),
         config: text(o.config),

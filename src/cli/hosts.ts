@@ -9,7 +9,7 @@ import { formatHostsTable } from '../hosts/format.js'
 import { loadInventory } from '../hosts/inventory.js'
 import { selectHosts } from '../hosts/select.js'
 import { probeExec } from '../runner/process.js'
-import { selectors, text } from './options.js'
+import { abortOnSignals, selectors, text } from './options.js'
 
 interface HostsFlags {
   config?: string
@@ -30,9 +30,7 @@ export function registerHosts(cli: CAC, argv: readonly string[]): void {
     .option('--json', 'Print the hosts as JSON, with the source of each field')
     .example('nbs hosts --on "web-*,@db"')
     .action(async (o: Record<string, unknown>) => {
-      const controller = new AbortController()
-      const onSignal = (sig: 'SIGINT' | 'SIGTERM') => (controller.signal.aborted ? process.exit(signalExitCode(sig)) : controller.abort(sig))
-      process.on('SIGINT', onSignal).on('SIGTERM', onSignal)
+      const controller = abortOnSignals()
       // interrupted: the children are stopped; exit as the signal says, without their failure
       const interrupted = () => signalExitCode(controller.signal.reason)
       process.exitCode = await hostsAction({ config: text(o.config), flake: text(o.flake), on: selectors(argv, o.on), json: o.json === true }, controller.signal).catch((e: unknown) => {

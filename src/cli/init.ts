@@ -4,11 +4,10 @@
  */
 import { relative } from 'node:path'
 import type { CAC } from 'cac'
-import { signalExitCode } from '../errors.js'
 import { initProject } from '../init/index.js'
 import { probeExec } from '../runner/process.js'
 import { singleLine } from '../reporters/sanitize.js'
-import { text } from './options.js'
+import { abortOnSignals, text } from './options.js'
 
 /** reading nixosConfigurations' names fetches the flake's inputs the first time */
 const HOSTS_TIMEOUT_MS = 2 * 60_000
@@ -21,9 +20,7 @@ export function registerInit(cli: CAC): void {
     .example('nbs init            # in the flake\'s folder')
     .example('nbs init ~/nixos')
     .action(async (dirArg: unknown) => {
-      const controller = new AbortController()
-      const onSignal = (sig: 'SIGINT' | 'SIGTERM') => (controller.signal.aborted ? process.exit(signalExitCode(sig)) : controller.abort(sig))
-      process.on('SIGINT', onSignal).on('SIGTERM', onSignal)
+      const controller = abortOnSignals()
       const dir = text(dirArg) ?? '.'
       const result = await initProject({
         dir,

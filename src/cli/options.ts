@@ -2,7 +2,7 @@
  * Flag values as the user typed them, and the checks several commands share. The argument parser
  * turns `--host 42` into a number and `--on ''` into 0: names and paths stay text here.
  */
-import { NbsError } from '../errors.js'
+import { NbsError, signalExitCode } from '../errors.js'
 
 /** a name or path flag: the text typed, or undefined when absent */
 export const text = (v: unknown): string | undefined => (v === undefined ? undefined : String(v))
@@ -31,3 +31,14 @@ export function wholeNumber(flag: string, v: unknown, min: number): number {
 /** a repeatable, comma-separated flag: every value, trimmed, empty ones dropped */
 export const list = (v: unknown): string[] | undefined =>
   v === undefined ? undefined : ([] as unknown[]).concat(v).flatMap((x) => String(x).split(',')).map((s) => s.trim()).filter(Boolean)
+
+/**
+ * Ctrl-C and SIGTERM for a command that can stop cleanly: the first aborts the signal (the command
+ * stops its children and still says what it must), a second leaves at once with 130/143.
+ */
+export function abortOnSignals(): { signal: AbortSignal; dispose(): void } {
+  const controller = new AbortController()
+  const onSignal = (sig: 'SIGINT' | 'SIGTERM') => (controller.signal.aborted ? process.exit(signalExitCode(sig)) : controller.abort(sig))
+  process.on('SIGINT', onSignal).on('SIGTERM', onSignal)
+  return { signal: controller.signal, dispose: () => void process.off('SIGINT', onSignal).off('SIGTERM', onSignal) }
+}

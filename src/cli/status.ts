@@ -12,7 +12,7 @@ import { readFleetStatus } from '../status/fleet-read.js'
 import { formatStatus } from '../status/format.js'
 import { statusOptions } from '../status/options.js'
 import { createStatusReport, statusExitCode } from '../status/report.js'
-import { selectors, text, wholeNumber } from './options.js'
+import { abortOnSignals, selectors, text, wholeNumber } from './options.js'
 
 export interface StatusFlags {
   config?: string
@@ -82,10 +82,7 @@ async function statusAction(flags: StatusFlags): Promise<number> {
 async function fleetStatusAction(settings: Settings, flags: StatusFlags, on: string): Promise<number> {
   if (flags.root !== undefined) throw new NbsError('--on reads hosts of the inventory; --root reads one mounted machine: use --host with --root instead')
   // Ctrl-C: stop every host, close the connections, exit 130/143; a second one leaves at once
-  const controller = new AbortController()
-  const onSignal = (sig: 'SIGINT' | 'SIGTERM') => (controller.signal.aborted ? process.exit(signalExitCode(sig)) : controller.abort(sig))
-  process.on('SIGINT', onSignal).on('SIGTERM', onSignal)
-  const signal = controller.signal
+  const { signal, dispose } = abortOnSignals()
   try {
     const fleet = await readFleetStatus(settings, {
       on,
@@ -101,6 +98,6 @@ async function fleetStatusAction(settings: Settings, flags: StatusFlags, on: str
     if (signal.aborted) return signalExitCode(signal.reason)
     throw e
   } finally {
-    process.off('SIGINT', onSignal).off('SIGTERM', onSignal)
+    dispose()
   }
 }
