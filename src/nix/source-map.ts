@@ -24,24 +24,28 @@ export interface SourceMapper {
   text(text: string): string
 }
 
-const NONE: SourceMapper = { file: () => undefined, text: (t) => t }
-
 /** A mapper for the flake a run checks; one that maps nothing for flakes without a checkout here. */
 export function flakeSourceMapper(flake: string, cwd = process.cwd()): SourceMapper {
-  const local = localFlakeDir(flake, cwd)
-  if ('error' in local || !isDirectory(local.dir)) return NONE
-  // the folder itself, not a symlink to it (/etc/nixos → ~/dotfiles/nixos): Nix copies the git
-  // tree the real folder is in, and that tree's top is where CI resolves paths
-  const dir = realPath(local.dir)
-  const repoRoot = findRepoRoot(dir) ?? dir
-  // where a store copy can come from: the flake; the tree around it (a `?dir=` flake from git is
-  // copied whole); each `path:` input in its lock file
-  const roots = unique([dir, ...(repoRoot !== dir ? [repoRoot] : []), ...pathInputs(dir)])
+  // worked out on the first path to map: most runs have no Nix error and never pay for it
+  let where: { roots: string[]; repoRoot: string } | null | undefined
+  const locateIn = () => {
+    if (where !== undefined) return where
+    const local = localFlakeDir(flake, cwd)
+    if ('error' in local || !isDirectory(local.dir)) return (where = null)
+    // the folder itself, not a symlink to it (/etc/nixos → ~/dotfiles/nixos): Nix copies the git
+    // tree the real folder is in, and that tree's top is where CI resolves paths
+    const dir = realPath(local.dir)
+    const repoRoot = findRepoRoot(dir) ?? dir
+    // where a store copy can come from: the flake; the tree around it (a `?dir=` flake from git is
+    // copied whole); each `path:` input in its lock file
+    return (where = { roots: unique([dir, ...(repoRoot !== dir ? [repoRoot] : []), ...pathInputs(dir)]), repoRoot })
+  }
   const cache = new Map<string, string | undefined>()
 
   const file = (nixPath: string): string | undefined => {
     if (cache.has(nixPath)) return cache.get(nixPath)
-    const found = locate(nixPath, roots, repoRoot)
+    const at = locateIn()
+    const found = at ? locate(nixPath, at.roots, at.repoRoot) : undefined
     cache.set(nixPath, found)
     return found
   }
