@@ -28,18 +28,18 @@ export interface LoadedConfig {
   projectRoot: string
 }
 
-/**
- * Where a config is looked for when `--config` is not given, first found wins (no merging): the
- * project's `nbs.config.*` in the working directory, the user's `nbs.config.*` in
- * `$XDG_CONFIG_HOME/nbs` (Home Manager's `programs.nbs.settings`), then the machine's
- * `/etc/nbs/nbs.config.json` (`NBS_SYSTEM_CONFIG` overrides the path).
- */
 /** How messages name a config: relative inside the working directory; the user's or the machine's config by its full path. */
 export function configLabel(cwd: string, file: string): string {
   const rel = relative(cwd, file)
   return rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : file
 }
 
+/**
+ * Where a config is looked for when `--config` is not given, first found wins (no merging): the
+ * project's `nbs.config.*` in the working directory, the user's `nbs.config.*` in
+ * `$XDG_CONFIG_HOME/nbs` (Home Manager's `programs.nbs.settings`), then the machine's
+ * `/etc/nbs/nbs.config.json` (`NBS_SYSTEM_CONFIG` overrides the path).
+ */
 export function configCandidates(cwd: string, env: NodeJS.ProcessEnv = process.env): string[] {
   // the XDG spec: a relative XDG_CONFIG_HOME is invalid and ignored
   const xdg = env.XDG_CONFIG_HOME && isAbsolute(env.XDG_CONFIG_HOME) ? env.XDG_CONFIG_HOME : join(env.HOME || homedir(), '.config')
@@ -68,7 +68,6 @@ export async function loadConfig(cwd: string, configFlag?: string, env: NodeJS.P
   return { config: parsed.data, file, projectRoot: dirname(file) }
 }
 
-/** Command-line values that override the config. */
 /** A reporter as the config names it. */
 export type ReporterEntry = string | [spec: string, options: Record<string, unknown>]
 
@@ -177,8 +176,6 @@ export function resolveSettings(loaded: LoadedConfig, flags: SettingsFlags, env:
 export function defaultFlake(env: NodeJS.ProcessEnv): string {
   return env.NH_OS_FLAKE || env.NBS_FLAKE || env.NH_FLAKE || '/etc/nixos'
 }
-
-
 
 /** A relative path flake in the config is relative to the config file, as users of nix expect. */
 export function resolveFlakeRef(base: string, ref: string): string {
