@@ -71,6 +71,7 @@ export async function loadConfig(cwd: string, configFlag?: string, env: NodeJS.P
 /** A reporter as the config names it. */
 export type ReporterEntry = string | [spec: string, options: Record<string, unknown>]
 
+/** Command-line values that override the config. */
 export interface SettingsFlags {
   /** where relative flag paths start (default: the working directory) */
   cwd?: string
